@@ -1,0 +1,91 @@
+//! Store URLs: `scheme://location?option=value&...`, with unknown or repeated options rejected.
+
+use url::Url;
+
+use crate::{Error, Result};
+
+/// A parsed store URL whose options are taken one by one by the backend that opens it;
+/// [`StoreUrl::finish`] then rejects whatever no backend took, so a typo is never ignored.
+#[derive(Debug)]
+pub struct StoreUrl {
+    url: Url,
+    options: Vec<(String, String)>,
+}
+
+impl StoreUrl {
+    /// Parses `s`, rejecting repeated option names.
+    pub fn parse(s: &str) -> Result<Self> {
+        let url = Url::parse(s).map_err(|e| Error::Config(format!("{s:?} is not a URL: {e}")))?;
+        let mut options: Vec<(String, String)> = Vec::new();
+        for (k, v) in url.query_pairs() {
+            if options.iter().any(|(seen, _)| *seen == k) {
+                return Err(Error::Config(format!("option {k:?} is given twice in {s:?}")));
+            }
+            options.push((k.into_owned(), v.into_owned()));
+        }
+        Ok(StoreUrl { url, options })
+    }
+
+    /// The scheme, e.g. `file`.
+    pub fn scheme(&self) -> &str {
+        self.url.scheme()
+    }
+
+    /// The URL itself, options included.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// Removes and returns option `name`.
+    pub fn take(&mut self, name: &str) -> Option<String> {
+        let at = self.options.iter().position(|(k, _)| k == name)?;
+        Some(self.options.remove(at).1)
+    }
+
+    /// Removes option `name` and reads it as a boolean (`true/false/1/0/yes/no`).
+    pub fn take_bool(&mut self, name: &str, default: bool) -> Result<bool> {
+        match self.take(name).as_deref() {
+            None => Ok(default),
+            Some("true" | "1" | "yes") => Ok(true),
+            Some("false" | "0" | "no") => Ok(false),
+            Some(other) => Err(Error::Config(format!(
+                "option {name} must be true or false, not {other:?}"
+            ))),
+        }
+    }
+
+    /// Fails if any option was not taken.
+    pub fn finish(self) -> Result<()> {
+        if self.options.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = self.options.iter().map(|(k, _)| k.as_str()).collect();
+        Err(Error::Config(format!(
+            "unknown option(s) {} for a {}:// store",
+            names.join(", "),
+            self.url.scheme()
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_are_taken_once_and_leftovers_rejected() {
+        let mut u = StoreUrl::parse("file:///tmp/x?verify=false&fsync=1").unwrap();
+        assert!(!u.take_bool("verify", true).unwrap());
+        assert!(u.take_bool("fsync", false).unwrap());
+        u.finish().unwrap();
+
+        let u = StoreUrl::parse("file:///tmp/x?verfiy=false").unwrap();
+        let err = u.finish().unwrap_err().to_string();
+        assert!(err.contains("verfiy"), "{err}");
+
+        assert!(StoreUrl::parse("file:///x?a=1&a=2").is_err());
+        assert!(StoreUrl::parse("not a url").is_err());
+        let mut u = StoreUrl::parse("file:///x?verify=maybe").unwrap();
+        assert!(u.take_bool("verify", true).is_err());
+    }
+}

@@ -1,0 +1,108 @@
+//! Content addresses: the BLAKE3 digest of an object's stored bytes.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::Error;
+
+/// Below this many bytes in total, hashing on one thread beats starting helper threads.
+const PARALLEL_HASH_MIN: usize = 4 << 20;
+
+/// The BLAKE3 digest of an object's stored bytes: same bytes, same key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key([u8; 32]);
+
+impl Key {
+    /// Key length in bytes.
+    pub const LEN: usize = 32;
+
+    /// Wraps a raw 32-byte digest.
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+        Key(bytes)
+    }
+
+    /// The raw digest.
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Hashes one contiguous buffer.
+    pub fn of(data: &[u8]) -> Self {
+        Self::of_parts(&[data])
+    }
+
+    /// Hashes the concatenation of `parts` without concatenating them.
+    ///
+    /// Large inputs are hashed on all cores. The thread pool is built per call rather than
+    /// taken from rayon's global pool: a global pool's threads do not survive `fork()`, and a
+    /// forked child (Parsl's workers, multiprocessing) would wait on them forever.
+    pub fn of_parts<T: AsRef<[u8]> + Sync>(parts: &[T]) -> Self {
+        let total: usize = parts.iter().map(|p| p.as_ref().len()).sum();
+        let mut hasher = blake3::Hasher::new();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let pool = (total >= PARALLEL_HASH_MIN && threads > 1)
+            .then(|| rayon::ThreadPoolBuilder::new().num_threads(threads).build().ok())
+            .flatten();
+        match pool {
+            Some(pool) => pool.install(|| {
+                for part in parts {
+                    hasher.update_rayon(part.as_ref());
+                }
+            }),
+            None => {
+                for part in parts {
+                    hasher.update(part.as_ref());
+                }
+            }
+        }
+        Key(*hasher.finalize().as_bytes())
+    }
+
+    /// Lower-case hexadecimal, as shown to users and used in file names.
+    pub fn to_hex(&self) -> String {
+        blake3::Hash::from_bytes(self.0).to_hex().to_string()
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Key({self})")
+    }
+}
+
+impl FromStr for Key {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        blake3::Hash::from_hex(s)
+            .map(|h| Key(*h.as_bytes()))
+            .map_err(|_| Error::Handle(format!("not a key (64 hexadecimal digits): {s:?}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_hash_like_their_concatenation() {
+        let data: Vec<u8> = (0..(9 << 20)).map(|i| (i % 251) as u8).collect();
+        let (a, b) = data.split_at(3 << 20);
+        assert_eq!(Key::of(&data), Key::of_parts(&[a, b]));
+        assert_eq!(Key::of(&data).as_bytes(), blake3::hash(&data).as_bytes());
+    }
+
+    #[test]
+    fn hex_round_trips_and_rejects_garbage() {
+        let key = Key::of(b"hello");
+        assert_eq!(key.to_string().parse::<Key>().unwrap(), key);
+        assert!("zz".parse::<Key>().is_err());
+        assert!(key.to_string()[..63].parse::<Key>().is_err());
+    }
+}

@@ -1,0 +1,31 @@
+//! The foundation of byref: content-addressed keys, the stored object frame, handles, and the
+//! [`Store`] trait that every backend implements.
+//!
+//! A proxied Python value is stored as one object (see [`frame`] for its layout) under its
+//! [`Key`], the BLAKE3 digest of the stored bytes. Only a [`Handle`] — store URL, key, length
+//! and flags, about a hundred bytes — travels in the pickle stream; the worker that unpickles
+//! it opens the store by URL and fetches the object.
+//!
+//! This crate knows no backend besides the in-process [`MemoryStore`]; each backend lives in
+//! its own crate and proves itself with [`conformance::run_all`] (feature `conformance`).
+
+mod config;
+mod error;
+mod ext;
+pub mod frame;
+mod handle;
+mod key;
+mod memory;
+mod store;
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+
+pub use config::StoreUrl;
+pub use error::{Error, Result, Source};
+pub use ext::StoreExt;
+pub use frame::{Encoding, Layout, Payload};
+pub use handle::Handle;
+pub use key::Key;
+pub use memory::{MemoryStore, SCHEME as MEMORY_SCHEME};
+pub use store::{Capabilities, Object, PutOptions, RefId, Store};

@@ -1,0 +1,134 @@
+//! `memory://[name]`: an in-process store, for tests and for single-process pipelines.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+
+use crate::{
+    Capabilities, Error, Key, Object, Payload, PutOptions, RefId, Result, Store, StoreUrl,
+};
+
+/// URL scheme of [`MemoryStore`].
+pub const SCHEME: &str = "memory";
+
+#[derive(Debug)]
+struct Entry {
+    /// One contiguous copy: the caller's buffers may change after `put` returns.
+    data: Bytes,
+    /// Live references; the entry goes when the last one is released.
+    refs: HashSet<RefId>,
+}
+
+/// Objects in this process's memory. Other processes opening the same URL see their own,
+/// empty store.
+#[derive(Debug)]
+pub struct MemoryStore {
+    /// Canonical URL, for handles and error messages.
+    url: String,
+    /// A std mutex: every critical section is a map lookup, never an await.
+    objects: Mutex<HashMap<Key, Entry>>,
+}
+
+impl MemoryStore {
+    /// Opens `memory://` or `memory://name`.
+    pub fn open(url: StoreUrl) -> Result<Self> {
+        let name = url.url().host_str().unwrap_or("").to_owned();
+        if !url.url().path().is_empty() && url.url().path() != "/" {
+            return Err(Error::Config(format!("memory:// URLs take a name only: {}", url.url())));
+        }
+        url.finish()?;
+        Ok(MemoryStore { url: format!("{SCHEME}://{name}"), objects: Mutex::default() })
+    }
+
+    fn not_found(&self, key: &Key) -> Error {
+        Error::NotFound { store: self.url.clone(), key: *key }
+    }
+
+    fn data(&self, key: &Key) -> Result<Bytes> {
+        let objects = self.objects.lock().expect("memory store lock poisoned");
+        objects.get(key).map(|e| e.data.clone()).ok_or_else(|| self.not_found(key))
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+
+    async fn put(&self, key: &Key, payload: &Payload, options: &PutOptions) -> Result<()> {
+        if options.ttl.is_some() {
+            return Err(Error::NotSupported { store: self.url.clone(), operation: "ttl" });
+        }
+        let mut objects = self.objects.lock().expect("memory store lock poisoned");
+        let entry = objects.entry(*key).or_insert_with(|| {
+            let mut data = BytesMut::with_capacity(payload.len() as usize);
+            for part in payload.parts() {
+                data.extend_from_slice(part);
+            }
+            Entry { data: data.freeze(), refs: HashSet::new() }
+        });
+        entry.refs.insert(options.reference);
+        Ok(())
+    }
+
+    async fn get(&self, key: &Key) -> Result<Object> {
+        self.data(key).map(Object::Shared)
+    }
+
+    async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes> {
+        let data = self.data(key)?;
+        if range.start > range.end || range.end > data.len() as u64 {
+            return Err(Error::backend(
+                &self.url,
+                format!("range {range:?} is outside object {key} of {} bytes", data.len()),
+            ));
+        }
+        Ok(data.slice(range.start as usize..range.end as usize))
+    }
+
+    async fn head(&self, key: &Key) -> Result<Option<u64>> {
+        let objects = self.objects.lock().expect("memory store lock poisoned");
+        Ok(objects.get(key).map(|e| e.data.len() as u64))
+    }
+
+    async fn release(&self, key: &Key, reference: Option<&RefId>) -> Result<bool> {
+        let mut objects = self.objects.lock().expect("memory store lock poisoned");
+        let entry = objects.get_mut(key).ok_or_else(|| self.not_found(key))?;
+        let removed = match reference {
+            Some(r) => entry.refs.remove(r),
+            None => match entry.refs.iter().next().copied() {
+                Some(any) => entry.refs.remove(&any),
+                None => false,
+            },
+        };
+        if !removed {
+            return Err(Error::ReferenceGone { store: self.url.clone(), key: *key });
+        }
+        let last = entry.refs.is_empty();
+        if last {
+            objects.remove(key);
+        }
+        Ok(last)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn memory_store_conforms() {
+        let store = MemoryStore::open(StoreUrl::parse("memory://conformance").unwrap()).unwrap();
+        crate::conformance::run_all(Arc::new(store)).await;
+    }
+}

@@ -1,0 +1,148 @@
+//! The narrow interface every backend implements.
+
+use std::fmt;
+use std::ops::Range;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::{Key, Payload, Result};
+
+/// Names one reference to a stored object.
+///
+/// Equal data is stored once, so one object can be referenced by several puts (and by
+/// several proxies). Each put adds a reference; an object is deleted when its last reference
+/// is released, so evicting through one proxy never deletes what another still needs.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RefId([u8; 16]);
+
+impl RefId {
+    /// A fresh random reference id.
+    pub fn random() -> Self {
+        let mut b = [0; 16];
+        getrandom::fill(&mut b).expect("the operating system's random source failed");
+        RefId(b)
+    }
+
+    /// Wraps raw bytes.
+    pub const fn from_bytes(b: [u8; 16]) -> Self {
+        RefId(b)
+    }
+
+    /// The raw bytes.
+    pub const fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+}
+
+impl fmt::Display for RefId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", u128::from_be_bytes(self.0))
+    }
+}
+
+impl fmt::Debug for RefId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RefId({self})")
+    }
+}
+
+/// How to store one object.
+#[derive(Debug, Clone)]
+pub struct PutOptions {
+    /// The reference this put adds.
+    pub reference: RefId,
+    /// Drop the object (all references) after this long; needs [`Capabilities::ttl`].
+    pub ttl: Option<Duration>,
+}
+
+impl PutOptions {
+    /// A put that adds a fresh reference and never expires.
+    pub fn new() -> Self {
+        PutOptions { reference: RefId::random(), ttl: None }
+    }
+}
+
+impl Default for PutOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What a backend can do beyond the required methods. Backends build it with
+/// `..Default::default()`, so adding a capability changes none of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// `get` returns [`Object::Mapped`]: fetching costs a mapping, not a copy.
+    pub private_mappings: bool,
+    /// `PutOptions::ttl` is honoured.
+    pub ttl: bool,
+    /// Other processes (and machines) opening the same URL see the same objects.
+    pub shared: bool,
+}
+
+/// A fetched object's bytes.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Object {
+    /// Bytes shared with whoever else holds them (a memory store, a network buffer): read-only.
+    Shared(Bytes),
+    /// A private copy-on-write mapping of the stored file, owned by this value alone: the
+    /// holder may write to it, and the writes never reach the store.
+    Mapped(memmap2::MmapMut),
+}
+
+impl Object {
+    /// The bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            Object::Shared(b) => b,
+            Object::Mapped(m) => m,
+        }
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    /// Whether the object has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A place to keep objects by key.
+///
+/// Deliberately narrow (what `object_store` calls "required methods"): conveniences such as
+/// verified reads live in [`crate::StoreExt`], implemented once for every store.
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug {
+    /// The URL that opens this store again, in this process or another. It goes into handles,
+    /// so it never contains a secret.
+    fn url(&self) -> &str;
+
+    /// What this backend supports.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Stores `payload` (whose content address is `key`) and adds `options.reference` to it.
+    /// Idempotent: storing equal data again only adds the reference.
+    async fn put(&self, key: &Key, payload: &Payload, options: &PutOptions) -> Result<()>;
+
+    /// The whole object. [`crate::Error::NotFound`] if absent.
+    async fn get(&self, key: &Key) -> Result<Object>;
+
+    /// Bytes `range` of the object; a range past its end is an error.
+    async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes>;
+
+    /// The object's length, or `None` if it is absent.
+    async fn head(&self, key: &Key) -> Result<Option<u64>>;
+
+    /// Drops one reference — `reference`, or any one if `None` — and deletes the object when
+    /// none remain. Returns whether the object was deleted.
+    ///
+    /// [`crate::Error::ReferenceGone`] if `reference` was already released, and
+    /// [`crate::Error::NotFound`] if the object has no references at all.
+    async fn release(&self, key: &Key, reference: Option<&RefId>) -> Result<bool>;
+}

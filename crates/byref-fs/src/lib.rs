@@ -1,0 +1,300 @@
+//! `file:///path`: objects as files in a directory, local or on a shared filesystem.
+//!
+//! - A reader never sees a partial object: objects are written under a temporary name and
+//!   renamed into place.
+//! - No file locks, so it works on NFS, Lustre and GPFS: references are one empty file each,
+//!   and the last release is decided by `rmdir` of the reference directory, which the
+//!   filesystem only lets succeed once it is empty. See [`FileStore::release`] for the race
+//!   with a concurrent put.
+//! - Reads of large objects are private copy-on-write mappings: no copy, writable, and writes
+//!   never reach the stored file.
+
+mod layout;
+mod mapping;
+
+use std::fs::{self, File};
+use std::io::{self, ErrorKind, Read, Write};
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use byref_core::{
+    Capabilities, Error, Key, Object, Payload, PutOptions, RefId, Result, Store, StoreUrl,
+};
+use bytes::Bytes;
+
+use layout::Paths;
+
+/// URL scheme of [`FileStore`].
+pub const SCHEME: &str = "file";
+
+/// Objects smaller than this are read into memory: a mapping costs more than the copy.
+const MAP_MIN: u64 = 64 << 10;
+/// Puts larger than this run on tokio's blocking pool, so an async caller (a server using
+/// this store as its disk tier) never stalls a worker thread on a long write. Smaller ones
+/// run inline: a thread hop would cost more than the write.
+const INLINE_WRITE_MAX: u64 = 1 << 20;
+/// How often a reader retries an object that a concurrent release has just moved aside and
+/// is about to put back (see [`FileStore::release`]).
+const RESTORE_RETRIES: u32 = 5;
+
+/// A store in a directory.
+#[derive(Debug, Clone)]
+pub struct FileStore {
+    /// The URL that opens this store again.
+    url: String,
+    /// Where each file goes.
+    paths: Paths,
+    /// fsync objects before renaming them into place: survives power loss, costs latency.
+    fsync: bool,
+}
+
+impl FileStore {
+    /// Opens `file:///abs/path[?fsync=true]`, creating the directory if needed.
+    pub fn open(mut url: StoreUrl) -> Result<Self> {
+        let root = url
+            .url()
+            .to_file_path()
+            .map_err(|()| Error::Config(format!("{} is not a local absolute path", url.url())))?;
+        if url.url().host_str().is_some_and(|h| !h.is_empty() && h != "localhost") {
+            return Err(Error::Config(format!("file:// URLs take no host: {}", url.url())));
+        }
+        let fsync = url.take_bool("fsync", false)?;
+        url.finish()?;
+        let root_str = root.to_str().ok_or_else(|| {
+            Error::Config(format!("store path {} is not UTF-8", root.display()))
+        })?;
+        let mut canonical = format!("{SCHEME}://{root_str}");
+        if fsync {
+            canonical.push_str("?fsync=true");
+        }
+        let store = FileStore { url: canonical, paths: Paths::new(root), fsync };
+        for dir in [store.paths.root().join("objects"), store.paths.root().join("refs")] {
+            fs::create_dir_all(&dir).map_err(|e| store.io_error(e, &dir))?;
+        }
+        fs::create_dir_all(store.paths.tmp()).map_err(|e| store.io_error(e, &store.paths.tmp()))?;
+        Ok(store)
+    }
+
+    /// The store's root directory.
+    pub fn root(&self) -> &Path {
+        self.paths.root()
+    }
+
+    fn io_error(&self, e: io::Error, path: &Path) -> Error {
+        let source = format!("{}: {e}", path.display()).into();
+        match e.kind() {
+            ErrorKind::StorageFull | ErrorKind::QuotaExceeded => {
+                Error::StorageFull { store: self.url.clone(), source }
+            }
+            _ => Error::Backend { store: self.url.clone(), source },
+        }
+    }
+
+    fn not_found(&self, key: &Key) -> Error {
+        Error::NotFound { store: self.url.clone(), key: *key }
+    }
+
+    /// Adds a reference file, re-creating the directory if a concurrent last release
+    /// removed it between our `create_dir_all` and the file creation.
+    fn add_reference(&self, key: &Key, reference: &RefId) -> Result<()> {
+        let dir = self.paths.refs(key);
+        let path = self.paths.reference(key, reference);
+        loop {
+            fs::create_dir_all(&dir).map_err(|e| self.io_error(e, &dir))?;
+            match File::create_new(&path) {
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(()),
+                Err(e) => return Err(self.io_error(e, &path)),
+            }
+        }
+    }
+
+    /// Writes the object under a private temporary name, then renames it into place.
+    fn write_object(&self, key: &Key, payload: &Payload) -> Result<()> {
+        let target = self.paths.object(key);
+        let scratch = self.paths.scratch(key, "put");
+        let written = (|| {
+            let mut file = File::create_new(&scratch)?;
+            for part in payload.parts() {
+                file.write_all(part)?;
+            }
+            if self.fsync {
+                file.sync_all()?;
+            }
+            let dir = target.parent().expect("objects have a parent directory");
+            fs::create_dir_all(dir)?;
+            fs::rename(&scratch, &target)
+        })();
+        if let Err(e) = written {
+            let _ = fs::remove_file(&scratch);
+            return Err(self.io_error(e, &target));
+        }
+        Ok(())
+    }
+
+    fn put_blocking(&self, key: &Key, payload: &Payload, reference: &RefId) -> Result<()> {
+        // Reference first, object second: a concurrent last release that checks for
+        // references after moving the object aside then sees ours and puts it back.
+        self.add_reference(key, reference)?;
+        match fs::metadata(self.paths.object(key)) {
+            Ok(m) if m.len() == payload.len() => Ok(()),
+            _ => self.write_object(key, payload),
+        }
+    }
+
+    fn open_object(&self, key: &Key) -> Result<Option<File>> {
+        let path = self.paths.object(key);
+        match File::open(&path) {
+            Ok(f) => Ok(Some(f)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.io_error(e, &path)),
+        }
+    }
+
+    /// Opens the object, waiting out a concurrent release that is putting it back.
+    async fn open_existing(&self, key: &Key) -> Result<File> {
+        for attempt in 0..=RESTORE_RETRIES {
+            if let Some(file) = self.open_object(key)? {
+                return Ok(file);
+            }
+            if attempt == RESTORE_RETRIES || !self.paths.refs(key).exists() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1 << attempt)).await;
+        }
+        Err(self.not_found(key))
+    }
+
+    fn read_object(&self, key: &Key, file: &mut File) -> Result<Object> {
+        let path = self.paths.object(key);
+        let len = file.metadata().map_err(|e| self.io_error(e, &path))?.len();
+        if len < MAP_MIN {
+            let mut data = Vec::with_capacity(len as usize);
+            file.read_to_end(&mut data).map_err(|e| self.io_error(e, &path))?;
+            return Ok(Object::Shared(Bytes::from(data)));
+        }
+        mapping::map_private(file).map(Object::Mapped).map_err(|e| self.io_error(e, &path))
+    }
+
+    /// Removes one reference file: `reference`, or the first one listed.
+    fn remove_reference(&self, key: &Key, reference: Option<&RefId>) -> Result<()> {
+        let gone = || match fs::metadata(self.paths.object(key)) {
+            Ok(_) => Error::ReferenceGone { store: self.url.clone(), key: *key },
+            Err(_) => self.not_found(key),
+        };
+        if let Some(r) = reference {
+            let path = self.paths.reference(key, r);
+            return match fs::remove_file(&path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == ErrorKind::NotFound => Err(gone()),
+                Err(e) => Err(self.io_error(e, &path)),
+            };
+        }
+        let dir = self.paths.refs(key);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Err(self.not_found(key)),
+            Err(e) => return Err(self.io_error(e, &dir)),
+        };
+        // Another releaser may take the same entry first; then try the next one.
+        for entry in entries.flatten() {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => return Err(self.io_error(e, &entry.path())),
+            }
+        }
+        Err(self.not_found(key))
+    }
+
+    fn release_blocking(&self, key: &Key, reference: Option<&RefId>) -> Result<bool> {
+        self.remove_reference(key, reference)?;
+        // rmdir succeeds for exactly one releaser, and only once no reference is left.
+        let refs = self.paths.refs(key);
+        match fs::remove_dir(&refs) {
+            Ok(()) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::DirectoryNotEmpty | ErrorKind::NotFound) => {
+                return Ok(false);
+            }
+            Err(e) => return Err(self.io_error(e, &refs)),
+        }
+        // We saw no references, but a put may add one right now and find the object still in
+        // place (so not write it). Move the object aside, then look again: if a reference
+        // appeared, put the object back; otherwise delete it.
+        let object = self.paths.object(key);
+        let aside = self.paths.scratch(key, "evicted");
+        match fs::rename(&object, &aside) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(self.io_error(e, &object)),
+        }
+        if refs.exists() {
+            fs::rename(&aside, &object).map_err(|e| self.io_error(e, &object))?;
+            return Ok(false);
+        }
+        fs::remove_file(&aside).map_err(|e| self.io_error(e, &aside))?;
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl Store for FileStore {
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { private_mappings: true, shared: true, ..Default::default() }
+    }
+
+    async fn put(&self, key: &Key, payload: &Payload, options: &PutOptions) -> Result<()> {
+        if options.ttl.is_some() {
+            return Err(Error::NotSupported { store: self.url.clone(), operation: "ttl" });
+        }
+        if payload.len() <= INLINE_WRITE_MAX {
+            return self.put_blocking(key, payload, &options.reference);
+        }
+        let (this, key, payload, reference) =
+            (self.clone(), *key, payload.clone(), options.reference);
+        tokio::task::spawn_blocking(move || this.put_blocking(&key, &payload, &reference))
+            .await
+            .map_err(|e| Error::backend(&self.url, e))?
+    }
+
+    async fn get(&self, key: &Key) -> Result<Object> {
+        let mut file = self.open_existing(key).await?;
+        self.read_object(key, &mut file)
+    }
+
+    async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes> {
+        let file = self.open_existing(key).await?;
+        let path = self.paths.object(key);
+        let len = file.metadata().map_err(|e| self.io_error(e, &path))?.len();
+        if range.start > range.end || range.end > len {
+            return Err(Error::backend(
+                &self.url,
+                format!("range {range:?} is outside object {key} of {len} bytes"),
+            ));
+        }
+        let mut data = vec![0; (range.end - range.start) as usize];
+        file.read_exact_at(&mut data, range.start).map_err(|e| self.io_error(e, &path))?;
+        Ok(Bytes::from(data))
+    }
+
+    async fn head(&self, key: &Key) -> Result<Option<u64>> {
+        let path = self.paths.object(key);
+        match fs::metadata(&path) {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.io_error(e, &path)),
+        }
+    }
+
+    async fn release(&self, key: &Key, reference: Option<&RefId>) -> Result<bool> {
+        self.release_blocking(key, reference)
+    }
+}

@@ -1,0 +1,19 @@
+//! The one unsafe operation of this crate: mapping a stored object into memory.
+#![allow(unsafe_code)]
+
+use std::fs::File;
+use std::io;
+
+use memmap2::{MmapMut, MmapOptions};
+
+/// Maps `file` privately: reads share the page cache, writes copy the touched pages and never
+/// reach the file.
+///
+/// Safety invariant: a stored object file is written whole under a temporary name and renamed
+/// into place, and is never modified or truncated afterwards — only unlinked or renamed away,
+/// which leaves existing mappings intact. So the mapped bytes cannot change underneath the
+/// mapping (the hazard `map_copy` is `unsafe` for).
+pub(crate) fn map_private(file: &File) -> io::Result<MmapMut> {
+    // SAFETY: see the invariant above.
+    unsafe { MmapOptions::new().map_copy(file) }
+}

@@ -1,0 +1,65 @@
+//! The core conformance suite, on a real directory.
+
+use std::sync::Arc;
+
+use byref_core::{Error, Object, PutOptions, Store, StoreExt, StoreUrl, conformance};
+use byref_fs::FileStore;
+
+fn open(dir: &tempfile::TempDir) -> FileStore {
+    let url = format!("file://{}", dir.path().display());
+    FileStore::open(StoreUrl::parse(&url).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_store_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::run_all(Arc::new(open(&dir))).await;
+}
+
+#[tokio::test]
+async fn a_flipped_byte_on_disk_fails_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let payload = byref_core::Payload::frame(
+        byref_core::Encoding::Raw,
+        bytes::Bytes::new(),
+        vec![bytes::Bytes::from(vec![9u8; 200_000])],
+    );
+    let key = store.put_payload(&payload, &PutOptions::new()).await.unwrap();
+    let hex = key.to_hex();
+    let path = dir.path().join("objects").join(&hex[..2]).join(&hex);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[100_000] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+    let err = store.get_verified(&key, true).await.unwrap_err();
+    assert!(matches!(err, Error::Integrity { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn writes_to_a_mapped_object_stay_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let payload = byref_core::Payload::frame(
+        byref_core::Encoding::Raw,
+        bytes::Bytes::new(),
+        vec![bytes::Bytes::from(vec![1u8; 1 << 20])],
+    );
+    let key = store.put_payload(&payload, &PutOptions::new()).await.unwrap();
+    let Object::Mapped(mut map) = store.get(&key).await.unwrap() else {
+        panic!("a 1 MiB object should be mapped");
+    };
+    map[1000] = 42;
+    store.get_verified(&key, true).await.expect("stored object unchanged");
+}
+
+#[test]
+fn unknown_options_and_hosts_are_rejected() {
+    for url in ["file:///tmp/x?fsyncc=true", "file://otherhost/tmp/x", "file:///tmp/x?fsync=2"] {
+        let err = StoreUrl::parse(url).and_then(FileStore::open).unwrap_err();
+        assert!(matches!(err, Error::Config(_)), "{url}: {err}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}?fsync=true", dir.path().display());
+    let store = FileStore::open(StoreUrl::parse(&url).unwrap()).unwrap();
+    assert_eq!(store.url(), url);
+}

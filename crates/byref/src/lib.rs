@@ -1,0 +1,76 @@
+//! Open a byref store from its URL.
+//!
+//! ```
+//! let opened = byref::open("memory://doc").unwrap();
+//! assert_eq!(opened.store.url(), "memory://doc");
+//! ```
+//!
+//! | scheme            | backend                 | cargo feature |
+//! |-------------------|-------------------------|---------------|
+//! | `memory://[name]` | this process's memory   | (always)      |
+//! | `file:///path`    | a directory             | `fs`          |
+//!
+//! Options common to every scheme:
+//! - `verify=false` skips the BLAKE3 check of fetched objects (default `true`).
+
+use std::sync::Arc;
+
+pub use byref_core::*;
+
+/// A store together with how its reads are checked.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    /// The backend.
+    pub store: Arc<dyn Store>,
+    /// The URL that opens the same store with the same options; what handles carry.
+    pub url: String,
+    /// Check every fetched object against its key.
+    pub verify: bool,
+}
+
+/// Opens the store `url` names, rejecting unknown schemes and options.
+pub fn open(url: &str) -> Result<Opened> {
+    let mut parsed = StoreUrl::parse(url)?;
+    let verify = parsed.take_bool("verify", true)?;
+    let store: Arc<dyn Store> = match parsed.scheme() {
+        MEMORY_SCHEME => Arc::new(MemoryStore::open(parsed)?),
+        #[cfg(feature = "fs")]
+        byref_fs::SCHEME => Arc::new(byref_fs::FileStore::open(parsed)?),
+        other => {
+            return Err(Error::Config(format!(
+                "unknown store scheme {other}:// in {url:?} (this build supports: {})",
+                SCHEMES.join(", ")
+            )));
+        }
+    };
+    let mut canonical = store.url().to_owned();
+    if !verify {
+        canonical.push(if canonical.contains('?') { '&' } else { '?' });
+        canonical.push_str("verify=false");
+    }
+    Ok(Opened { store, url: canonical, verify })
+}
+
+/// The schemes this build can open.
+pub const SCHEMES: &[&str] = &[
+    "memory://",
+    #[cfg(feature = "fs")]
+    "file://",
+];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn unknown_schemes_and_options_are_config_errors() {
+        let err = super::open("ftp://x/y").unwrap_err();
+        assert!(err.to_string().contains("ftp://"), "{err}");
+        assert!(matches!(super::open("memory://?colour=red"), Err(super::Error::Config(_))));
+    }
+
+    #[test]
+    fn verify_false_survives_into_the_canonical_url() {
+        let opened = super::open("memory://v?verify=false").unwrap();
+        assert!(!opened.verify);
+        assert_eq!(super::open(&opened.url).unwrap().url, opened.url);
+    }
+}
