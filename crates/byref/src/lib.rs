@@ -15,6 +15,8 @@
 
 use std::sync::Arc;
 
+pub mod cache;
+
 pub use byref_core::*;
 
 /// A store together with how its reads are checked.

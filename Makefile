@@ -1,0 +1,45 @@
+# Everything a fresh machine needs, from nothing: `make demo`, `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.deps-installed
+PY_DEPS := maturin==1.16.0 numpy cloudpickle pytest typing_extensions ruff
+
+.PHONY: demo test build lint rust-test py-test bench clean
+
+$(PY):
+	python3 -m venv $(VENV)
+
+$(STAMP): $(PY) Makefile
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet $(PY_DEPS)
+	touch $(STAMP)
+
+# The extension, optimised (the release profile: LTO, one codegen unit), into the venv.
+build: $(STAMP)
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop --release --quiet
+
+demo: build
+	$(PY) benches/roundtrip.py
+
+lint: $(STAMP)
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --quiet -- -D warnings
+	$(VENV)/bin/ruff check python tests benches
+	$(VENV)/bin/ruff format --check python tests benches
+
+rust-test:
+	cargo test --workspace --quiet
+
+py-test: build
+	$(PY) -m pytest
+
+test: lint rust-test py-test
+
+bench: build
+	cargo bench --workspace
+	$(PY) benches/roundtrip.py
+
+clean:
+	rm -rf $(VENV) target

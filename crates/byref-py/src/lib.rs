@@ -1,0 +1,26 @@
+//! `byref._native`: the Rust half of the `byref` Python package.
+//!
+//! Python pickles values (protocol 5, out-of-band buffers) and hands the stream and buffers
+//! here; this module frames, hashes and stores them without copying, and fetches them back as
+//! zero-copy buffers. Every blocking call releases the GIL.
+
+mod buffer;
+mod cache;
+mod errors;
+mod handle;
+mod registry;
+mod runtime;
+mod store;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<store::PyStore>()?;
+    m.add_class::<store::Frame>()?;
+    m.add_class::<buffer::Buffer>()?;
+    m.add_class::<handle::PyHandle>()?;
+    m.add_function(wrap_pyfunction!(store::resolve, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

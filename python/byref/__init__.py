@@ -1,0 +1,43 @@
+"""byref: pass large Python values by reference.
+
+>>> import byref, numpy as np
+>>> store = byref.Store()                  # $BYREF_URL, or a file store in ~/.cache/byref
+>>> p = store.proxy(np.arange(10))         # pickles as a ~100-byte handle
+>>> int(p.sum())                           # resolved on first use, zero-copy
+45
+"""
+
+from . import errors
+from ._native import __version__
+from .errors import (
+    BackendError,
+    ByrefError,
+    ConfigError,
+    HandleError,
+    IntegrityError,
+    ObjectNotFound,
+    SerializationError,
+    StoreFull,
+)
+from .proxy import Proxy, extract, handle_of, is_resolved, resolve
+from .store import Store, default_url
+
+__all__ = [
+    "BackendError",
+    "ByrefError",
+    "ConfigError",
+    "HandleError",
+    "IntegrityError",
+    "ObjectNotFound",
+    "Proxy",
+    "SerializationError",
+    "Store",
+    "StoreFull",
+    "__version__",
+    "default_url",
+    "errors",
+    "extract",
+    "handle_of",
+    "is_resolved",
+    "resolve",
+]

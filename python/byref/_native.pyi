@@ -1,0 +1,65 @@
+"""Type stubs for byref's Rust extension module."""
+
+from collections.abc import Sequence
+from typing import final
+
+from typing_extensions import Buffer as _BufferProtocol
+
+__version__: str
+
+@final
+class Buffer:
+    """A zero-copy slice of a fetched object (buffer protocol)."""
+
+    def __len__(self) -> int: ...
+    def __buffer__(self, flags: int, /) -> memoryview: ...
+    @property
+    def readonly(self) -> bool: ...
+
+@final
+class Frame:
+    """A fetched object split into what ``pickle.loads`` takes."""
+
+    @property
+    def encoding(self) -> int: ...
+    @property
+    def stream(self) -> Buffer: ...
+    @property
+    def buffers(self) -> list[Buffer]: ...
+
+@final
+class Handle:
+    """What a pickled proxy carries."""
+
+    @staticmethod
+    def decode(data: bytes) -> Handle: ...
+    def encode(self) -> bytes: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def length(self) -> int: ...
+    @property
+    def evict(self) -> bool: ...
+
+@final
+class Store:
+    """An open backend, shared per URL within a process."""
+
+    def __init__(self, url: str) -> None: ...
+    @property
+    def url(self) -> str: ...
+    def put(
+        self,
+        encoding: int,
+        stream: _BufferProtocol,
+        buffers: Sequence[_BufferProtocol],
+        *,
+        evict: bool = False,
+    ) -> Handle: ...
+    def get(self, key: str) -> Frame: ...
+    def exists(self, key: str) -> bool: ...
+    def evict(self, key: str) -> bool: ...
+
+def resolve(handle: bytes) -> Frame: ...

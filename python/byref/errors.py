@@ -1,0 +1,55 @@
+"""The exceptions byref raises, all under :class:`ByrefError`.
+
+Each carries only a message string, so it pickles with standard types and crosses a Parsl
+worker boundary intact.
+"""
+
+from __future__ import annotations
+
+
+class ByrefError(Exception):
+    """Base class of every exception byref raises."""
+
+    def __str__(self) -> str:
+        # KeyError (a base of ObjectNotFound) would quote the message.
+        return Exception.__str__(self)
+
+
+class ObjectNotFound(ByrefError, KeyError):
+    """The object is not in the store: evicted, expired, or never there."""
+
+
+class HandleError(ByrefError, ValueError):
+    """Bytes that do not decode as a byref handle."""
+
+
+class BackendError(ByrefError):
+    """The store failed: I/O error, unreachable server, ..."""
+
+
+class StoreFull(BackendError):
+    """The store has no room for the object (disk full, memory limit)."""
+
+
+class IntegrityError(ByrefError):
+    """A fetched object does not match its BLAKE3 key: corrupted in storage or transit."""
+
+
+class ConfigError(ByrefError, ValueError):
+    """A store URL, scheme or option byref does not understand."""
+
+
+class SerializationError(ByrefError, TypeError):
+    """A value that neither pickle nor cloudpickle can serialize."""
+
+
+__all__ = [
+    "BackendError",
+    "ByrefError",
+    "ConfigError",
+    "HandleError",
+    "IntegrityError",
+    "ObjectNotFound",
+    "SerializationError",
+    "StoreFull",
+]

@@ -1,0 +1,143 @@
+"""Values to frames and back: pickle protocol 5 with every large buffer out-of-band.
+
+Out-of-band buffers never pass through a Python ``bytes``: numpy arrays and
+``PickleBuffer`` objects arrive through ``buffer_callback``; large ``bytes``, ``bytearray`` and
+``memoryview`` objects (which pickle would copy into the stream) are taken aside by
+``persistent_id``. Both kinds go, in the order pickling meets them, to Rust as buffer views.
+Loading consumes them in the same order, so one list serves both.
+
+Values plain pickle cannot handle — lambdas, closures, anything defined in ``__main__`` —
+fall back to cloudpickle, still with out-of-band buffers.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import types
+from typing import Any, Iterator, Sequence
+
+import cloudpickle
+
+from .errors import SerializationError
+
+RAW, PICKLE5, CLOUDPICKLE = 0, 1, 2
+
+#: ``bytes``/``bytearray``/``memoryview`` objects at least this large go out-of-band.
+OUT_OF_BAND_MIN = 64 * 1024
+
+_BUFFER_TYPES = (bytes, bytearray, memoryview)
+
+
+class _NeedsCloudpickle(Exception):
+    """Raised inside plain pickling for values a worker could not import by reference."""
+
+
+def _defined_in_main(obj: Any) -> bool:
+    if isinstance(obj, (type, types.FunctionType)):
+        return getattr(obj, "__module__", None) == "__main__"
+    return type(obj).__module__ == "__main__"
+
+
+class _Buffers:
+    """The out-of-band buffers of one dump, and the persistent ids that point into them."""
+
+    def __init__(self) -> None:
+        self.views: list[memoryview] = []
+        self._seen: dict[int, tuple[int, Any]] = {}
+
+    def add_pickle_buffer(self, buf: pickle.PickleBuffer) -> None:
+        self.views.append(buf.raw())
+
+    def persistent_id(self, obj: Any) -> Any:
+        kind = type(obj)
+        if kind not in _BUFFER_TYPES:
+            return None
+        view = obj if kind is memoryview else memoryview(obj)
+        if view.nbytes < OUT_OF_BAND_MIN or not view.c_contiguous:
+            return None
+        seen = self._seen.get(id(obj))
+        if seen is not None:
+            return ("again", seen[0])
+        # Keep obj alive so its id cannot be reused by another object during this dump.
+        self._seen[id(obj)] = (len(self.views), obj)
+        self.views.append(view.cast("B") if view.ndim != 1 or view.format != "B" else view)
+        if kind is memoryview:
+            return ("memoryview", view.format, view.shape)
+        return (kind.__name__,)
+
+
+class _Pickler(pickle.Pickler):
+    def __init__(self, file: io.BytesIO, buffers: _Buffers) -> None:
+        super().__init__(file, protocol=5, buffer_callback=buffers.add_pickle_buffer)
+        self._buffers = buffers
+
+    def persistent_id(self, obj: Any) -> Any:
+        if _defined_in_main(obj):
+            raise _NeedsCloudpickle
+        return self._buffers.persistent_id(obj)
+
+
+class _CloudPickler(cloudpickle.Pickler):
+    def __init__(self, file: io.BytesIO, buffers: _Buffers) -> None:
+        super().__init__(file, protocol=5, buffer_callback=buffers.add_pickle_buffer)
+        self._buffers = buffers
+
+    def persistent_id(self, obj: Any) -> Any:
+        return self._buffers.persistent_id(obj)
+
+
+def dumps(obj: Any) -> tuple[int, bytes, list[memoryview]]:
+    """Pickles ``obj``: returns (encoding, stream, out-of-band buffers)."""
+    buffers = _Buffers()
+    stream = io.BytesIO()
+    try:
+        _Pickler(stream, buffers).dump(obj)
+        return PICKLE5, stream.getvalue(), buffers.views
+    except _NeedsCloudpickle:
+        pass
+    except (pickle.PicklingError, AttributeError, TypeError):
+        pass
+    buffers = _Buffers()
+    stream = io.BytesIO()
+    try:
+        _CloudPickler(stream, buffers).dump(obj)
+    except Exception as e:  # noqa: BLE001 - any failure here means "cannot serialize"
+        raise SerializationError(
+            f"cannot pickle {type(obj).__module__}.{type(obj).__qualname__}: {e}"
+        ) from None
+    return CLOUDPICKLE, stream.getvalue(), buffers.views
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, stream: Any, buffers: Iterator[Any], seen: list[Any]) -> None:
+        super().__init__(io.BytesIO(stream), buffers=buffers)
+        self._buffers = buffers
+        self._seen = seen
+
+    def persistent_load(self, pid: Any) -> Any:
+        if pid[0] == "again":
+            return self._seen[pid[1]]
+        buf = next(self._buffers)
+        if pid[0] == "bytes":
+            value: Any = bytes(buf)  # bytes own their memory: this copy cannot be avoided.
+        elif pid[0] == "bytearray":
+            value = bytearray(buf)
+        else:
+            value = memoryview(buf).cast("B").cast(pid[1], pid[2])
+        self._seen[-1] = value
+        return value
+
+
+def loads(encoding: int, stream: Any, buffers: Sequence[Any]) -> Any:
+    """Rebuilds a value from a frame's parts; buffers are used in place, not copied."""
+    if encoding == RAW:
+        return memoryview(buffers[0])
+    seen: list[Any] = []
+
+    def feed() -> Iterator[Any]:
+        for buf in buffers:
+            seen.append(buf)
+            yield buf
+
+    return _Unpickler(stream, feed(), seen).load()

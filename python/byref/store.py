@@ -1,0 +1,103 @@
+"""Stores: where proxied values live."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from . import _native
+from .errors import ConfigError
+from .proxy import Proxy
+from .serialize import dumps, loads
+
+
+def default_url() -> str:
+    """``$BYREF_URL``, else a file store under the user's cache directory."""
+    url = os.environ.get("BYREF_URL")
+    if url:
+        return url
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return (Path(cache) / "byref").absolute().as_uri()
+
+
+def _with_options(url: str, options: dict[str, Any]) -> str:
+    if not options:
+        return url
+    text = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in options.items()}
+    return url + ("&" if "?" in url else "?") + urlencode(text)
+
+
+class Store:
+    """A byref store, opened from a URL.
+
+    ``Store()`` opens ``$BYREF_URL``, else a file store under the user's cache directory.
+    Options are URL query options given as keywords: ``Store("file:///data", fsync=True)``.
+    Every instance for one URL shares one open backend per process.
+    """
+
+    def __init__(self, url: str | None = None, **options: Any) -> None:
+        if url is not None and not isinstance(url, str):
+            raise ConfigError(f"a store URL is a string, not {type(url).__name__}")
+        self._native: _native.Store | None = _native.Store(
+            _with_options(url or default_url(), options)
+        )
+
+    @property
+    def _open(self) -> _native.Store:
+        if self._native is None:
+            raise ConfigError("this Store is closed")
+        return self._native
+
+    @property
+    def url(self) -> str:
+        """The URL handles carry: opens this store anywhere."""
+        return self._open.url
+
+    def _put(self, obj: Any, evict: bool) -> _native.Handle:
+        encoding, stream, buffers = dumps(obj)
+        return self._open.put(encoding, stream, buffers, evict=evict)
+
+    def put(self, obj: Any) -> str:
+        """Stores ``obj`` and returns its key (the BLAKE3 digest of the stored bytes)."""
+        return self._put(obj, evict=False).key
+
+    def get(self, key: str) -> Any:
+        """The value stored under ``key``; :class:`byref.ObjectNotFound` if absent."""
+        frame = self._open.get(key)
+        return loads(frame.encoding, frame.stream, frame.buffers)
+
+    def proxy(self, obj: Any, *, evict: bool = False) -> Proxy:
+        """Stores ``obj`` and returns a proxy whose pickle is a ~100-byte handle.
+
+        With ``evict=True`` the stored object is released on its first resolve, so a second
+        resolve raises :class:`byref.ObjectNotFound`.
+        """
+        handle = self._put(obj, evict=evict)
+        return Proxy(handle.encode(), obj)
+
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` is stored."""
+        return self._open.exists(key)
+
+    def evict(self, key: str) -> bool:
+        """Drops one reference to ``key``; returns whether that deleted the object.
+
+        Equal values share one stored object, counted once per ``put``/``proxy``: the object
+        goes when the last reference does.
+        """
+        return self._open.evict(key)
+
+    def close(self) -> None:
+        """Stops using this store object (the process's shared backend stays open)."""
+        self._native = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})" if self._native else "Store(<closed>)"
