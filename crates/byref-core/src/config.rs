@@ -19,7 +19,9 @@ impl StoreUrl {
         let mut options: Vec<(String, String)> = Vec::new();
         for (k, v) in url.query_pairs() {
             if options.iter().any(|(seen, _)| *seen == k) {
-                return Err(Error::Config(format!("option {k:?} is given twice in {s:?}")));
+                return Err(Error::Config(format!(
+                    "option {k:?} is given twice in {s:?}"
+                )));
             }
             options.push((k.into_owned(), v.into_owned()));
         }

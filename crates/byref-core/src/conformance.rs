@@ -11,7 +11,9 @@ use bytes::Bytes;
 use crate::{Encoding, Error, Layout, Object, Payload, PutOptions, RefId, Store, StoreExt};
 
 fn payload(seed: u8, len: usize) -> Payload {
-    let data: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect();
+    let data: Vec<u8> = (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect();
     Payload::frame(Encoding::Raw, Bytes::new(), vec![Bytes::from(data)])
 }
 
@@ -34,16 +36,25 @@ pub async fn run_all(store: Arc<dyn Store>) {
 pub async fn round_trip_at_many_sizes(store: &dyn Store) {
     for len in [0, 1, 63, 64, 65, 4096, 1 << 20, (4 << 20) + 3] {
         let p = payload(1, len);
-        let key = store.put_payload(&p, &PutOptions::new()).await.expect("put");
+        let key = store
+            .put_payload(&p, &PutOptions::new())
+            .await
+            .expect("put");
         let got = store.get_verified(&key, true).await.expect("get");
         assert_eq!(got.as_slice(), &concat(&p)[..], "{len}-byte object changed");
         assert_eq!(store.head(&key).await.expect("head"), Some(p.len()));
         let layout = Layout::parse(got.as_slice(), store.url(), &key).expect("frame parses");
         assert_eq!(layout.buffers[0].len(), len);
         if store.capabilities().private_mappings {
-            assert!(matches!(got, Object::Mapped(_)) || len < 1 << 20, "large get not mapped");
+            assert!(
+                matches!(got, Object::Mapped(_)) || len < 1 << 20,
+                "large get not mapped"
+            );
         }
-        assert!(store.release(&key, None).await.expect("release"), "sole reference");
+        assert!(
+            store.release(&key, None).await.expect("release"),
+            "sole reference"
+        );
         assert_eq!(store.head(&key).await.expect("head"), None);
     }
 }
@@ -52,23 +63,39 @@ pub async fn round_trip_at_many_sizes(store: &dyn Store) {
 pub async fn missing_keys_are_not_found(store: &dyn Store) {
     let key = payload(2, 10).key();
     assert!(matches!(store.get(&key).await, Err(Error::NotFound { .. })));
-    assert!(matches!(store.release(&key, None).await, Err(Error::NotFound { .. })));
+    assert!(matches!(
+        store.release(&key, None).await,
+        Err(Error::NotFound { .. })
+    ));
     assert_eq!(store.head(&key).await.expect("head"), None);
     let err = store.get(&key).await.unwrap_err().to_string();
-    assert!(err.contains(&key.to_string()), "error does not name the key: {err}");
+    assert!(
+        err.contains(&key.to_string()),
+        "error does not name the key: {err}"
+    );
 }
 
 /// `get_range` returns exactly the requested slice.
 pub async fn ranges_read_slices_and_reject_overruns(store: &dyn Store) {
     let p = payload(3, 100_000);
     let bytes = concat(&p);
-    let key = store.put_payload(&p, &PutOptions::new()).await.expect("put");
+    let key = store
+        .put_payload(&p, &PutOptions::new())
+        .await
+        .expect("put");
     let len = p.len();
     for r in [0..len, 0..1, 1000..1064, len - 5..len, 7..7] {
         let got = store.get_range(&key, r.clone()).await.expect("range");
-        assert_eq!(&got[..], &bytes[r.start as usize..r.end as usize], "range {r:?}");
+        assert_eq!(
+            &got[..],
+            &bytes[r.start as usize..r.end as usize],
+            "range {r:?}"
+        );
     }
-    assert!(store.get_range(&key, len - 1..len + 1).await.is_err(), "overrun accepted");
+    assert!(
+        store.get_range(&key, len - 1..len + 1).await.is_err(),
+        "overrun accepted"
+    );
     store.release(&key, None).await.expect("release");
 }
 
@@ -77,10 +104,27 @@ pub async fn equal_data_is_stored_once_and_released_by_count(store: &dyn Store) 
     let p = payload(4, 5000);
     let (a, b) = (PutOptions::new(), PutOptions::new());
     let key = store.put_payload(&p, &a).await.expect("put a");
-    assert_eq!(store.put_payload(&p, &b).await.expect("put b"), key, "same data, same key");
-    assert!(!store.release(&key, Some(&a.reference)).await.expect("release a"));
-    store.get_verified(&key, true).await.expect("b's object survives a's release");
-    assert!(store.release(&key, Some(&b.reference)).await.expect("release b"));
+    assert_eq!(
+        store.put_payload(&p, &b).await.expect("put b"),
+        key,
+        "same data, same key"
+    );
+    assert!(
+        !store
+            .release(&key, Some(&a.reference))
+            .await
+            .expect("release a")
+    );
+    store
+        .get_verified(&key, true)
+        .await
+        .expect("b's object survives a's release");
+    assert!(
+        store
+            .release(&key, Some(&b.reference))
+            .await
+            .expect("release b")
+    );
     assert!(matches!(store.get(&key).await, Err(Error::NotFound { .. })));
 }
 
@@ -90,7 +134,12 @@ pub async fn a_reference_releases_only_once(store: &dyn Store) {
     let (a, b) = (PutOptions::new(), PutOptions::new());
     let key = store.put_payload(&p, &a).await.expect("put a");
     store.put_payload(&p, &b).await.expect("put b");
-    assert!(!store.release(&key, Some(&a.reference)).await.expect("first release"));
+    assert!(
+        !store
+            .release(&key, Some(&a.reference))
+            .await
+            .expect("first release")
+    );
     assert!(matches!(
         store.release(&key, Some(&a.reference)).await,
         Err(Error::ReferenceGone { .. })
@@ -100,7 +149,12 @@ pub async fn a_reference_releases_only_once(store: &dyn Store) {
         Err(Error::ReferenceGone { .. })
     ));
     store.get(&key).await.expect("b still holds the object");
-    assert!(store.release(&key, Some(&b.reference)).await.expect("release b"));
+    assert!(
+        store
+            .release(&key, Some(&b.reference))
+            .await
+            .expect("release b")
+    );
 }
 
 /// A store without expiry refuses a TTL instead of silently keeping the object forever.
@@ -108,9 +162,15 @@ pub async fn ttl_is_honoured_or_refused(store: &dyn Store) {
     if store.capabilities().ttl {
         return; // Backends with expiry test it with their own clock control.
     }
-    let options = PutOptions { ttl: Some(std::time::Duration::from_secs(5)), ..PutOptions::new() };
+    let options = PutOptions {
+        ttl: Some(std::time::Duration::from_secs(5)),
+        ..PutOptions::new()
+    };
     let result = store.put_payload(&payload(6, 10), &options).await;
-    assert!(matches!(result, Err(Error::NotSupported { .. })), "TTL silently ignored");
+    assert!(
+        matches!(result, Err(Error::NotSupported { .. })),
+        "TTL silently ignored"
+    );
 }
 
 /// Many tasks putting and releasing one key at once never lose an object that a reference
@@ -126,15 +186,29 @@ pub async fn concurrent_puts_and_releases_keep_a_held_object(store: Arc<dyn Stor
             for _ in 0..20 {
                 let mine = PutOptions::new();
                 store.put(&key, &p, &mine).await.expect("put");
-                store.get_verified(&key, true).await.expect("object held by a reference");
-                store.release(&key, Some(&mine.reference)).await.expect("release");
+                store
+                    .get_verified(&key, true)
+                    .await
+                    .expect("object held by a reference");
+                store
+                    .release(&key, Some(&mine.reference))
+                    .await
+                    .expect("release");
             }
         });
     }
     while let Some(done) = tasks.join_next().await {
         done.expect("task panicked");
     }
-    store.get_verified(&key, true).await.expect("keeper's object was deleted");
-    assert!(store.release(&key, Some(&keeper.reference)).await.expect("last release"));
+    store
+        .get_verified(&key, true)
+        .await
+        .expect("keeper's object was deleted");
+    assert!(
+        store
+            .release(&key, Some(&keeper.reference))
+            .await
+            .expect("last release")
+    );
     assert_eq!(store.head(&key).await.expect("head"), None);
 }

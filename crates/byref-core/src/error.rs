@@ -29,7 +29,11 @@ pub enum Error {
 
     /// The fetched bytes do not hash to their key, or do not parse as an object frame.
     #[error("integrity check failed for object {key} from {store}: {reason}")]
-    Integrity { store: String, key: Key, reason: String },
+    Integrity {
+        store: String,
+        key: Key,
+        reason: String,
+    },
 
     /// A store URL or option that byref does not understand.
     #[error("invalid store configuration: {0}")]
@@ -41,7 +45,10 @@ pub enum Error {
 
     /// The backend cannot do what was asked (e.g. a TTL on a store without expiry).
     #[error("{store} does not support {operation}")]
-    NotSupported { store: String, operation: &'static str },
+    NotSupported {
+        store: String,
+        operation: &'static str,
+    },
 
     /// Any other failure of the backend (I/O error, unreachable server, ...).
     #[error("{store}: {source}")]
@@ -51,6 +58,9 @@ pub enum Error {
 impl Error {
     /// Wraps a backend's own error.
     pub fn backend(store: &str, source: impl Into<Source>) -> Self {
-        Error::Backend { store: store.to_owned(), source: source.into() }
+        Error::Backend {
+            store: store.to_owned(),
+            source: source.into(),
+        }
     }
 }

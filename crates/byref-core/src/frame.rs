@@ -161,7 +161,9 @@ impl Layout {
             return Err(corrupt(format!("unsupported frame version {}", frame[4])));
         }
         let encoding = Encoding::try_from(frame[5]).map_err(corrupt)?;
-        let count = u64::from(u32::from_le_bytes(frame[8..12].try_into().expect("4 bytes")));
+        let count = u64::from(u32::from_le_bytes(
+            frame[8..12].try_into().expect("4 bytes"),
+        ));
         if count > MAX_BUFFERS {
             return Err(corrupt(format!("{count} buffers")));
         }
@@ -173,7 +175,10 @@ impl Layout {
         let checked = |n: u64| usize::try_from(n).map_err(|_| too_long());
 
         let start = align_up(lens_end);
-        let stream = start..start.checked_add(checked(u64_at(16))?).ok_or_else(too_long)?;
+        let stream = start
+            ..start
+                .checked_add(checked(u64_at(16))?)
+                .ok_or_else(too_long)?;
         let mut end = stream.end;
         let mut buffers = Vec::with_capacity(count as usize);
         for i in 0..count as usize {
@@ -183,9 +188,16 @@ impl Layout {
             buffers.push(begin..end);
         }
         if end != frame.len() {
-            return Err(corrupt(format!("sections end at {end}, frame has {}", frame.len())));
+            return Err(corrupt(format!(
+                "sections end at {end}, frame has {}",
+                frame.len()
+            )));
         }
-        Ok(Layout { encoding, stream, buffers })
+        Ok(Layout {
+            encoding,
+            stream,
+            buffers,
+        })
     }
 }
 
@@ -199,7 +211,11 @@ mod tests {
 
     #[test]
     fn frame_round_trips_with_aligned_sections() {
-        let bufs = vec![Bytes::from_static(b"abc"), Bytes::new(), Bytes::from(vec![7u8; 100])];
+        let bufs = vec![
+            Bytes::from_static(b"abc"),
+            Bytes::new(),
+            Bytes::from(vec![7u8; 100]),
+        ];
         let payload = Payload::frame(Encoding::Pickle5, Bytes::from_static(b"stream"), bufs);
         let bytes = concat(&payload);
         assert_eq!(bytes.len() as u64, payload.len());
@@ -224,7 +240,10 @@ mod tests {
         let bytes = concat(&payload);
         let key = payload.key();
         for cut in 0..bytes.len() {
-            assert!(Layout::parse(&bytes[..cut], "t", &key).is_err(), "cut at {cut}");
+            assert!(
+                Layout::parse(&bytes[..cut], "t", &key).is_err(),
+                "cut at {cut}"
+            );
         }
         for at in 0..64 {
             for bit in 0..8 {

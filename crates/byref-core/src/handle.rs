@@ -110,21 +110,33 @@ impl Handle {
         let key = Key::from_bytes(r.take(Key::LEN, "key")?.try_into().expect("32 bytes"));
         let len = r.varint("length")?;
         let evict = if flags & FLAG_EVICT != 0 {
-            Some(RefId::from_bytes(r.take(16, "reference")?.try_into().expect("16 bytes")))
+            Some(RefId::from_bytes(
+                r.take(16, "reference")?.try_into().expect("16 bytes"),
+            ))
         } else {
             None
         };
         let url_len = r.varint("URL length")?;
         if url_len > MAX_URL {
-            return Err(Error::Handle(format!("store URL of {url_len} bytes is too long")));
+            return Err(Error::Handle(format!(
+                "store URL of {url_len} bytes is too long"
+            )));
         }
         let url = std::str::from_utf8(r.take(url_len as usize, "URL")?)
             .map_err(|_| Error::Handle("store URL is not UTF-8".into()))?
             .to_owned();
         if !r.0.is_empty() {
-            return Err(Error::Handle(format!("{} unexpected trailing bytes", r.0.len())));
+            return Err(Error::Handle(format!(
+                "{} unexpected trailing bytes",
+                r.0.len()
+            )));
         }
-        Ok(Handle { url, key, len, evict })
+        Ok(Handle {
+            url,
+            key,
+            len,
+            evict,
+        })
     }
 }
 
@@ -155,7 +167,10 @@ mod tests {
     fn every_truncation_and_byte_change_is_a_typed_error_or_a_valid_handle() {
         let bytes = sample(true).encode();
         for cut in 0..bytes.len() {
-            assert!(matches!(Handle::decode(&bytes[..cut]), Err(Error::Handle(_))));
+            assert!(matches!(
+                Handle::decode(&bytes[..cut]),
+                Err(Error::Handle(_))
+            ));
         }
         for at in 0..bytes.len() {
             for v in [0u8, 0x7f, 0x80, 0xff] {

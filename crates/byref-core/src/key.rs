@@ -41,7 +41,12 @@ impl Key {
         let mut hasher = blake3::Hasher::new();
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let pool = (total >= PARALLEL_HASH_MIN && threads > 1)
-            .then(|| rayon::ThreadPoolBuilder::new().num_threads(threads).build().ok())
+            .then(|| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .ok()
+            })
             .flatten();
         match pool {
             Some(pool) => pool.install(|| {

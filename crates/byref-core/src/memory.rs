@@ -37,19 +37,31 @@ impl MemoryStore {
     pub fn open(url: StoreUrl) -> Result<Self> {
         let name = url.url().host_str().unwrap_or("").to_owned();
         if !url.url().path().is_empty() && url.url().path() != "/" {
-            return Err(Error::Config(format!("memory:// URLs take a name only: {}", url.url())));
+            return Err(Error::Config(format!(
+                "memory:// URLs take a name only: {}",
+                url.url()
+            )));
         }
         url.finish()?;
-        Ok(MemoryStore { url: format!("{SCHEME}://{name}"), objects: Mutex::default() })
+        Ok(MemoryStore {
+            url: format!("{SCHEME}://{name}"),
+            objects: Mutex::default(),
+        })
     }
 
     fn not_found(&self, key: &Key) -> Error {
-        Error::NotFound { store: self.url.clone(), key: *key }
+        Error::NotFound {
+            store: self.url.clone(),
+            key: *key,
+        }
     }
 
     fn data(&self, key: &Key) -> Result<Bytes> {
         let objects = self.objects.lock().expect("memory store lock poisoned");
-        objects.get(key).map(|e| e.data.clone()).ok_or_else(|| self.not_found(key))
+        objects
+            .get(key)
+            .map(|e| e.data.clone())
+            .ok_or_else(|| self.not_found(key))
     }
 }
 
@@ -65,7 +77,10 @@ impl Store for MemoryStore {
 
     async fn put(&self, key: &Key, payload: &Payload, options: &PutOptions) -> Result<()> {
         if options.ttl.is_some() {
-            return Err(Error::NotSupported { store: self.url.clone(), operation: "ttl" });
+            return Err(Error::NotSupported {
+                store: self.url.clone(),
+                operation: "ttl",
+            });
         }
         let mut objects = self.objects.lock().expect("memory store lock poisoned");
         let entry = objects.entry(*key).or_insert_with(|| {
@@ -73,7 +88,10 @@ impl Store for MemoryStore {
             for part in payload.parts() {
                 data.extend_from_slice(part);
             }
-            Entry { data: data.freeze(), refs: HashSet::new() }
+            Entry {
+                data: data.freeze(),
+                refs: HashSet::new(),
+            }
         });
         entry.refs.insert(options.reference);
         Ok(())
@@ -88,7 +106,10 @@ impl Store for MemoryStore {
         if range.start > range.end || range.end > data.len() as u64 {
             return Err(Error::backend(
                 &self.url,
-                format!("range {range:?} is outside object {key} of {} bytes", data.len()),
+                format!(
+                    "range {range:?} is outside object {key} of {} bytes",
+                    data.len()
+                ),
             ));
         }
         Ok(data.slice(range.start as usize..range.end as usize))
@@ -110,7 +131,10 @@ impl Store for MemoryStore {
             },
         };
         if !removed {
-            return Err(Error::ReferenceGone { store: self.url.clone(), key: *key });
+            return Err(Error::ReferenceGone {
+                store: self.url.clone(),
+                key: *key,
+            });
         }
         let last = entry.refs.is_empty();
         if last {

@@ -60,7 +60,10 @@ pub struct PutOptions {
 impl PutOptions {
     /// A put that adds a fresh reference and never expires.
     pub fn new() -> Self {
-        PutOptions { reference: RefId::random(), ttl: None }
+        PutOptions {
+            reference: RefId::random(),
+            ttl: None,
+        }
     }
 }
 

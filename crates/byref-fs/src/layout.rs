@@ -49,6 +49,7 @@ impl Paths {
     /// A private name in `tmp/` for `key`: unique per writer, so concurrent writers of the
     /// same key never share a temporary file.
     pub(crate) fn scratch(&self, key: &Key, purpose: &str) -> PathBuf {
-        self.tmp().join(format!("{}.{}.{purpose}", key.to_hex(), RefId::random()))
+        self.tmp()
+            .join(format!("{}.{}.{purpose}", key.to_hex(), RefId::random()))
     }
 }

@@ -58,20 +58,34 @@ impl FileStore {
             .url()
             .to_file_path()
             .map_err(|()| Error::Config(format!("{} is not a local absolute path", url.url())))?;
-        if url.url().host_str().is_some_and(|h| !h.is_empty() && h != "localhost") {
-            return Err(Error::Config(format!("file:// URLs take no host: {}", url.url())));
+        if url
+            .url()
+            .host_str()
+            .is_some_and(|h| !h.is_empty() && h != "localhost")
+        {
+            return Err(Error::Config(format!(
+                "file:// URLs take no host: {}",
+                url.url()
+            )));
         }
         let fsync = url.take_bool("fsync", false)?;
         url.finish()?;
-        let root_str = root.to_str().ok_or_else(|| {
-            Error::Config(format!("store path {} is not UTF-8", root.display()))
-        })?;
+        let root_str = root
+            .to_str()
+            .ok_or_else(|| Error::Config(format!("store path {} is not UTF-8", root.display())))?;
         let mut canonical = format!("{SCHEME}://{root_str}");
         if fsync {
             canonical.push_str("?fsync=true");
         }
-        let store = FileStore { url: canonical, paths: Paths::new(root), fsync };
-        for dir in [store.paths.root().join("objects"), store.paths.root().join("refs")] {
+        let store = FileStore {
+            url: canonical,
+            paths: Paths::new(root),
+            fsync,
+        };
+        for dir in [
+            store.paths.root().join("objects"),
+            store.paths.root().join("refs"),
+        ] {
             fs::create_dir_all(&dir).map_err(|e| store.io_error(e, &dir))?;
         }
         fs::create_dir_all(store.paths.tmp()).map_err(|e| store.io_error(e, &store.paths.tmp()))?;
@@ -86,15 +100,26 @@ impl FileStore {
     fn io_error(&self, e: io::Error, path: &Path) -> Error {
         let source = format!("{}: {e}", path.display()).into();
         match e.kind() {
-            ErrorKind::StorageFull | ErrorKind::QuotaExceeded => {
-                Error::StorageFull { store: self.url.clone(), source }
+            // EFBIG (a per-file size limit) leaves the store as unable to take the object as
+            // a full disk does.
+            ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge => {
+                Error::StorageFull {
+                    store: self.url.clone(),
+                    source,
+                }
             }
-            _ => Error::Backend { store: self.url.clone(), source },
+            _ => Error::Backend {
+                store: self.url.clone(),
+                source,
+            },
         }
     }
 
     fn not_found(&self, key: &Key) -> Error {
-        Error::NotFound { store: self.url.clone(), key: *key }
+        Error::NotFound {
+            store: self.url.clone(),
+            key: *key,
+        }
     }
 
     /// Adds a reference file, re-creating the directory if a concurrent last release
@@ -174,16 +199,22 @@ impl FileStore {
         let len = file.metadata().map_err(|e| self.io_error(e, &path))?.len();
         if len < MAP_MIN {
             let mut data = Vec::with_capacity(len as usize);
-            file.read_to_end(&mut data).map_err(|e| self.io_error(e, &path))?;
+            file.read_to_end(&mut data)
+                .map_err(|e| self.io_error(e, &path))?;
             return Ok(Object::Shared(Bytes::from(data)));
         }
-        mapping::map_private(file).map(Object::Mapped).map_err(|e| self.io_error(e, &path))
+        mapping::map_private(file)
+            .map(Object::Mapped)
+            .map_err(|e| self.io_error(e, &path))
     }
 
     /// Removes one reference file: `reference`, or the first one listed.
     fn remove_reference(&self, key: &Key, reference: Option<&RefId>) -> Result<()> {
         let gone = || match fs::metadata(self.paths.object(key)) {
-            Ok(_) => Error::ReferenceGone { store: self.url.clone(), key: *key },
+            Ok(_) => Error::ReferenceGone {
+                store: self.url.clone(),
+                key: *key,
+            },
             Err(_) => self.not_found(key),
         };
         if let Some(r) = reference {
@@ -248,12 +279,19 @@ impl Store for FileStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { private_mappings: true, shared: true, ..Default::default() }
+        Capabilities {
+            private_mappings: true,
+            shared: true,
+            ..Default::default()
+        }
     }
 
     async fn put(&self, key: &Key, payload: &Payload, options: &PutOptions) -> Result<()> {
         if options.ttl.is_some() {
-            return Err(Error::NotSupported { store: self.url.clone(), operation: "ttl" });
+            return Err(Error::NotSupported {
+                store: self.url.clone(),
+                operation: "ttl",
+            });
         }
         if payload.len() <= INLINE_WRITE_MAX {
             return self.put_blocking(key, payload, &options.reference);
@@ -281,7 +319,8 @@ impl Store for FileStore {
             ));
         }
         let mut data = vec![0; (range.end - range.start) as usize];
-        file.read_exact_at(&mut data, range.start).map_err(|e| self.io_error(e, &path))?;
+        file.read_exact_at(&mut data, range.start)
+            .map_err(|e| self.io_error(e, &path))?;
         Ok(Bytes::from(data))
     }
 

@@ -25,7 +25,10 @@ async fn a_flipped_byte_on_disk_fails_verification() {
         bytes::Bytes::new(),
         vec![bytes::Bytes::from(vec![9u8; 200_000])],
     );
-    let key = store.put_payload(&payload, &PutOptions::new()).await.unwrap();
+    let key = store
+        .put_payload(&payload, &PutOptions::new())
+        .await
+        .unwrap();
     let hex = key.to_hex();
     let path = dir.path().join("objects").join(&hex[..2]).join(&hex);
     let mut bytes = std::fs::read(&path).unwrap();
@@ -44,17 +47,27 @@ async fn writes_to_a_mapped_object_stay_private() {
         bytes::Bytes::new(),
         vec![bytes::Bytes::from(vec![1u8; 1 << 20])],
     );
-    let key = store.put_payload(&payload, &PutOptions::new()).await.unwrap();
+    let key = store
+        .put_payload(&payload, &PutOptions::new())
+        .await
+        .unwrap();
     let Object::Mapped(mut map) = store.get(&key).await.unwrap() else {
         panic!("a 1 MiB object should be mapped");
     };
     map[1000] = 42;
-    store.get_verified(&key, true).await.expect("stored object unchanged");
+    store
+        .get_verified(&key, true)
+        .await
+        .expect("stored object unchanged");
 }
 
 #[test]
 fn unknown_options_and_hosts_are_rejected() {
-    for url in ["file:///tmp/x?fsyncc=true", "file://otherhost/tmp/x", "file:///tmp/x?fsync=2"] {
+    for url in [
+        "file:///tmp/x?fsyncc=true",
+        "file://otherhost/tmp/x",
+        "file:///tmp/x?fsync=2",
+    ] {
         let err = StoreUrl::parse(url).and_then(FileStore::open).unwrap_err();
         assert!(matches!(err, Error::Config(_)), "{url}: {err}");
     }

@@ -8,6 +8,7 @@ use std::ffi::{c_int, c_void};
 use std::sync::Arc;
 
 use byref::Object;
+use bytes::BytesMut;
 use pyo3::exceptions::PyBufferError;
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -23,23 +24,50 @@ pub(crate) struct Region {
     /// Whether Python may write: only private copy-on-write mappings, never shared bytes.
     writable: bool,
     /// Owns the memory `ptr` points into; only ever dropped.
-    _owner: Object,
+    _owner: Owner,
 }
 
-// SAFETY: `ptr` points into memory owned by `_owner` (`Bytes` or a mapping, both `Send + Sync`),
+/// What keeps a region's memory alive; held only to be dropped with the region.
+#[expect(dead_code, reason = "the fields are owned, never read")]
+enum Owner {
+    Object(Object),
+    /// Fetched bytes this region alone holds.
+    Unique(BytesMut),
+}
+
+// SAFETY: `ptr` points into memory owned by `_owner` (bytes or a mapping, all `Send + Sync`),
 // which lives as long as the region; Rust never touches it through the pointer.
 unsafe impl Send for Region {}
 // SAFETY: as above; concurrent Python writers are Python's business, as for any bytearray.
 unsafe impl Sync for Region {}
 
 impl Region {
-    pub(crate) fn new(mut object: Object) -> Self {
+    pub(crate) fn new(object: Object) -> Self {
         let len = object.len();
-        let (ptr, writable) = match &mut object {
-            Object::Mapped(map) => (map.as_mut_ptr(), true),
-            other => (other.as_slice().as_ptr().cast_mut(), false),
+        let (ptr, writable, owner) = match object {
+            Object::Mapped(mut map) => (map.as_mut_ptr(), true, Owner::Object(Object::Mapped(map))),
+            // Fetched bytes nobody else holds (not cached, not kept by a memory store) are
+            // ours to write; shared ones stay read-only.
+            Object::Shared(bytes) => match bytes.try_into_mut() {
+                Ok(mut unique) => (unique.as_mut_ptr(), true, Owner::Unique(unique)),
+                Err(shared) => (
+                    shared.as_ptr().cast_mut(),
+                    false,
+                    Owner::Object(Object::Shared(shared)),
+                ),
+            },
+            other => (
+                other.as_slice().as_ptr().cast_mut(),
+                false,
+                Owner::Object(other),
+            ),
         };
-        Region { ptr, len, writable, _owner: object }
+        Region {
+            ptr,
+            len,
+            writable,
+            _owner: owner,
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -64,8 +92,15 @@ pub(crate) struct Buffer {
 
 impl Buffer {
     pub(crate) fn new(region: Arc<Region>, range: std::ops::Range<usize>) -> Self {
-        assert!(range.start <= range.end && range.end <= region.len(), "slice out of object");
-        Buffer { region, start: range.start, len: range.end - range.start }
+        assert!(
+            range.start <= range.end && range.end <= region.len(),
+            "slice out of object"
+        );
+        Buffer {
+            region,
+            start: range.start,
+            len: range.end - range.start,
+        }
     }
 }
 

@@ -16,7 +16,9 @@ impl PyHandle {
     /// Decodes a handle; a malformed one raises `byref.HandleError`.
     #[staticmethod]
     fn decode(data: &[u8]) -> PyResult<Self> {
-        byref::Handle::decode(data).map(|inner| PyHandle { inner }).map_err(to_py)
+        byref::Handle::decode(data)
+            .map(|inner| PyHandle { inner })
+            .map_err(to_py)
     }
 
     /// The compact binary form a pickled proxy carries.

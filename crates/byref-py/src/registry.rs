@@ -11,7 +11,12 @@ use byref::Opened;
 static STORES: Mutex<Option<HashMap<String, Arc<Opened>>>> = Mutex::new(None);
 
 fn lookup(url: &str) -> Option<Arc<Opened>> {
-    STORES.lock().unwrap_or_else(|p| p.into_inner()).as_ref()?.get(url).cloned()
+    STORES
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()?
+        .get(url)
+        .cloned()
 }
 
 /// The store `url` names, opened once per process.
@@ -25,7 +30,8 @@ pub(crate) fn open(url: &str) -> byref::Result<Arc<Opened>> {
     // Another thread may have opened it meanwhile; keep the first so all share one store.
     let shared = map.entry(url.to_owned()).or_insert(opened).clone();
     if shared.url != url {
-        map.entry(shared.url.clone()).or_insert_with(|| shared.clone());
+        map.entry(shared.url.clone())
+            .or_insert_with(|| shared.clone());
     }
     Ok(shared)
 }

@@ -34,7 +34,11 @@ impl Frame {
         Ok(Frame {
             encoding: layout.encoding as u8,
             stream: view(layout.stream)?,
-            buffers: layout.buffers.into_iter().map(view).collect::<PyResult<_>>()?,
+            buffers: layout
+                .buffers
+                .into_iter()
+                .map(view)
+                .collect::<PyResult<_>>()?,
         })
     }
 }
@@ -66,7 +70,9 @@ impl PyStore {
     /// Opens the store `url` names (or returns the one this process already opened).
     #[new]
     fn new(url: &str) -> PyResult<Self> {
-        registry::open(url).map(|opened| PyStore { opened }).map_err(to_py)
+        registry::open(url)
+            .map(|opened| PyStore { opened })
+            .map_err(to_py)
     }
 
     /// The URL handles carry: opens this store, with these options, anywhere.
@@ -87,7 +93,10 @@ impl PyStore {
         evict: bool,
     ) -> PyResult<PyHandle> {
         let encoding = Encoding::try_from(encoding).map_err(PyValueError::new_err)?;
-        let buffers = buffers.into_iter().map(pyo3_bytes::PyBytes::into_inner).collect();
+        let buffers = buffers
+            .into_iter()
+            .map(pyo3_bytes::PyBytes::into_inner)
+            .collect();
         let payload = Payload::frame(encoding, stream.into_inner(), buffers);
         let options = PutOptions::new();
         let store = &self.opened.store;
@@ -114,13 +123,19 @@ impl PyStore {
     /// Whether `key` is stored.
     fn exists(&self, py: Python<'_>, key: &str) -> PyResult<bool> {
         let key = parse_key(key)?;
-        Ok(block_on(py, self.opened.store.head(&key)).map_err(to_py)?.is_some())
+        Ok(block_on(py, self.opened.store.head(&key))
+            .map_err(to_py)?
+            .is_some())
     }
 
     /// Drops one reference to `key`; returns whether that deleted the object.
     fn evict(&self, py: Python<'_>, key: &str) -> PyResult<bool> {
         let key = parse_key(key)?;
-        block_on(py, self.opened.store.release(&key, None)).map_err(to_py)
+        let deleted = block_on(py, self.opened.store.release(&key, None)).map_err(to_py)?;
+        if deleted {
+            cache::cache().remove(&key);
+        }
+        Ok(deleted)
     }
 
     fn __repr__(&self) -> String {
@@ -138,11 +153,17 @@ pub(crate) fn resolve(py: Python<'_>, handle: &[u8]) -> PyResult<Frame> {
     let evict: Option<RefId> = handle.evict;
     let object = block_on(py, async {
         let object = fetch(&opened, &key).await?;
-        if let Some(reference) = &evict {
-            opened.store.release(&key, Some(reference)).await?;
+        if let Some(reference) = &evict
+            && opened.store.release(&key, Some(reference)).await?
+        {
+            cache::cache().remove(&key);
         }
         Ok(object)
     });
-    let object = object.map_err(if evict.is_some() { evicted_to_py } else { to_py })?;
+    let object = object.map_err(if evict.is_some() {
+        evicted_to_py
+    } else {
+        to_py
+    })?;
     Frame::new(py, &opened.url, &key, object)
 }

@@ -50,7 +50,11 @@ pub fn open(url: &str) -> Result<Opened> {
         canonical.push(if canonical.contains('?') { '&' } else { '?' });
         canonical.push_str("verify=false");
     }
-    Ok(Opened { store, url: canonical, verify })
+    Ok(Opened {
+        store,
+        url: canonical,
+        verify,
+    })
 }
 
 /// The schemes this build can open.
@@ -66,7 +70,10 @@ mod tests {
     fn unknown_schemes_and_options_are_config_errors() {
         let err = super::open("ftp://x/y").unwrap_err();
         assert!(err.to_string().contains("ftp://"), "{err}");
-        assert!(matches!(super::open("memory://?colour=red"), Err(super::Error::Config(_))));
+        assert!(matches!(
+            super::open("memory://?colour=red"),
+            Err(super::Error::Config(_))
+        ));
     }
 
     #[test]

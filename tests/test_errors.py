@@ -1,0 +1,112 @@
+"""Bad input gets a typed error, every error pickles, and nothing is lost."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import byref
+from byref import _native
+
+from .conftest import run_python
+
+ALL_ERRORS = [
+    byref.ByrefError,
+    byref.ObjectNotFound,
+    byref.HandleError,
+    byref.BackendError,
+    byref.StoreFull,
+    byref.IntegrityError,
+    byref.ConfigError,
+    byref.SerializationError,
+]
+
+
+@pytest.mark.parametrize("cls", ALL_ERRORS)
+def test_errors_derive_from_byref_error_and_pickle(cls: type[Exception]) -> None:
+    err = cls("object abc not found in file:///x")
+    assert isinstance(err, byref.ByrefError)
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is cls and str(back) == "object abc not found in file:///x"
+    assert b"_native" not in pickle.dumps(err)
+
+
+def test_object_not_found_is_a_key_error(store: byref.Store) -> None:
+    with pytest.raises(KeyError):
+        store.get("0" * 64)
+    with pytest.raises(byref.ObjectNotFound, match="0{64}"):
+        store.get("0" * 64)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"BR", b"BR\x02" + bytes(40), b"BR\x01\x80" + bytes(40), b"garbage" * 20],
+)
+def test_malformed_handles_raise_handle_error(data: bytes) -> None:
+    with pytest.raises(byref.HandleError):
+        _native.resolve(data)
+    proxy = byref.proxy._unpickle(data)
+    with pytest.raises(byref.HandleError):
+        byref.resolve(proxy)
+
+
+def test_truncated_pickled_proxy_handle(file_store: byref.Store) -> None:
+    handle = byref.handle_of(file_store.proxy([1])).encode()
+    for cut in range(len(handle)):
+        with pytest.raises(byref.HandleError):
+            _native.resolve(handle[:cut])
+
+
+def test_keys_that_are_not_hex_are_handle_errors(store: byref.Store) -> None:
+    with pytest.raises(byref.HandleError):
+        store.get("not-a-key")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://host/x", "file:///tmp/x?colour=red", "memory://?verify=maybe", "no scheme"],
+)
+def test_bad_urls_raise_config_error(url: str) -> None:
+    with pytest.raises(byref.ConfigError):
+        byref.Store(url)
+
+
+def test_corrupted_object_raises_integrity_error(file_store: byref.Store, tmp_path: Path) -> None:
+    key = file_store.put(np.arange(100_000))
+    path = tmp_path / "objects" / key[:2] / key
+    data = bytearray(path.read_bytes())
+    data[-1000] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(byref.IntegrityError, match=key):
+        file_store.get(key)
+    unverified = byref.Store(file_store.url, verify=False)
+    assert unverified.get(key)[-125] != 99_875, "verify=false reads the bytes as they are"
+
+
+def test_full_disk_raises_store_full_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    # RLIMIT_FSIZE makes writes past 1 MiB fail as a full disk would, in a child process.
+    code = f"""
+import resource, signal, numpy as np, byref
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+store = byref.Store({tmp_path.as_uri()!r})
+small = store.put(b"fits")
+try:
+    store.put(np.ones(1_000_000))
+except byref.StoreFull as e:
+    print("StoreFull", e)
+print(store.get(small).decode())
+"""
+    out = run_python(code).decode()
+    assert out.startswith("StoreFull") and out.strip().endswith("fits"), out
+    assert list((tmp_path / "tmp").iterdir()) == [], "the partial write was not cleaned up"
+
+
+def test_closed_store_raises(store: byref.Store) -> None:
+    with store as s:
+        key = s.put(1)
+    with pytest.raises(byref.ConfigError, match="closed"):
+        store.get(key)

@@ -1,0 +1,155 @@
+"""A proxy behaves as its target, and pickles as its handle."""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+import byref
+
+
+@pytest.fixture
+def short_store() -> Iterator[byref.Store]:
+    """A file store with a short path, as an admin would configure."""
+    path = tempfile.mkdtemp(prefix="br", dir="/tmp")
+    yield byref.Store(f"file://{path}")
+    shutil.rmtree(path)
+
+
+def unresolved(store: byref.Store, value: object, **kw: bool) -> byref.Proxy:
+    """A proxy as a worker sees it: fresh from its pickle, not yet resolved."""
+    proxy = pickle.loads(pickle.dumps(store.proxy(value, **kw)))
+    assert not byref.is_resolved(proxy)
+    return proxy
+
+
+def test_handle_pickles_under_128_bytes(short_store: byref.Store) -> None:
+    proxy = short_store.proxy(np.ones(1_000_000))
+    assert len(pickle.dumps(proxy)) < 128
+    assert len(pickle.dumps(short_store.proxy(1, evict=True))) < 128 + 16
+
+
+def test_behaves_as_its_target(store: byref.Store) -> None:
+    p = unresolved(store, [3, 1, 2])
+    assert len(p) == 3 and 1 in p and list(p) == [3, 1, 2] and p[0] == 3
+    assert sorted(p) == [1, 2, 3] and p == [3, 1, 2] and p != [1] and p < [4]
+    assert isinstance(p, list) and p.__class__ is list
+    assert str(p) == "[3, 1, 2]" and repr(p) == "[3, 1, 2]"
+    assert p + [4] == [3, 1, 2, 4] and [0] + p == [0, 3, 1, 2]
+    p.append(9)
+    assert byref.extract(p) == [3, 1, 2, 9] and type(byref.extract(p)) is list
+
+
+def test_numbers_strings_and_hashing(store: byref.Store) -> None:
+    n = unresolved(store, 7)
+    assert n + 1 == 8 and 1 + n == 8 and -n == -7 and n * 2 == 14 and 2**n == 128
+    assert int(n) == 7 and float(n) == 7.0 and hash(n) == hash(7) and f"{n:03d}" == "007"
+    assert [10, 11, 12, 13, 14, 15, 16, 17][n] == 17 and divmod(n, 2) == (3, 1)
+    s = unresolved(store, "hello")
+    assert s.upper() == "HELLO" and {s: 1}["hello"] == 1 and "ell" in s
+
+
+def test_attributes_and_calls_reach_the_target(store: byref.Store) -> None:
+    d = unresolved(store, {"a": 1})
+    d["b"] = 2
+    assert d.get("b") == 2 and set(d.keys()) == {"a", "b"}
+    del d["a"]
+    assert dict(d) == {"b": 2}
+    f = unresolved(store, len)
+    assert f([1, 2]) == 2
+
+
+def test_numpy_interop(store: byref.Store) -> None:
+    a = unresolved(store, np.arange(1_000, dtype=np.float64))
+    assert isinstance(a, np.ndarray)
+    assert np.asarray(a).shape == (1000,)
+    assert a.sum() == 499_500 and np.sum(a) == 499_500
+    assert np.add(a, 1)[0] == 1 and (a + 1)[1] == 2 and (np.ones(1000) + a)[2] == 3
+    assert np.sqrt(a)[4] == 2 and a.dtype == np.float64 and a.shape == (1000,)
+    assert np.array_equal(np.array(a, copy=True), np.arange(1000))
+
+
+def test_in_place_operators_update_the_target(store: byref.Store) -> None:
+    n = unresolved(store, 5)
+    n += 1
+    assert n == 6 and byref.extract(n) == 6
+    items = unresolved(store, [1])
+    items += [2]
+    assert byref.extract(items) == [1, 2]
+
+
+def test_in_place_on_a_mapped_array_stays_private(file_store: byref.Store) -> None:
+    a = unresolved(file_store, np.zeros(100_000))
+    a += 1
+    assert np.asarray(a).sum() == 100_000
+    assert file_store.get(byref.handle_of(a).key).sum() == 0
+
+
+def test_resolve_is_resolved_extract(store: byref.Store) -> None:
+    p = unresolved(store, {"k": "v"})
+    byref.resolve(p)
+    assert byref.is_resolved(p)
+    assert byref.extract(p) == {"k": "v"} and type(byref.extract(p)) is dict
+    assert byref.handle_of(p).url == store.url
+
+
+def test_the_producer_keeps_its_value_without_a_fetch(store: byref.Store) -> None:
+    value = {"x": 1}
+    p = store.proxy(value)
+    assert byref.is_resolved(p) and byref.extract(p) is value
+
+
+def test_evict_deletes_after_first_resolve(store: byref.Store) -> None:
+    p = store.proxy(np.arange(100), evict=True)
+    key = byref.handle_of(p).key
+    wire = pickle.dumps(p)
+    first, second = pickle.loads(wire), pickle.loads(wire)
+    assert first.sum() == 4950
+    assert not store.exists(key)
+    with pytest.raises(byref.ObjectNotFound, match="evict=True"):
+        byref.resolve(second)
+
+
+def test_evicting_one_sharer_keeps_the_others_object(store: byref.Store) -> None:
+    data = np.arange(50_000)
+    keeper = store.proxy(data)
+    evicting = store.proxy(data.copy(), evict=True)
+    assert byref.handle_of(keeper).key == byref.handle_of(evicting).key
+    assert pickle.loads(pickle.dumps(evicting)).sum() == data.sum()
+    assert store.exists(byref.handle_of(keeper).key), "shared object deleted by one evict"
+    assert np.array_equal(pickle.loads(pickle.dumps(keeper)), data)
+    assert store.evict(byref.handle_of(keeper).key) is True
+    with pytest.raises(byref.ObjectNotFound):
+        byref.resolve(pickle.loads(pickle.dumps(keeper)))
+
+
+def test_threads_resolve_one_evict_proxy_exactly_once(store: byref.Store) -> None:
+    p = unresolved(store, np.arange(1_000_000), evict=True)
+    sums: list[float] = []
+    threads = [threading.Thread(target=lambda: sums.append(float(p.sum()))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sums == [499999500000.0] * 8
+
+
+def test_threads_resolve_many_proxies_concurrently(store: byref.Store) -> None:
+    proxies = [unresolved(store, np.full(100_000, i)) for i in range(32)]
+    results: dict[int, float] = {}
+
+    def work(i: int) -> None:
+        results[i] = float(proxies[i].sum())
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == {i: 100_000.0 * i for i in range(32)}
