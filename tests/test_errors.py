@@ -80,10 +80,16 @@ def test_corrupted_object_raises_integrity_error(file_store: byref.Store, tmp_pa
     data = bytearray(path.read_bytes())
     data[-1000] ^= 0xFF
     path.write_bytes(bytes(data))
+    verified = byref.Store(file_store.url, verify=True)
     with pytest.raises(byref.IntegrityError, match=key):
-        file_store.get(key)
-    unverified = byref.Store(file_store.url, verify=False)
-    assert unverified.get(key)[-125] != 99_875, "verify=false reads the bytes as they are"
+        verified.get(key)
+    assert file_store.get(key)[-125] != 99_875, "local stores trust their files by default"
+
+
+def test_verify_option_travels_in_the_handle(tmp_path: Path) -> None:
+    store = byref.Store(tmp_path.as_uri(), verify=True)
+    assert store.url.endswith("?verify=true")
+    assert byref.handle_of(store.proxy([1])).url == store.url
 
 
 def test_full_disk_raises_store_full_and_leaves_nothing_behind(tmp_path: Path) -> None:

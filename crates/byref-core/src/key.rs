@@ -2,11 +2,19 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use crate::Error;
 
 /// Below this many bytes in total, hashing on one thread beats starting helper threads.
 const PARALLEL_HASH_MIN: usize = 4 << 20;
+
+/// Cores to hash on, looked up once: on Linux the lookup reads cgroup files, which costs
+/// two hundred times more than hashing a small object.
+fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
 
 /// The BLAKE3 digest of an object's stored bytes: same bytes, same key.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -39,11 +47,10 @@ impl Key {
     pub fn of_parts<T: AsRef<[u8]> + Sync>(parts: &[T]) -> Self {
         let total: usize = parts.iter().map(|p| p.as_ref().len()).sum();
         let mut hasher = blake3::Hasher::new();
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let pool = (total >= PARALLEL_HASH_MIN && threads > 1)
+        let pool = (total >= PARALLEL_HASH_MIN && cores() > 1)
             .then(|| {
                 rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
+                    .num_threads(cores())
                     .build()
                     .ok()
             })

@@ -11,7 +11,11 @@
 //! | `file:///path`    | a directory             | `fs`          |
 //!
 //! Options common to every scheme:
-//! - `verify=false` skips the BLAKE3 check of fetched objects (default `true`).
+//! - `verify=true|false`: check every fetched object against its BLAKE3 key. Defaults to
+//!   `false` for local stores (`memory`, `file`), whose objects only byref writes, whole and
+//!   atomically — like IPFS, whose `HashOnRead` is off for its local blockstore — and to
+//!   `true` for stores across a network. On a 2-core machine, hashing 1 GB costs ~160 ms
+//!   against ~45 ms to map and sum it.
 
 use std::sync::Arc;
 
@@ -33,8 +37,10 @@ pub struct Opened {
 /// Opens the store `url` names, rejecting unknown schemes and options.
 pub fn open(url: &str) -> Result<Opened> {
     let mut parsed = StoreUrl::parse(url)?;
-    let verify = parsed.take_bool("verify", true)?;
-    let store: Arc<dyn Store> = match parsed.scheme() {
+    let verify = parsed.take_bool("verify", !is_local(parsed.scheme()))?;
+    let parsed_scheme = parsed.scheme().to_owned();
+    let parsed_scheme = parsed_scheme.as_str();
+    let store: Arc<dyn Store> = match parsed_scheme {
         MEMORY_SCHEME => Arc::new(MemoryStore::open(parsed)?),
         #[cfg(feature = "fs")]
         byref_fs::SCHEME => Arc::new(byref_fs::FileStore::open(parsed)?),
@@ -46,15 +52,24 @@ pub fn open(url: &str) -> Result<Opened> {
         }
     };
     let mut canonical = store.url().to_owned();
-    if !verify {
+    if verify == is_local(parsed_scheme) {
         canonical.push(if canonical.contains('?') { '&' } else { '?' });
-        canonical.push_str("verify=false");
+        canonical.push_str(if verify {
+            "verify=true"
+        } else {
+            "verify=false"
+        });
     }
     Ok(Opened {
         store,
         url: canonical,
         verify,
     })
+}
+
+/// Whether a scheme's objects live on this machine, written only by byref.
+fn is_local(scheme: &str) -> bool {
+    matches!(scheme, MEMORY_SCHEME | "file")
 }
 
 /// The schemes this build can open.
@@ -77,9 +92,11 @@ mod tests {
     }
 
     #[test]
-    fn verify_false_survives_into_the_canonical_url() {
-        let opened = super::open("memory://v?verify=false").unwrap();
-        assert!(!opened.verify);
-        assert_eq!(super::open(&opened.url).unwrap().url, opened.url);
+    fn verify_defaults_off_locally_and_survives_into_the_canonical_url() {
+        assert!(!super::open("memory://v").unwrap().verify);
+        let opened = super::open("memory://v?verify=true").unwrap();
+        assert!(opened.verify);
+        assert_eq!(opened.url, "memory://v?verify=true");
+        assert!(super::open(&opened.url).unwrap().verify);
     }
 }

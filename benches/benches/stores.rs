@@ -1,0 +1,79 @@
+//! Put and get throughput of each local store, and the hashing that every put pays.
+//!
+//! Ratios to read: `hash` is the floor under `put`; `memory` is the floor under `file`.
+
+use std::hint::black_box;
+
+use byref::{Key, PutOptions, StoreExt};
+use byref_benches::payload;
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+
+const SIZES: &[usize] = &[100, 64 << 10, 16 << 20];
+
+fn hashing(c: &mut Criterion) {
+    let mut group = c.benchmark_group("hash");
+    for &len in SIZES {
+        let p = payload(len);
+        group.throughput(Throughput::Bytes(p.len()));
+        group.bench_with_input(BenchmarkId::from_parameter(len), &p, |b, p| {
+            b.iter(|| black_box(Key::of_parts(p.parts())));
+        });
+    }
+    group.finish();
+}
+
+fn stores(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let urls = [
+        "memory://bench".to_owned(),
+        format!("file://{}", dir.path().display()),
+    ];
+    for url in &urls {
+        let store = byref::open(url).expect("open").store;
+        let scheme = url.split(':').next().expect("scheme");
+        let mut group = c.benchmark_group(format!("{scheme}/put+release"));
+        for &len in SIZES {
+            let p = payload(len);
+            group.throughput(Throughput::Bytes(p.len()));
+            group.bench_with_input(BenchmarkId::from_parameter(len), &p, |b, p| {
+                b.iter(|| {
+                    rt.block_on(async {
+                        let options = PutOptions::new();
+                        let key = store.put_payload(p, &options).await.expect("put");
+                        store
+                            .release(&key, Some(&options.reference))
+                            .await
+                            .expect("release");
+                    });
+                });
+            });
+        }
+        group.finish();
+
+        let mut group = c.benchmark_group(format!("{scheme}/get"));
+        for &len in SIZES {
+            let p = payload(len);
+            let key = rt
+                .block_on(store.put_payload(&p, &PutOptions::new()))
+                .expect("put");
+            group.throughput(Throughput::Bytes(p.len()));
+            for verify in [false, true] {
+                let id = BenchmarkId::new(if verify { "verified" } else { "unverified" }, len);
+                group.bench_function(id, |b| {
+                    b.iter(|| {
+                        black_box(rt.block_on(store.get_verified(&key, verify)).expect("get"))
+                    });
+                });
+            }
+        }
+        group.finish();
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(2));
+    targets = hashing, stores
+}
+criterion_main!(benches);

@@ -1,0 +1,178 @@
+"""byref's round trip against inline pickling, in one run.
+
+For each array size: inline ``pickle.dumps``/``loads`` (protocol 5, data in the stream) plus
+a sum, against byref's round trip — proxy, pickle the proxy, unpickle it in a fresh process,
+resolve and sum there — and, as the zero-copy yardstick, ``np.load(mmap_mode="r")`` plus a
+sum in a fresh process. Also the latency of a small object's whole round trip in-process.
+
+Prints a table of times and ratios and writes it to benches/RESULTS.md.
+Usage: python benches/roundtrip.py [--sizes 1KB,1MB,100MB,1GB] [--store URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import byref
+
+SIZES = {"1KB": 1 << 10, "1MB": 1 << 20, "100MB": 100 << 20, "1GB": 1 << 30}
+
+CHILD = r"""
+import os, pickle, resource, sys, time
+import numpy as np
+import byref
+mode, arg = sys.argv[1], sys.argv[2]
+wire = sys.stdin.buffer.read()
+t0 = time.perf_counter()
+if mode == "byref":
+    x = pickle.loads(wire)
+    total = float(np.asarray(x).sum())
+else:
+    total = float(np.load(arg, mmap_mode="r").sum())
+elapsed = time.perf_counter() - t0
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(elapsed, rss, total)
+"""
+
+
+def run_child(mode: str, arg: str, wire: bytes = b"") -> tuple[float, int, float]:
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, mode, arg],
+        input=wire,
+        capture_output=True,
+        check=True,
+    ).stdout.split()
+    return float(out[0]), int(out[1]), float(out[2])
+
+
+def best(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def inline_round_trip(array: np.ndarray) -> None:
+    float(pickle.loads(pickle.dumps(array, protocol=5)).sum())
+
+
+def small_object_latency(store: byref.Store, n: int) -> float:
+    """Mean seconds for proxy + pickle + unpickle + resolve of a small dict."""
+    values = [{"task": i, "name": "small"} for i in range(n)]
+    t0 = time.perf_counter()
+    for v in values:
+        p = pickle.loads(pickle.dumps(store.proxy(v, evict=True)))
+        byref.resolve(p)
+    return (time.perf_counter() - t0) / n
+
+
+def inline_small_latency(n: int) -> float:
+    values = [{"task": i, "name": "small"} for i in range(n)]
+    t0 = time.perf_counter()
+    for v in values:
+        pickle.loads(pickle.dumps(v, protocol=5))
+    return (time.perf_counter() - t0) / n
+
+
+def fmt_time(s: float) -> str:
+    return f"{s * 1e6:.1f} µs" if s < 1e-3 else f"{s * 1e3:.1f} ms" if s < 1 else f"{s:.2f} s"
+
+
+def fmt_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default=",".join(SIZES))
+    parser.add_argument("--store", help="store URL (default: a file store in a temp dir)")
+    parser.add_argument("--small-n", type=int, default=20_000)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="byref-bench-") as tmp:
+        store = byref.Store(args.store or Path(tmp, "store").as_uri())
+        print(f"store: {store.url}", flush=True)
+        rows = []
+        for label in args.sizes.split(","):
+            n = SIZES[label]
+            array = np.random.default_rng(0).random(n // 8)
+            repeat = 5 if n <= 1 << 20 else 2
+            print(f"{label}: inline...", end=" ", flush=True)
+            inline = best(lambda a=array: inline_round_trip(a), repeat)
+
+            print("byref put...", end=" ", flush=True)
+            t0 = time.perf_counter()
+            proxy = store.proxy(array, evict=True)
+            wire = pickle.dumps(proxy)
+            put = time.perf_counter() - t0
+
+            print("resolve...", end=" ", flush=True)
+            resolve, rss, total = run_child("byref", "", wire)
+            assert abs(total - float(array.sum())) <= 1e-6 * abs(total)
+
+            print("np.load mmap...", flush=True)
+            npy = Path(tmp, "a.npy")
+            np.save(npy, array)
+            mmap, mmap_rss, _ = run_child("mmap", str(npy))
+            npy.unlink()
+            rows.append((label, n, inline, put, resolve, mmap, rss, mmap_rss, len(wire)))
+            del array, proxy
+
+        small_n = args.small_n
+        print(f"small objects: {small_n} round trips...", flush=True)
+        small = small_object_latency(store, small_n)
+        small_inline = inline_small_latency(small_n)
+
+    lines = [
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, byref {byref.__version__}, store {store.url.split(':')[0]}://",
+        "",
+        "| size | inline pickle round trip | byref put (proxy + pickle) | byref resolve + sum "
+        "(fresh process) | np.load mmap + sum (fresh process) | resolve / mmap | "
+        "(put + resolve) / inline | resolver peak RSS | RSS / size | pickled proxy |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for label, n, inline, put, resolve, mmap, rss, _mrss, wire_len in rows:
+        lines.append(
+            f"| {label} | {fmt_time(inline)} | {fmt_time(put)} | {fmt_time(resolve)} | "
+            f"{fmt_time(mmap)} | {resolve / mmap:.2f}x | {(put + resolve) / inline:.2f}x | "
+            f"{fmt_bytes(rss)} | {rss / n:.2f}x | {wire_len} B |"
+        )
+    lines += [
+        "",
+        f"Small object (a 2-key dict), proxy + pickle + unpickle + resolve, evict=True: "
+        f"{small * 1e6:.1f} µs per round trip (inline pickle round trip: "
+        f"{small_inline * 1e6:.1f} µs; mean of {small_n}).",
+    ]
+    table = "\n".join(lines)
+    print()
+    print(table)
+    results = Path(__file__).with_name("RESULTS.md")
+    results.write_text(
+        "# Round-trip benchmark\n\nWritten by `make demo` (`python benches/roundtrip.py`).\n\n"
+        + table
+        + "\n"
+    )
+    print(f"\nwritten to {results}")
+    _ = resource  # peak RSS is measured in the child processes
+
+
+if __name__ == "__main__":
+    main()
