@@ -37,7 +37,7 @@ def test_errors_derive_from_byref_error_and_pickle(cls: type[Exception]) -> None
 def test_object_not_found_is_a_key_error(store: byref.Store) -> None:
     with pytest.raises(KeyError):
         store.get("0" * 64)
-    with pytest.raises(byref.ObjectNotFound, match="0{64}"):
+    with pytest.raises(byref.ObjectNotFound, match=r"0{64}"):
         store.get("0" * 64)
 
 

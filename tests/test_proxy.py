@@ -41,7 +41,7 @@ def test_behaves_as_its_target(store: byref.Store) -> None:
     assert sorted(p) == [1, 2, 3] and p == [3, 1, 2] and p != [1] and p < [4]
     assert isinstance(p, list) and p.__class__ is list
     assert str(p) == "[3, 1, 2]" and repr(p) == "[3, 1, 2]"
-    assert p + [4] == [3, 1, 2, 4] and [0] + p == [0, 3, 1, 2]
+    assert p + [4] == [3, 1, 2, 4] and [0] + p == [0, 3, 1, 2]  # noqa: RUF005 - the operators under test
     p.append(9)
     assert byref.extract(p) == [3, 1, 2, 9] and type(byref.extract(p)) is list
 

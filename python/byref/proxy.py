@@ -41,7 +41,7 @@ class Proxy:
     interop. Pickling it, resolved or not, writes only its handle.
     """
 
-    __slots__ = ("_byref_handle", "_byref_target", "_byref_lock", "__weakref__")
+    __slots__ = ("__weakref__", "_byref_handle", "_byref_lock", "_byref_target")
 
     def __init__(self, handle: bytes, target: Any = _UNRESOLVED) -> None:
         object.__setattr__(self, "_byref_handle", handle)
@@ -59,7 +59,7 @@ class Proxy:
         return self.__reduce_ex__(None)
 
     @property  # type: ignore[misc]
-    def __class__(self) -> type:  # noqa: D105 - makes isinstance(proxy, TargetType) true
+    def __class__(self) -> type:
         return type(_target(self))
 
     def __getattr__(self, name: str) -> Any:
@@ -191,8 +191,8 @@ for _name in (
     setattr(Proxy, f"__{_name}__", _fwd)
     setattr(Proxy, f"__r{_name}__", _rev)
     setattr(Proxy, f"__i{_name}__", _in_place(getattr(operator, f"i{_name}")))
-setattr(Proxy, "__divmod__", _binary(divmod)[0])
-setattr(Proxy, "__rdivmod__", _binary(divmod)[1])
+Proxy.__divmod__ = _binary(divmod)[0]
+Proxy.__rdivmod__ = _binary(divmod)[1]
 for _name in ("neg", "pos", "abs", "invert"):
     setattr(Proxy, f"__{_name}__", _unary(getattr(operator, _name)))
 del _name, _op, _fwd, _rev

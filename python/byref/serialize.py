@@ -15,7 +15,8 @@ from __future__ import annotations
 import io
 import pickle
 import types
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import cloudpickle
 
@@ -102,7 +103,7 @@ def dumps(obj: Any) -> tuple[int, bytes, list[memoryview]]:
     stream = io.BytesIO()
     try:
         _CloudPickler(stream, buffers).dump(obj)
-    except Exception as e:  # noqa: BLE001 - any failure here means "cannot serialize"
+    except Exception as e:
         raise SerializationError(
             f"cannot pickle {type(obj).__module__}.{type(obj).__qualname__}: {e}"
         ) from None

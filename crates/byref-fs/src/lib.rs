@@ -122,17 +122,22 @@ impl FileStore {
         }
     }
 
-    /// Adds a reference file, re-creating the directory if a concurrent last release
-    /// removed it between our `create_dir_all` and the file creation.
+    /// Adds a reference file. The key's reference directory is made on demand (not checked
+    /// first: on a shared filesystem every metadata call is a round trip), and made again if a
+    /// concurrent last release removes it between our `mkdir` and our file creation.
     fn add_reference(&self, key: &Key, reference: &RefId) -> Result<()> {
-        let dir = self.paths.refs(key);
         let path = self.paths.reference(key, reference);
         loop {
-            fs::create_dir_all(&dir).map_err(|e| self.io_error(e, &dir))?;
             match File::create_new(&path) {
                 Ok(_) => return Ok(()),
-                Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    let dir = self.paths.refs(key);
+                    match fs::create_dir(&dir) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                        Err(e) => return Err(self.io_error(e, &dir)),
+                    }
+                }
                 Err(e) => return Err(self.io_error(e, &path)),
             }
         }
@@ -150,9 +155,14 @@ impl FileStore {
             if self.fsync {
                 file.sync_all()?;
             }
-            let dir = target.parent().expect("objects have a parent directory");
-            fs::create_dir_all(dir)?;
-            fs::rename(&scratch, &target)
+            match fs::rename(&scratch, &target) {
+                // The first object in its fan-out directory.
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    fs::create_dir_all(target.parent().expect("objects have a parent"))?;
+                    fs::rename(&scratch, &target)
+                }
+                done => done,
+            }
         })();
         if let Err(e) = written {
             let _ = fs::remove_file(&scratch);
