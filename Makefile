@@ -5,6 +5,9 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.deps-installed
 PY_DEPS := maturin==1.16.0 numpy cloudpickle pytest typing_extensions ruff
+# The demo measures ProxyStore, the tool byref is compared with, in the same run.
+DEMO_DEPS := proxystore
+DEMO_STAMP := $(VENV)/.demo-deps-installed
 
 .PHONY: demo test build lint rust-test py-test bench clean
 
@@ -16,11 +19,15 @@ $(STAMP): $(PY) Makefile
 	$(PIP) install --quiet $(PY_DEPS)
 	touch $(STAMP)
 
+$(DEMO_STAMP): $(STAMP)
+	$(PIP) install --quiet $(DEMO_DEPS)
+	touch $(DEMO_STAMP)
+
 # The extension, optimised (the release profile: LTO, one codegen unit), into the venv.
 build: $(STAMP)
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop --release --quiet
 
-demo: build
+demo: build $(DEMO_STAMP)
 	$(PY) benches/roundtrip.py
 
 lint: $(STAMP)
@@ -38,7 +45,7 @@ py-test: build
 
 test: lint rust-test py-test
 
-bench: build
+bench: build $(DEMO_STAMP)
 	cargo bench --workspace
 	$(PY) benches/roundtrip.py
 
