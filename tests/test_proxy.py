@@ -75,6 +75,18 @@ def test_numpy_interop(store: byref.Store) -> None:
     assert np.array_equal(np.array(a, copy=True), np.arange(1000))
 
 
+def test_memoryview_of_a_proxy_views_its_target(file_store: byref.Store) -> None:
+    a = unresolved(file_store, np.arange(100_000, dtype=np.int64))
+    view = memoryview(a)
+    assert (view.itemsize, view.shape, view.readonly) == (8, (100_000,), False)
+    assert view[99_999] == 99_999
+    view.release()
+    b = unresolved(file_store, b"abc" * 100)
+    assert bytes(memoryview(b)[:3]) == b"abc"
+    with pytest.raises(TypeError):
+        memoryview(unresolved(file_store, [1, 2]))
+
+
 def test_in_place_operators_update_the_target(store: byref.Store) -> None:
     n = unresolved(store, 5)
     n += 1

@@ -33,12 +33,13 @@ def _target(proxy: Proxy) -> Any:
     return target
 
 
-class Proxy:
+class Proxy(_native.ProxyBase):
     """A lazy reference to a value in a byref store.
 
     Behaves as its target: attribute access, operators, ``len``, iteration, ``in``,
-    comparisons, ``hash``, ``isinstance`` (through ``__class__``), ``str``/``repr``, and numpy
-    interop. Pickling it, resolved or not, writes only its handle.
+    comparisons, ``hash``, ``isinstance`` (through ``__class__``), ``str``/``repr``, numpy
+    interop, and ``memoryview`` of targets with a buffer. Pickling it, resolved or not, writes
+    only its handle.
     """
 
     __slots__ = ("__weakref__", "_byref_handle", "_byref_lock", "_byref_target")

@@ -8,6 +8,7 @@ mod buffer;
 mod cache;
 mod errors;
 mod handle;
+mod proxy_base;
 mod registry;
 mod runtime;
 mod store;
@@ -20,6 +21,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<store::Frame>()?;
     m.add_class::<buffer::Buffer>()?;
     m.add_class::<handle::PyHandle>()?;
+    m.add_class::<proxy_base::ProxyBase>()?;
     m.add_function(wrap_pyfunction!(store::resolve, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
