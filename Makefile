@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.deps-installed
-PY_DEPS := maturin==1.16.0 numpy cloudpickle pytest typing_extensions ruff
+PY_DEPS := maturin==1.16.0 numpy cloudpickle pytest typing_extensions ruff "moto[server]" redis
 # The demo measures ProxyStore, the tool byref is compared with, in the same run.
 DEMO_DEPS := proxystore
 DEMO_STAMP := $(VENV)/.demo-deps-installed
@@ -14,7 +14,11 @@ DEMO_STAMP := $(VENV)/.demo-deps-installed
 $(PY):
 	python3 -m venv $(VENV)
 
-$(STAMP): $(PY) Makefile
+# Real servers for the tests: redis-server from Debian, moto's S3 server from PyPI.
+/usr/bin/redis-server:
+	command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server)
+
+$(STAMP): $(PY) Makefile /usr/bin/redis-server
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet $(PY_DEPS)
 	touch $(STAMP)
@@ -37,8 +41,8 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check python tests benches
 
 # byref-py has no Rust tests: it is tested through Python, by pytest.
-rust-test:
-	cargo test --workspace --exclude byref-py --quiet
+rust-test: $(STAMP)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo test --workspace --exclude byref-py --quiet
 
 py-test: build
 	$(PY) -m pytest

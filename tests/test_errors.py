@@ -19,6 +19,7 @@ ALL_ERRORS = [
     byref.HandleError,
     byref.BackendError,
     byref.StoreFull,
+    byref.AuthenticationError,
     byref.IntegrityError,
     byref.ConfigError,
     byref.SerializationError,

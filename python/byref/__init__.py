@@ -10,6 +10,7 @@
 from . import errors
 from ._native import __version__
 from .errors import (
+    AuthenticationError,
     BackendError,
     ByrefError,
     ConfigError,
@@ -23,6 +24,7 @@ from .proxy import Proxy, extract, handle_of, is_resolved, resolve
 from .store import Store, default_url
 
 __all__ = [
+    "AuthenticationError",
     "BackendError",
     "ByrefError",
     "ConfigError",

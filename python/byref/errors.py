@@ -31,6 +31,10 @@ class StoreFull(BackendError):
     """The store has no room for the object (disk full, memory limit)."""
 
 
+class AuthenticationError(BackendError):
+    """The store refused byref's credentials (password, key or token)."""
+
+
 class IntegrityError(ByrefError):
     """A fetched object does not match its BLAKE3 key: corrupted in storage or transit."""
 
@@ -44,6 +48,7 @@ class SerializationError(ByrefError, TypeError):
 
 
 __all__ = [
+    "AuthenticationError",
     "BackendError",
     "ByrefError",
     "ConfigError",

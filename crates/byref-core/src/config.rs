@@ -9,13 +9,17 @@ use crate::{Error, Result};
 #[derive(Debug)]
 pub struct StoreUrl {
     url: Url,
+    /// Every `host:port` of a multi-host URL (`redis+cluster://h1:p1,h2:p2`); else empty.
+    hosts: Vec<String>,
     options: Vec<(String, String)>,
 }
 
 impl StoreUrl {
     /// Parses `s`, rejecting repeated option names.
     pub fn parse(s: &str) -> Result<Self> {
-        let url = Url::parse(s).map_err(|e| Error::Config(format!("{s:?} is not a URL: {e}")))?;
+        let (hosts, parseable) = split_hosts(s);
+        let url = Url::parse(&parseable)
+            .map_err(|e| Error::Config(format!("{s:?} is not a URL: {e}")))?;
         let mut options: Vec<(String, String)> = Vec::new();
         for (k, v) in url.query_pairs() {
             if options.iter().any(|(seen, _)| *seen == k) {
@@ -25,7 +29,17 @@ impl StoreUrl {
             }
             options.push((k.into_owned(), v.into_owned()));
         }
-        Ok(StoreUrl { url, options })
+        Ok(StoreUrl {
+            url,
+            hosts,
+            options,
+        })
+    }
+
+    /// The hosts of a comma-separated multi-host authority, each `host:port`; empty for an
+    /// ordinary URL (use [`StoreUrl::url`]'s host).
+    pub fn hosts(&self) -> &[String] {
+        &self.hosts
     }
 
     /// The scheme, e.g. `file`.
@@ -70,6 +84,24 @@ impl StoreUrl {
     }
 }
 
+/// Splits a comma-separated authority (which `url` cannot parse) out of `s`, leaving a URL
+/// with the first host in its place.
+fn split_hosts(s: &str) -> (Vec<String>, String) {
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return (Vec::new(), s.to_owned());
+    };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    if !authority.contains(',') {
+        return (Vec::new(), s.to_owned());
+    }
+    let hosts: Vec<String> = authority.split(',').map(|h| h.trim().to_owned()).collect();
+    (
+        hosts.clone(),
+        format!("{scheme}://{}{}", hosts[0], &rest[end..]),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +121,13 @@ mod tests {
         assert!(StoreUrl::parse("not a url").is_err());
         let mut u = StoreUrl::parse("file:///x?verify=maybe").unwrap();
         assert!(u.take_bool("verify", true).is_err());
+    }
+
+    #[test]
+    fn multi_host_authorities_list_every_host() {
+        let u = StoreUrl::parse("redis+cluster://a:1,b:2,c:3/?prefix=x").unwrap();
+        assert_eq!(u.hosts(), ["a:1", "b:2", "c:3"]);
+        assert_eq!(u.url().host_str(), Some("a"));
+        assert!(StoreUrl::parse("redis://a:1/0").unwrap().hosts().is_empty());
     }
 }

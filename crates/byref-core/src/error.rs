@@ -43,6 +43,10 @@ pub enum Error {
     #[error("{store} is full: {source}")]
     StorageFull { store: String, source: Source },
 
+    /// The backend refused our credentials (wrong or missing password, key or token).
+    #[error("{store} refused the credentials: {source}")]
+    Unauthenticated { store: String, source: Source },
+
     /// The backend cannot do what was asked (e.g. a TTL on a store without expiry).
     #[error("{store} does not support {operation}")]
     NotSupported {

@@ -16,6 +16,7 @@ pub mod frame;
 mod handle;
 mod key;
 mod memory;
+pub mod secrets;
 mod store;
 
 #[cfg(any(test, feature = "conformance"))]

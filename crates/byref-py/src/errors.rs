@@ -10,6 +10,7 @@ pyo3::import_exception!(byref.errors, ObjectNotFound);
 pyo3::import_exception!(byref.errors, HandleError);
 pyo3::import_exception!(byref.errors, BackendError);
 pyo3::import_exception!(byref.errors, StoreFull);
+pyo3::import_exception!(byref.errors, AuthenticationError);
 pyo3::import_exception!(byref.errors, IntegrityError);
 pyo3::import_exception!(byref.errors, ConfigError);
 
@@ -22,6 +23,7 @@ pub(crate) fn to_py(err: Error) -> PyErr {
         Error::Integrity { .. } => IntegrityError::new_err(message),
         Error::Config(_) | Error::NotSupported { .. } => ConfigError::new_err(message),
         Error::StorageFull { .. } => StoreFull::new_err(message),
+        Error::Unauthenticated { .. } => AuthenticationError::new_err(message),
         _ => BackendError::new_err(message),
     }
 }

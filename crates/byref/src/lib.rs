@@ -9,6 +9,7 @@
 //! |-------------------|-------------------------|---------------|
 //! | `memory://[name]` | this process's memory   | (always)      |
 //! | `file:///path`    | a directory             | `fs`          |
+//! | `redis://host:port/db`, `rediss://`, `redis+cluster://h1:p1,h2:p2` | Redis | `redis` |
 //!
 //! Options common to every scheme:
 //! - `verify=true|false`: check every fetched object against its BLAKE3 key. Defaults to
@@ -44,6 +45,8 @@ pub fn open(url: &str) -> Result<Opened> {
         MEMORY_SCHEME => Arc::new(MemoryStore::open(parsed)?),
         #[cfg(feature = "fs")]
         byref_fs::SCHEME => Arc::new(byref_fs::FileStore::open(parsed)?),
+        #[cfg(feature = "redis")]
+        s if byref_redis::SCHEMES.contains(&s) => Arc::new(byref_redis::RedisStore::open(parsed)?),
         other => {
             return Err(Error::Config(format!(
                 "unknown store scheme {other}:// in {url:?} (this build supports: {})",
@@ -77,6 +80,12 @@ pub const SCHEMES: &[&str] = &[
     "memory://",
     #[cfg(feature = "fs")]
     "file://",
+    #[cfg(feature = "redis")]
+    "redis://",
+    #[cfg(feature = "redis")]
+    "rediss://",
+    #[cfg(feature = "redis")]
+    "redis+cluster://",
 ];
 
 #[cfg(test)]

@@ -1,0 +1,193 @@
+//! `redis://`, `rediss://` and `redis+cluster://` URLs, and the secrets that stay out of them.
+
+use std::time::Duration;
+
+use byref_core::{Error, Result, StoreUrl, secrets};
+
+/// Default chunk size: big enough to amortise round trips, far below Redis's 512 MiB cap.
+pub(crate) const DEFAULT_CHUNK: u64 = 64 << 20;
+/// Redis refuses values larger than this.
+const MAX_CHUNK: u64 = 512 << 20;
+
+/// A Redis store's settings, parsed from its URL and the environment.
+#[derive(Clone)]
+pub(crate) struct Config {
+    /// The URL handles carry: no password, canonical option order.
+    pub(crate) display: String,
+    /// Connection URLs (one, or every cluster seed), without credentials.
+    pub(crate) nodes: Vec<String>,
+    /// Redis Cluster rather than a single server.
+    pub(crate) cluster: bool,
+    /// Prepended to every key, so several users can share a server.
+    pub(crate) prefix: String,
+    /// Objects larger than this are split into chunks of this size.
+    pub(crate) chunk: u64,
+    /// How long connecting to a server may take before the operation fails.
+    pub(crate) connect_timeout: Duration,
+    /// The response-time allowance of a small request; large ones get more (see `deadline`).
+    pub(crate) timeout: Duration,
+    /// From `BYREF_REDIS_USERNAME` (environment or config file).
+    pub(crate) username: Option<String>,
+    /// From `BYREF_REDIS_PASSWORD` (environment or config file); never displayed.
+    pub(crate) password: Option<String>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("url", &self.display)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+fn duration(url: &mut StoreUrl, name: &str, default: Duration) -> Result<Duration> {
+    match url.take(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim_end_matches('s')
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map(Duration::from_secs_f64)
+            .ok_or_else(|| Error::Config(format!("{name} must be a number of seconds, not {v:?}"))),
+    }
+}
+
+impl Config {
+    pub(crate) fn parse(mut url: StoreUrl) -> Result<Self> {
+        let scheme = url.scheme().to_owned();
+        let cluster = scheme == "redis+cluster";
+        let parsed = url.url().clone();
+        if parsed.password().is_some() || !parsed.username().is_empty() {
+            return Err(Error::Config(
+                "credentials never go in a store URL (it travels inside every handle): set \
+                 BYREF_REDIS_PASSWORD (and BYREF_REDIS_USERNAME) in the environment or in \
+                 ~/.config/byref/byref.env"
+                    .into(),
+            ));
+        }
+        let host = |h: &str| {
+            if h.contains(':') {
+                h.to_owned()
+            } else {
+                format!("{h}:6379")
+            }
+        };
+        let hosts: Vec<String> = if url.hosts().is_empty() {
+            let h = parsed
+                .host_str()
+                .filter(|h| !h.is_empty())
+                .ok_or_else(|| Error::Config(format!("{scheme}:// URLs need a host: {parsed}")))?;
+            vec![host(&format!("{h}:{}", parsed.port().unwrap_or(6379)))]
+        } else {
+            url.hosts().iter().map(|h| host(h)).collect()
+        };
+        let path = parsed.path().trim_matches('/');
+        let db: u32 = if path.is_empty() {
+            0
+        } else {
+            path.parse()
+                .map_err(|_| Error::Config(format!("Redis database must be a number: {path:?}")))?
+        };
+        if cluster && db != 0 {
+            return Err(Error::Config("Redis Cluster has only database 0".into()));
+        }
+        let prefix = url.take("prefix").unwrap_or_else(|| "byref:".to_owned());
+        let chunk = match url.take("chunk_size") {
+            None => DEFAULT_CHUNK,
+            Some(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|c| (1..=MAX_CHUNK).contains(c))
+                .ok_or_else(|| {
+                    Error::Config(format!(
+                        "chunk_size must be 1..={MAX_CHUNK} bytes, not {v:?}"
+                    ))
+                })?,
+        };
+        let connect_timeout = duration(&mut url, "connect_timeout", Duration::from_secs(5))?;
+        let timeout = duration(&mut url, "timeout", Duration::from_secs(30))?;
+        url.finish()?;
+
+        let wire = if scheme == "rediss" {
+            "rediss"
+        } else {
+            "redis"
+        };
+        let nodes = hosts.iter().map(|h| format!("{wire}://{h}/{db}")).collect();
+        let mut display = format!("{scheme}://{}", hosts.join(","));
+        if !cluster {
+            display.push_str(&format!("/{db}"));
+        }
+        let mut options = Vec::new();
+        if prefix != "byref:" {
+            options.push(format!("prefix={prefix}"));
+        }
+        if chunk != DEFAULT_CHUNK {
+            options.push(format!("chunk_size={chunk}"));
+        }
+        if !options.is_empty() {
+            display.push('?');
+            display.push_str(&options.join("&"));
+        }
+        Ok(Config {
+            display,
+            nodes,
+            cluster,
+            prefix,
+            chunk,
+            connect_timeout,
+            timeout,
+            username: secrets::lookup("BYREF_REDIS_USERNAME"),
+            password: secrets::lookup("BYREF_REDIS_PASSWORD"),
+        })
+    }
+
+    /// How long an operation moving `bytes` may take: the base timeout plus time for the bytes
+    /// at a pessimistic 10 MB/s, so a multi-gigabyte transfer is never cut off like a small
+    /// request that hangs.
+    pub(crate) fn deadline(&self, bytes: u64) -> Duration {
+        self.timeout + Duration::from_secs_f64(bytes as f64 / 10e6)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Config> {
+        Config::parse(StoreUrl::parse(s)?)
+    }
+
+    #[test]
+    fn urls_parse_and_display_without_secrets() {
+        let c = parse("redis://127.0.0.1:7000/2?prefix=p:&chunk_size=1024").unwrap();
+        assert_eq!(
+            c.display,
+            "redis://127.0.0.1:7000/2?prefix=p:&chunk_size=1024"
+        );
+        assert_eq!(c.nodes, ["redis://127.0.0.1:7000/2"]);
+        let c = parse("redis+cluster://a:1,b:2").unwrap();
+        assert!(c.cluster);
+        assert_eq!(c.nodes, ["redis://a:1/0", "redis://b:2/0"]);
+        assert_eq!(parse("redis://h").unwrap().display, "redis://h:6379/0");
+    }
+
+    #[test]
+    fn bad_urls_are_config_errors() {
+        for bad in [
+            "redis://:secret@h:1",
+            "redis://user:secret@h:1",
+            "redis://h:1/x",
+            "redis://h:1?chunk_size=0",
+            "redis://h:1?colour=red",
+            "redis+cluster://a:1,b:2/3",
+            "redis://h:1?timeout=-1",
+        ] {
+            assert!(matches!(parse(bad), Err(Error::Config(_))), "{bad}");
+        }
+        let err = parse("redis://:hunter2@h:1").unwrap_err().to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+}

@@ -1,0 +1,452 @@
+//! `redis://host:port/db`, `rediss://` (TLS) and `redis+cluster://h1:p1,h2:p2`.
+//!
+//! An object of at most `chunk_size` bytes (default 64 MiB) is one value. A larger one is
+//! split into chunks `prefix{key}:c:0..n`, written first, and a small manifest under
+//! `prefix{key}` written last: a reader sees the object only once it is complete, and a crash
+//! mid-write leaves nothing visible. Reads fetch chunks in parallel. References live in the
+//! set `prefix{key}:refs`, changed only by atomic scripts. The `{key}` hash tag keeps an
+//! object's keys in one cluster slot.
+//!
+//! Options: `prefix` (default `byref:`), `chunk_size` (bytes), `connect_timeout` and `timeout`
+//! (seconds; large transfers get more time in proportion to their size). Passwords come from
+//! `BYREF_REDIS_PASSWORD` (and `BYREF_REDIS_USERNAME`), never from the URL.
+
+mod config;
+mod connection;
+mod scripts;
+
+use std::io::Write;
+use std::ops::Range;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use byref_core::{
+    Capabilities, Error, Key, Object, Payload, PutOptions, RefId, Result, Store, StoreUrl,
+};
+use bytes::{Bytes, BytesMut};
+use futures::{StreamExt, TryStreamExt, stream};
+use redis::{AsyncCommands, RedisWrite, ToRedisArgs};
+use tokio::sync::OnceCell;
+
+use config::Config;
+use connection::Connection;
+
+/// URL schemes of [`RedisStore`].
+pub const SCHEMES: [&str; 3] = ["redis", "rediss", "redis+cluster"];
+
+/// Chunk transfers in flight per object: enough to keep the pipe full, few enough to bound the
+/// memory held by packed commands.
+const CHUNKS_IN_FLIGHT: usize = 4;
+const MANIFEST_MAGIC: &str = "BRMF1";
+
+/// A store in Redis.
+#[derive(Debug)]
+pub struct RedisStore {
+    /// Parsed URL and secrets.
+    config: Config,
+    /// Connected on first use, so opening a store (as unpickling a proxy does) costs no I/O.
+    connection: OnceCell<Connection>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Connection::Single(_) => "Connection::Single",
+            Connection::Cluster(_) => "Connection::Cluster",
+        })
+    }
+}
+
+/// A value made of several slices, written into the command without joining them first.
+struct Slices<'a>(Vec<&'a [u8]>);
+
+impl ToRedisArgs for Slices<'_> {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        let mut arg = out.writer_for_next_arg();
+        for slice in &self.0 {
+            arg.write_all(slice).expect("writing to memory cannot fail");
+        }
+    }
+}
+
+/// Cuts the concatenation of `parts` into consecutive pieces of at most `chunk` bytes.
+fn split(parts: &[Bytes], chunk: u64) -> Vec<Slices<'_>> {
+    let mut chunks = vec![Slices(Vec::new())];
+    let mut room = chunk as usize;
+    for part in parts {
+        let mut rest: &[u8] = part;
+        while !rest.is_empty() {
+            if room == 0 {
+                chunks.push(Slices(Vec::new()));
+                room = chunk as usize;
+            }
+            let (head, tail) = rest.split_at(rest.len().min(room));
+            chunks.last_mut().expect("at least one chunk").0.push(head);
+            room -= head.len();
+            rest = tail;
+        }
+    }
+    chunks
+}
+
+/// What `prefix{key}` holds for a chunked object.
+#[derive(Debug, PartialEq)]
+struct Manifest {
+    len: u64,
+    chunk: u64,
+    count: u64,
+}
+
+impl Manifest {
+    fn encode(&self) -> String {
+        format!(
+            "{MANIFEST_MAGIC} len={} chunk={} count={}",
+            self.len, self.chunk, self.count
+        )
+    }
+
+    fn decode(value: &[u8]) -> Option<Manifest> {
+        let text = std::str::from_utf8(value.strip_prefix(MANIFEST_MAGIC.as_bytes())?).ok()?;
+        let mut fields = text.split_whitespace().map(|f| f.split_once('='));
+        let mut field = |name: &str| match fields.next()? {
+            Some((k, v)) if k == name => v.parse::<u64>().ok(),
+            _ => None,
+        };
+        let manifest = Manifest {
+            len: field("len")?,
+            chunk: field("chunk")?,
+            count: field("count")?,
+        };
+        (manifest.chunk > 0 && manifest.count == manifest.len.div_ceil(manifest.chunk))
+            .then_some(manifest)
+    }
+}
+
+impl RedisStore {
+    /// Opens a Redis store; connects on first use.
+    pub fn open(url: StoreUrl) -> Result<Self> {
+        Ok(RedisStore {
+            config: Config::parse(url)?,
+            connection: OnceCell::new(),
+        })
+    }
+
+    fn main_key(&self, key: &Key) -> String {
+        format!("{}{{{}}}", self.config.prefix, key.to_hex())
+    }
+
+    fn error(&self, e: redis::RedisError) -> Error {
+        let store = self.config.display.clone();
+        if matches!(e.kind(), redis::ErrorKind::AuthenticationFailed)
+            || e.to_string().contains("WRONGPASS")
+            || e.to_string().contains("NOAUTH")
+        {
+            return Error::Unauthenticated {
+                store,
+                source: format!("{e} (the password comes from BYREF_REDIS_PASSWORD)").into(),
+            };
+        }
+        Error::Backend {
+            store,
+            source: Box::new(e),
+        }
+    }
+
+    fn timed_out(&self, after: Duration) -> Error {
+        Error::backend(&self.config.display, format!("no answer within {after:?}"))
+    }
+
+    /// Runs `op` against the connection (connecting first if needed), within a deadline
+    /// scaled to the bytes it moves.
+    async fn run<T, F, Fut>(&self, bytes: u64, op: F) -> Result<T>
+    where
+        F: FnOnce(Connection) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let deadline = self.config.deadline(bytes);
+        let work = async {
+            let connection = self
+                .connection
+                .get_or_try_init(|| Connection::open(&self.config))
+                .await
+                .map_err(|e| self.error(e))?;
+            op(connection.clone()).await.map_err(|e| self.error(e))
+        };
+        tokio::time::timeout(deadline, work)
+            .await
+            .map_err(|_| self.timed_out(deadline))?
+    }
+
+    async fn set(
+        &self,
+        key: String,
+        value: Slices<'_>,
+        ttl: Option<Duration>,
+        len: u64,
+    ) -> Result<()> {
+        self.run(len, |mut c| async move {
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(key).arg(value);
+            if let Some(ttl) = ttl {
+                cmd.arg("PX").arg(ttl.as_millis().max(1) as u64);
+            }
+            cmd.query_async::<()>(&mut c).await
+        })
+        .await
+    }
+
+    async fn get_value(&self, key: String, expected: u64) -> Result<Option<Vec<u8>>> {
+        self.run(expected, |mut c| async move { c.get(key).await })
+            .await
+    }
+
+    /// Fetches every chunk of a chunked object, in parallel, into one buffer.
+    async fn get_chunks(&self, key: &Key, manifest: &Manifest) -> Result<Bytes> {
+        let main = self.main_key(key);
+        let mut whole = BytesMut::zeroed(manifest.len as usize);
+        let fetched: Vec<(u64, Vec<u8>)> = stream::iter(0..manifest.count)
+            .map(|i| {
+                let chunk_key = format!("{main}:c:{i}");
+                async move {
+                    let data = self.get_value(chunk_key, manifest.chunk).await?;
+                    data.map(|d| (i, d))
+                        .ok_or_else(|| self.missing_chunk(key, i, manifest))
+                }
+            })
+            .buffer_unordered(CHUNKS_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        for (i, data) in fetched {
+            let start = (i * manifest.chunk) as usize;
+            let end = (start + manifest.chunk as usize).min(whole.len());
+            if data.len() != end - start {
+                return Err(self.integrity(key, format!("chunk {i} has {} bytes", data.len())));
+            }
+            whole[start..end].copy_from_slice(&data);
+        }
+        Ok(whole.freeze())
+    }
+
+    fn missing_chunk(&self, key: &Key, i: u64, manifest: &Manifest) -> Error {
+        self.integrity(
+            key,
+            format!(
+                "chunk {i} of {} is missing (deleted or expired behind byref's back)",
+                manifest.count
+            ),
+        )
+    }
+
+    fn integrity(&self, key: &Key, reason: String) -> Error {
+        Error::Integrity {
+            store: self.config.display.clone(),
+            key: *key,
+            reason,
+        }
+    }
+
+    fn not_found(&self, key: &Key) -> Error {
+        Error::NotFound {
+            store: self.config.display.clone(),
+            key: *key,
+        }
+    }
+
+    /// The object's first bytes, enough to tell a manifest from data.
+    async fn head_bytes(&self, main: String) -> Result<Vec<u8>> {
+        self.run(0, |mut c| async move { c.getrange(main, 0, 63).await })
+            .await
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    fn url(&self) -> &str {
+        &self.config.display
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            ttl: true,
+            shared: true,
+            ..Default::default()
+        }
+    }
+
+    async fn put(&self, key: &Key, payload: &Payload, options: &PutOptions) -> Result<()> {
+        let main = self.main_key(key);
+        let refs = format!("{main}:refs");
+        let ttl_ms = options.ttl.map_or(0, |t| t.as_millis().max(1) as u64);
+        let reference = options.reference.to_string();
+        let exists: i64 = self
+            .run(0, |mut c| async move {
+                scripts::ADD_REFERENCE
+                    .key(&main)
+                    .key(&refs)
+                    .arg(reference)
+                    .arg(ttl_ms)
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await?;
+        if exists == 1 {
+            return Ok(());
+        }
+        let main = self.main_key(key);
+        let len = payload.len();
+        if len <= self.config.chunk {
+            return self
+                .set(
+                    main,
+                    Slices(payload.parts().iter().map(|p| &p[..]).collect()),
+                    options.ttl,
+                    len,
+                )
+                .await;
+        }
+        // Chunks first, manifest last: the object appears only when whole.
+        let chunks = split(payload.parts(), self.config.chunk);
+        let count = chunks.len() as u64;
+        // Built eagerly: a lazy `map` over borrowed slices trips async-trait's lifetimes.
+        let writes: Vec<_> = chunks
+            .into_iter()
+            .enumerate()
+            .map(|(i, slices)| {
+                let chunk_len = slices.0.iter().map(|s| s.len() as u64).sum();
+                self.set(format!("{main}:c:{i}"), slices, options.ttl, chunk_len)
+            })
+            .collect();
+        stream::iter(writes)
+            .buffer_unordered(CHUNKS_IN_FLIGHT)
+            .try_collect::<()>()
+            .await?;
+        let manifest = Manifest {
+            len,
+            chunk: self.config.chunk,
+            count,
+        }
+        .encode();
+        self.set(main, Slices(vec![manifest.as_bytes()]), options.ttl, 0)
+            .await
+    }
+
+    async fn get(&self, key: &Key) -> Result<Object> {
+        let value = self.get_value(self.main_key(key), 1 << 30).await?;
+        let value = value.ok_or_else(|| self.not_found(key))?;
+        match Manifest::decode(&value) {
+            Some(manifest) => Ok(Object::Shared(self.get_chunks(key, &manifest).await?)),
+            None => Ok(Object::Shared(Bytes::from(value))),
+        }
+    }
+
+    async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes> {
+        let len = self.head(key).await?.ok_or_else(|| self.not_found(key))?;
+        if range.start > range.end || range.end > len {
+            return Err(Error::backend(
+                &self.config.display,
+                format!("range {range:?} is outside object {key} of {len} bytes"),
+            ));
+        }
+        if range.is_empty() {
+            return Ok(Bytes::new());
+        }
+        let main = self.main_key(key);
+        let head = self.head_bytes(main.clone()).await?;
+        let Some(manifest) = Manifest::decode(&head) else {
+            let (start, end) = (range.start as isize, range.end as isize - 1);
+            let data: Vec<u8> = self
+                .run(range.end - range.start, |mut c| async move {
+                    c.getrange(main, start, end).await
+                })
+                .await?;
+            return Ok(Bytes::from(data));
+        };
+        let mut out = BytesMut::with_capacity((range.end - range.start) as usize);
+        let mut at = range.start;
+        while at < range.end {
+            let i = at / manifest.chunk;
+            let offset = (at % manifest.chunk) as isize;
+            let take = (range.end - at).min(manifest.chunk - at % manifest.chunk);
+            let chunk_key = format!("{main}:c:{i}");
+            let end = offset + take as isize - 1;
+            let data: Vec<u8> = self
+                .run(take, |mut c| async move {
+                    c.getrange(chunk_key, offset, end).await
+                })
+                .await?;
+            if data.len() as u64 != take {
+                return Err(self.missing_chunk(key, i, &manifest));
+            }
+            out.extend_from_slice(&data);
+            at += take;
+        }
+        Ok(out.freeze())
+    }
+
+    async fn head(&self, key: &Key) -> Result<Option<u64>> {
+        let main = self.main_key(key);
+        let head = self.head_bytes(main.clone()).await?;
+        if let Some(manifest) = Manifest::decode(&head) {
+            return Ok(Some(manifest.len));
+        }
+        let len: u64 = self
+            .run(0, |mut c| async move { c.strlen(main).await })
+            .await?;
+        Ok((len > 0).then_some(len))
+    }
+
+    async fn release(&self, key: &Key, reference: Option<&RefId>) -> Result<bool> {
+        let main = self.main_key(key);
+        let refs = format!("{main}:refs");
+        let reference = reference.map(RefId::to_string).unwrap_or_default();
+        let outcome: i64 = self
+            .run(0, |mut c| async move {
+                scripts::RELEASE
+                    .key(&main)
+                    .key(&refs)
+                    .arg(reference)
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await?;
+        match outcome {
+            1 => Ok(true),
+            0 => Ok(false),
+            -1 => Err(Error::ReferenceGone {
+                store: self.config.display.clone(),
+                key: *key,
+            }),
+            _ => Err(self.not_found(key)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_cuts_across_parts_without_copying() {
+        let parts = [
+            Bytes::from_static(b"abcde"),
+            Bytes::from_static(b"fg"),
+            Bytes::from_static(b"hij"),
+        ];
+        let chunks = split(&parts, 4);
+        let joined: Vec<Vec<u8>> = chunks.iter().map(|c| c.0.concat()).collect();
+        assert_eq!(joined, [b"abcd".to_vec(), b"efgh".to_vec(), b"ij".to_vec()]);
+    }
+
+    #[test]
+    fn manifests_round_trip_and_reject_garbage() {
+        let m = Manifest {
+            len: 10,
+            chunk: 4,
+            count: 3,
+        };
+        assert_eq!(Manifest::decode(m.encode().as_bytes()), Some(m));
+        assert_eq!(Manifest::decode(b"BRMF1 len=10 chunk=4 count=2"), None);
+        assert_eq!(Manifest::decode(b"BYRF\x01..."), None);
+        assert_eq!(Manifest::decode(b"BRMF1 len=10 chunk=0 count=3"), None);
+    }
+}
