@@ -1,0 +1,375 @@
+//! `s3://bucket/prefix`: objects in any S3-compatible object store.
+//!
+//! Options: `endpoint` (for S3-compatible servers), `region`, `allow_http`, `connect_timeout`
+//! (seconds). Credentials come
+//! from the usual `AWS_*` environment variables (or the config file's lines for them), never
+//! from the URL.
+//!
+//! Under the prefix: `objects/<key>`, one empty `refs/<key>/<reference>` per reference, and
+//! `trash/` for objects being deleted. Large objects go up in parallel multipart uploads and
+//! come down in parallel ranged GETs. The last release uses the same protocol as the file
+//! store: move the object aside, look for references again, put it back if one appeared.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use byref_core::{
+    Capabilities, Error, Key, Object, Payload, PutOptions, RefId, Result, Store, StoreUrl, secrets,
+};
+use bytes::{Bytes, BytesMut};
+use futures::{StreamExt, TryStreamExt, stream};
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path;
+use object_store::{
+    ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart,
+};
+
+/// URL scheme of [`S3Store`].
+pub const SCHEME: &str = "s3";
+
+/// Objects above this go up as multipart uploads and come down as parallel ranged GETs, in
+/// parts of this size (S3's minimum part is 5 MiB).
+const PART: u64 = 16 << 20;
+/// Parts in flight per object.
+const PARTS_IN_FLIGHT: usize = 8;
+/// How often a reader retries an object a concurrent release is putting back.
+const RESTORE_RETRIES: u32 = 5;
+/// Credentials `AmazonS3Builder::from_env` reads; also taken from the config file.
+const CREDENTIAL_VARS: [&str; 3] = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+];
+
+/// A store in an S3 bucket.
+#[derive(Debug)]
+pub struct S3Store {
+    /// The URL handles carry (bucket, prefix, endpoint; no credentials).
+    url: String,
+    /// The object_store client.
+    s3: Arc<AmazonS3>,
+    /// Key prefix inside the bucket.
+    prefix: Path,
+}
+
+impl S3Store {
+    /// Opens `s3://bucket/prefix[?endpoint=..&region=..&allow_http=true]`.
+    pub fn open(mut url: StoreUrl) -> Result<Self> {
+        let parsed = url.url().clone();
+        if parsed.password().is_some() || !parsed.username().is_empty() {
+            return Err(Error::Config(
+                "credentials never go in a store URL: set AWS_ACCESS_KEY_ID and \
+                 AWS_SECRET_ACCESS_KEY in the environment or ~/.config/byref/byref.env"
+                    .into(),
+            ));
+        }
+        let bucket = parsed
+            .host_str()
+            .filter(|b| !b.is_empty())
+            .ok_or_else(|| Error::Config(format!("s3:// URLs need a bucket: {parsed}")))?
+            .to_owned();
+        let prefix = parsed.path().trim_matches('/').to_owned();
+        let endpoint = url.take("endpoint");
+        let region = url.take("region");
+        let allow_http = url.take_bool("allow_http", false)?;
+        let connect_timeout = match url.take("connect_timeout") {
+            None => Duration::from_secs(5),
+            Some(v) => v
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .map(Duration::from_secs_f64)
+                .ok_or_else(|| Error::Config(format!("connect_timeout must be seconds: {v:?}")))?,
+        };
+        url.finish()?;
+
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(&bucket);
+        for var in CREDENTIAL_VARS {
+            if std::env::var_os(var).is_none()
+                && let Some(value) = secrets::lookup(var)
+            {
+                builder =
+                    builder.with_config(var.to_lowercase().parse().expect("known key"), value);
+            }
+        }
+        let mut options = Vec::new();
+        if let Some(endpoint) = &endpoint {
+            builder = builder.with_endpoint(endpoint);
+            options.push(format!("endpoint={endpoint}"));
+        }
+        if let Some(region) = &region {
+            builder = builder.with_region(region);
+            options.push(format!("region={region}"));
+        }
+        if allow_http {
+            options.push("allow_http=true".to_owned());
+        }
+        // object_store's defaults retry an unreachable server for minutes; fail in seconds.
+        builder = builder
+            .with_client_options(
+                ClientOptions::new()
+                    .with_allow_http(allow_http)
+                    .with_connect_timeout(connect_timeout),
+            )
+            .with_retry(RetryConfig {
+                max_retries: 2,
+                retry_timeout: Duration::from_secs(30),
+                ..RetryConfig::default()
+            });
+        let mut display = format!("{SCHEME}://{bucket}/{prefix}");
+        if !options.is_empty() {
+            display.push('?');
+            display.push_str(&options.join("&"));
+        }
+        let s3 = builder
+            .build()
+            .map_err(|e| Error::Config(format!("{display}: {e}")))?;
+        Ok(S3Store {
+            url: display,
+            s3: Arc::new(s3),
+            prefix: Path::from(prefix),
+        })
+    }
+
+    fn object(&self, key: &Key) -> Path {
+        self.prefix.clone().join("objects").join(key.to_hex())
+    }
+
+    fn refs(&self, key: &Key) -> Path {
+        self.prefix.clone().join("refs").join(key.to_hex())
+    }
+
+    fn error(&self, key: &Key, e: object_store::Error) -> Error {
+        let store = self.url.clone();
+        match e {
+            // A missing bucket is a 404 too; it is a broken store, not a missing object.
+            object_store::Error::NotFound { .. } if e.to_string().contains("NoSuchBucket") => {
+                Error::Backend { store, source: format!("the bucket does not exist: {e}").into() }
+            }
+            object_store::Error::NotFound { .. } => Error::NotFound { store, key: *key },
+            object_store::Error::Unauthenticated { .. }
+            | object_store::Error::PermissionDenied { .. } => Error::Unauthenticated {
+                store,
+                source: Box::new(e),
+            },
+            other => Error::Backend {
+                store,
+                source: Box::new(other),
+            },
+        }
+    }
+
+    async fn has_references(&self, key: &Key) -> Result<bool> {
+        let refs = self.refs(key);
+        let first = self.s3.list(Some(&refs)).next().await;
+        match first {
+            None => Ok(false),
+            Some(Ok(_)) => Ok(true),
+            Some(Err(e)) => Err(self.error(key, e)),
+        }
+    }
+
+    async fn size(&self, key: &Key) -> Result<Option<u64>> {
+        match self.s3.head(&self.object(key)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.error(key, e)),
+        }
+    }
+
+    /// The object's size, waiting out a concurrent release that is putting it back.
+    async fn existing_size(&self, key: &Key) -> Result<u64> {
+        for attempt in 0..=RESTORE_RETRIES {
+            if let Some(size) = self.size(key).await? {
+                return Ok(size);
+            }
+            if attempt == RESTORE_RETRIES || !self.has_references(key).await? {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
+        }
+        Err(Error::NotFound {
+            store: self.url.clone(),
+            key: *key,
+        })
+    }
+
+    async fn upload(&self, key: &Key, payload: &Payload) -> Result<()> {
+        let path = self.object(key);
+        if payload.len() <= PART {
+            let body = PutPayload::from_iter(payload.parts().iter().cloned());
+            return self
+                .s3
+                .put(&path, body)
+                .await
+                .map(drop)
+                .map_err(|e| self.error(key, e));
+        }
+        let upload = self
+            .s3
+            .put_multipart(&path)
+            .await
+            .map_err(|e| self.error(key, e))?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART as usize);
+        for part in payload.parts() {
+            writer
+                .wait_for_capacity(PARTS_IN_FLIGHT)
+                .await
+                .map_err(|e| self.error(key, e))?;
+            writer.put(part.clone());
+        }
+        // On failure the upload is aborted: S3 shows nothing under the object's name.
+        writer
+            .finish()
+            .await
+            .map(drop)
+            .map_err(|e| self.error(key, e))
+    }
+
+    async fn download(&self, key: &Key, size: u64) -> Result<Bytes> {
+        let path = self.object(key);
+        if size <= PART {
+            let got = self.s3.get(&path).await.map_err(|e| self.error(key, e))?;
+            return got.bytes().await.map_err(|e| self.error(key, e));
+        }
+        let mut whole = BytesMut::zeroed(size as usize);
+        let parts: Vec<(u64, Bytes)> = stream::iter((0..size).step_by(PART as usize))
+            .map(|start| {
+                let range = start..(start + PART).min(size);
+                let path = path.clone();
+                async move {
+                    let data = self.s3.get_range(&path, range).await;
+                    data.map(|d| (start, d)).map_err(|e| self.error(key, e))
+                }
+            })
+            .buffer_unordered(PARTS_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        for (start, data) in parts {
+            whole[start as usize..start as usize + data.len()].copy_from_slice(&data);
+        }
+        Ok(whole.freeze())
+    }
+}
+
+#[async_trait]
+impl Store for S3Store {
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            shared: true,
+            ..Default::default()
+        }
+    }
+
+    async fn put(&self, key: &Key, payload: &Payload, options: &PutOptions) -> Result<()> {
+        if options.ttl.is_some() {
+            return Err(Error::NotSupported {
+                store: self.url.clone(),
+                operation: "ttl (use a bucket lifecycle rule)",
+            });
+        }
+        // Reference first, object second (see the file store for why).
+        let reference = self.refs(key).join(options.reference.to_string());
+        self.s3
+            .put(&reference, PutPayload::default())
+            .await
+            .map_err(|e| self.error(key, e))?;
+        match self.size(key).await? {
+            Some(size) if size == payload.len() => Ok(()),
+            _ => self.upload(key, payload).await,
+        }
+    }
+
+    async fn get(&self, key: &Key) -> Result<Object> {
+        let size = self.existing_size(key).await?;
+        Ok(Object::Shared(self.download(key, size).await?))
+    }
+
+    async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes> {
+        let size = self.existing_size(key).await?;
+        if range.start > range.end || range.end > size {
+            return Err(Error::backend(
+                &self.url,
+                format!("range {range:?} is outside object {key} of {size} bytes"),
+            ));
+        }
+        if range.is_empty() {
+            return Ok(Bytes::new());
+        }
+        self.s3
+            .get_range(&self.object(key), range)
+            .await
+            .map_err(|e| self.error(key, e))
+    }
+
+    async fn head(&self, key: &Key) -> Result<Option<u64>> {
+        self.size(key).await
+    }
+
+    async fn release(&self, key: &Key, reference: Option<&RefId>) -> Result<bool> {
+        let gone = |exists: bool| {
+            if exists {
+                Error::ReferenceGone {
+                    store: self.url.clone(),
+                    key: *key,
+                }
+            } else {
+                Error::NotFound {
+                    store: self.url.clone(),
+                    key: *key,
+                }
+            }
+        };
+        let path = match reference {
+            Some(r) => {
+                let path = self.refs(key).join(r.to_string());
+                // S3 deletes of missing keys succeed, so look first.
+                if let Err(object_store::Error::NotFound { .. }) = self.s3.head(&path).await {
+                    return Err(gone(self.size(key).await?.is_some()));
+                }
+                path
+            }
+            None => match self.s3.list(Some(&self.refs(key))).next().await {
+                Some(Ok(meta)) => meta.location,
+                Some(Err(e)) => return Err(self.error(key, e)),
+                None => return Err(gone(false)),
+            },
+        };
+        self.s3
+            .delete(&path)
+            .await
+            .map_err(|e| self.error(key, e))?;
+        if self.has_references(key).await? {
+            return Ok(false);
+        }
+        let object = self.object(key);
+        let aside = self
+            .prefix
+            .clone()
+            .join("trash")
+            .join(format!("{}.{}", key, RefId::random()));
+        match self.s3.rename(&object, &aside).await {
+            Ok(()) => {}
+            Err(object_store::Error::NotFound { .. }) => return Ok(false),
+            Err(e) => return Err(self.error(key, e)),
+        }
+        if self.has_references(key).await? {
+            self.s3
+                .rename(&aside, &object)
+                .await
+                .map_err(|e| self.error(key, e))?;
+            return Ok(false);
+        }
+        self.s3
+            .delete(&aside)
+            .await
+            .map_err(|e| self.error(key, e))?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,133 @@
+//! The S3 backend on a real S3 server: moto's server mode on loopback.
+//!
+//! One test function: it sets the AWS credential variables before starting any thread, which
+//! only a test binary with a single test can do safely.
+#![allow(unsafe_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use byref_core::{Encoding, Error, Payload, PutOptions, Store, StoreExt, StoreUrl, conformance};
+use byref_s3::S3Store;
+use bytes::Bytes;
+
+/// A moto S3 server, killed on drop.
+struct Moto {
+    port: u16,
+    child: Child,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server not found: `make test` installs moto[server] into .venv");
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "moto_server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto { port, child }
+    }
+
+    /// Creates a bucket with a bare HTTP request (moto does not check signatures).
+    fn create_bucket(&self, name: &str) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(s, "PUT /{name} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).unwrap();
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    }
+
+    fn url(&self, bucket: &str, prefix: &str) -> String {
+        format!(
+            "s3://{bucket}/{prefix}?endpoint=http://127.0.0.1:{}&region=us-east-1&allow_http=true",
+            self.port
+        )
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn open(url: &str) -> S3Store {
+    S3Store::open(StoreUrl::parse(url).unwrap()).unwrap()
+}
+
+fn payload(len: usize) -> Payload {
+    let data: Vec<u8> = (0..len).map(|i| (i % 241) as u8).collect();
+    Payload::frame(Encoding::Raw, Bytes::new(), vec![Bytes::from(data)])
+}
+
+#[test]
+fn s3_backend_on_a_real_server() {
+    // SAFETY: the only test in this binary, and no thread has started yet.
+    unsafe {
+        std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+    }
+    let moto = Moto::start();
+    moto.create_bucket("byref");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        conformance::run_all(Arc::new(open(&moto.url("byref", "conformance")))).await;
+
+        // Above the part size: a multipart upload and parallel ranged reads.
+        let store = open(&moto.url("byref", "large"));
+        let p = payload(40 << 20);
+        let key = store.put_payload(&p, &PutOptions::new()).await.unwrap();
+        assert_eq!(store.get_verified(&key, true).await.unwrap().len() as u64, p.len());
+        let slice = store.get_range(&key, (20 << 20)..(20 << 20) + 100).await.unwrap();
+        assert_eq!(&slice[..], &p.parts().concat()[20 << 20..(20 << 20) + 100]);
+        assert!(store.release(&key, None).await.unwrap());
+
+        let missing = open(&moto.url("no-such-bucket", "x"));
+        let err = missing.put_payload(&payload(10), &PutOptions::new()).await.unwrap_err();
+        assert!(matches!(err, Error::Backend { .. }), "{err}");
+        assert!(err.to_string().contains("no-such-bucket"), "{err}");
+
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dead = open(&format!(
+            "s3://b/p?endpoint=http://127.0.0.1:{port}&region=us-east-1&allow_http=true&connect_timeout=1"
+        ));
+        let err = dead.head(&payload(1).key()).await.unwrap_err();
+        assert!(matches!(err, Error::Backend { .. }), "{err}");
+    });
+}
+
+#[test]
+fn urls_without_credentials_or_unknown_options() {
+    for bad in [
+        "s3://user:pw@bucket/p",
+        "s3:///p",
+        "s3://b/p?colour=red",
+        "s3://b/p?allow_http=maybe",
+    ] {
+        let err = StoreUrl::parse(bad).and_then(S3Store::open).unwrap_err();
+        assert!(matches!(err, Error::Config(_)), "{bad}: {err}");
+        assert!(!err.to_string().contains("pw@"), "{err}");
+    }
+}
