@@ -2,23 +2,70 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import byref
 
+from .servers import MotoS3, RedisCluster, RedisServer
 
-@pytest.fixture(params=["memory", "file"])
+# moto accepts any credentials; set them before any S3 store opens, so object_store never
+# looks for others (such as an instance-metadata endpoint off this machine).
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+# Tests must not pick up a developer's own byref configuration.
+os.environ.pop("BYREF_URL", None)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisCluster]:
+    cluster = RedisCluster()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[MotoS3]:
+    server = MotoS3()
+    yield server
+    server.stop()
+
+
+BACKENDS = ["memory", "file", "redis", "redis-chunked", "redis-cluster", "s3"]
+
+
+@pytest.fixture(params=BACKENDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> byref.Store:
-    """A new, empty store of each kind."""
-    if request.param == "memory":
-        return byref.Store(f"memory://test-{uuid.uuid4().hex}")
-    return byref.Store(tmp_path.as_uri())
+    """A new, empty store of every kind, on real servers."""
+    unique = uuid.uuid4().hex
+    kind = request.param
+    if kind == "memory":
+        return byref.Store(f"memory://test-{unique}")
+    if kind == "file":
+        return byref.Store(tmp_path.as_uri())
+    if kind == "redis":
+        return byref.Store(request.getfixturevalue("redis_server").url, prefix=f"{unique}:")
+    if kind == "redis-chunked":
+        url = request.getfixturevalue("redis_server").url
+        return byref.Store(url, prefix=f"{unique}:", chunk_size=64 * 1024)
+    if kind == "redis-cluster":
+        url = request.getfixturevalue("redis_cluster").url
+        return byref.Store(url, prefix=f"{unique}:", chunk_size=64 * 1024)
+    return byref.Store(request.getfixturevalue("moto_s3").url(unique))
 
 
 @pytest.fixture

@@ -55,26 +55,30 @@ class Store:
         """The URL handles carry: opens this store anywhere."""
         return self._open.url
 
-    def _put(self, obj: Any, evict: bool) -> _native.Handle:
+    def _put(self, obj: Any, evict: bool, ttl: float | None) -> _native.Handle:
         encoding, stream, buffers = dumps(obj)
-        return self._open.put(encoding, stream, buffers, evict=evict)
+        return self._open.put(encoding, stream, buffers, evict=evict, ttl=ttl)
 
-    def put(self, obj: Any) -> str:
-        """Stores ``obj`` and returns its key (the BLAKE3 digest of the stored bytes)."""
-        return self._put(obj, evict=False).key
+    def put(self, obj: Any, *, ttl: float | None = None) -> str:
+        """Stores ``obj`` and returns its key (the BLAKE3 digest of the stored bytes).
+
+        ``ttl`` (seconds) drops the object after that long, on stores with expiry (Redis);
+        others raise :class:`byref.ConfigError`.
+        """
+        return self._put(obj, evict=False, ttl=ttl).key
 
     def get(self, key: str) -> Any:
         """The value stored under ``key``; :class:`byref.ObjectNotFound` if absent."""
         frame = self._open.get(key)
         return loads(frame.encoding, frame.stream, frame.buffers)
 
-    def proxy(self, obj: Any, *, evict: bool = False) -> Proxy:
+    def proxy(self, obj: Any, *, evict: bool = False, ttl: float | None = None) -> Proxy:
         """Stores ``obj`` and returns a proxy whose pickle is a ~100-byte handle.
 
         With ``evict=True`` the stored object is released on its first resolve, so a second
-        resolve raises :class:`byref.ObjectNotFound`.
+        resolve raises :class:`byref.ObjectNotFound`. ``ttl`` as for :meth:`put`.
         """
-        handle = self._put(obj, evict=evict)
+        handle = self._put(obj, evict=evict, ttl=ttl)
         return Proxy(handle.encode(), obj)
 
     def exists(self, key: str) -> bool:

@@ -1,6 +1,7 @@
 //! Stores as Python objects: put frames in, get frames out.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use byref::{Encoding, Key, Layout, Object, Opened, Payload, PutOptions, RefId, StoreExt};
 use pyo3::exceptions::PyValueError;
@@ -83,7 +84,7 @@ impl PyStore {
 
     /// Stores one frame built from `stream` and `buffers` (any contiguous buffer-protocol
     /// objects, read in place: nothing is copied into Python bytes) and returns its handle.
-    #[pyo3(signature = (encoding, stream, buffers, *, evict = false))]
+    #[pyo3(signature = (encoding, stream, buffers, *, evict = false, ttl = None))]
     fn put(
         &self,
         py: Python<'_>,
@@ -91,14 +92,28 @@ impl PyStore {
         stream: pyo3_bytes::PyBytes,
         buffers: Vec<pyo3_bytes::PyBytes>,
         evict: bool,
+        ttl: Option<f64>,
     ) -> PyResult<PyHandle> {
         let encoding = Encoding::try_from(encoding).map_err(PyValueError::new_err)?;
+        let ttl = ttl
+            .map(|s| {
+                Duration::try_from_secs_f64(s)
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| {
+                        PyValueError::new_err(format!("ttl must be > 0 seconds, not {s}"))
+                    })
+            })
+            .transpose()?;
         let buffers = buffers
             .into_iter()
             .map(pyo3_bytes::PyBytes::into_inner)
             .collect();
         let payload = Payload::frame(encoding, stream.into_inner(), buffers);
-        let options = PutOptions::new();
+        let options = PutOptions {
+            ttl,
+            ..PutOptions::new()
+        };
         let store = &self.opened.store;
         // `payload` borrows Python buffers: it is dropped here, with the GIL held, not in the
         // detached closure.

@@ -146,7 +146,10 @@ impl S3Store {
         match e {
             // A missing bucket is a 404 too; it is a broken store, not a missing object.
             object_store::Error::NotFound { .. } if e.to_string().contains("NoSuchBucket") => {
-                Error::Backend { store, source: format!("the bucket does not exist: {e}").into() }
+                Error::Backend {
+                    store,
+                    source: format!("the bucket does not exist: {e}").into(),
+                }
             }
             object_store::Error::NotFound { .. } => Error::NotFound { store, key: *key },
             object_store::Error::Unauthenticated { .. }

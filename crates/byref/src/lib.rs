@@ -10,6 +10,7 @@
 //! | `memory://[name]` | this process's memory   | (always)      |
 //! | `file:///path`    | a directory             | `fs`          |
 //! | `redis://host:port/db`, `rediss://`, `redis+cluster://h1:p1,h2:p2` | Redis | `redis` |
+//! | `s3://bucket/prefix`   | S3 or an S3-compatible server | `s3` |
 //!
 //! Options common to every scheme:
 //! - `verify=true|false`: check every fetched object against its BLAKE3 key. Defaults to
@@ -47,6 +48,8 @@ pub fn open(url: &str) -> Result<Opened> {
         byref_fs::SCHEME => Arc::new(byref_fs::FileStore::open(parsed)?),
         #[cfg(feature = "redis")]
         s if byref_redis::SCHEMES.contains(&s) => Arc::new(byref_redis::RedisStore::open(parsed)?),
+        #[cfg(feature = "s3")]
+        byref_s3::SCHEME => Arc::new(byref_s3::S3Store::open(parsed)?),
         other => {
             return Err(Error::Config(format!(
                 "unknown store scheme {other}:// in {url:?} (this build supports: {})",
@@ -86,6 +89,8 @@ pub const SCHEMES: &[&str] = &[
     "rediss://",
     #[cfg(feature = "redis")]
     "redis+cluster://",
+    #[cfg(feature = "s3")]
+    "s3://",
 ];
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ fn wait_ready(port: u16, password: Option<&str>) {
 impl Redis {
     /// Starts a server with `extra` config arguments (e.g. `--requirepass x`).
     pub fn start(extra: &[&str]) -> Redis {
-        let port = free_port();
+        let port = free_port(extra.contains(&"--cluster-enabled"));
         let dir = std::env::temp_dir().join(format!("byref-redis-{port}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let child = Command::new("redis-server")
