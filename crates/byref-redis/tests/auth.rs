@@ -2,11 +2,9 @@
 #![allow(unsafe_code)] // std::env::set_var; see the SAFETY note below.
 //! sets process environment variables.
 
-mod server;
-
 use byref_core::{Error, Store, StoreUrl};
 use byref_redis::RedisStore;
-use server::Redis;
+use byref_testing::Redis;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn passwords_come_from_the_environment_and_wrong_ones_are_refused() {

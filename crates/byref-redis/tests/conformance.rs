@@ -1,14 +1,12 @@
 //! The core conformance suite and Redis-specific behaviour, on real servers.
 
-mod server;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use byref_core::{Encoding, Error, Payload, PutOptions, Store, StoreExt, StoreUrl, conformance};
 use byref_redis::RedisStore;
+use byref_testing::{Cluster, Redis};
 use bytes::Bytes;
-use server::{Cluster, Redis};
 
 fn open(url: &str) -> RedisStore {
     RedisStore::open(StoreUrl::parse(url).unwrap()).unwrap()

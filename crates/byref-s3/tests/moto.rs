@@ -2,72 +2,15 @@
 //!
 //! One test function: it sets the AWS credential variables before starting any thread, which
 //! only a test binary with a single test can do safely.
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // set_moto_credentials, before any thread starts.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use byref_core::{Encoding, Error, Payload, PutOptions, Store, StoreExt, StoreUrl, conformance};
 use byref_s3::S3Store;
+use byref_testing::Moto;
 use bytes::Bytes;
-
-/// A moto S3 server, killed on drop.
-struct Moto {
-    port: u16,
-    child: Child,
-}
-
-impl Moto {
-    fn start() -> Moto {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto_server not found: `make test` installs moto[server] into .venv");
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "moto_server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Moto { port, child }
-    }
-
-    /// Creates a bucket with a bare HTTP request (moto does not check signatures).
-    fn create_bucket(&self, name: &str) {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        write!(s, "PUT /{name} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        let mut reply = String::new();
-        s.read_to_string(&mut reply).unwrap();
-        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
-    }
-
-    fn url(&self, bucket: &str, prefix: &str) -> String {
-        format!(
-            "s3://{bucket}/{prefix}?endpoint=http://127.0.0.1:{}&region=us-east-1&allow_http=true",
-            self.port
-        )
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn open(url: &str) -> S3Store {
     S3Store::open(StoreUrl::parse(url).unwrap()).unwrap()
@@ -81,10 +24,7 @@ fn payload(len: usize) -> Payload {
 #[test]
 fn s3_backend_on_a_real_server() {
     // SAFETY: the only test in this binary, and no thread has started yet.
-    unsafe {
-        std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
-    }
+    unsafe { byref_testing::set_moto_credentials() };
     let moto = Moto::start();
     moto.create_bucket("byref");
     let rt = tokio::runtime::Builder::new_multi_thread()

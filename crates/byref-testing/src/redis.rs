@@ -1,6 +1,4 @@
 //! Real `redis-server` processes on loopback, stopped when dropped.
-// Each test binary uses part of this module.
-#![allow(dead_code, unreachable_pub)]
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -8,18 +6,28 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A running `redis-server`; killed on drop.
+#[derive(Debug)]
 pub struct Redis {
+    /// The port it listens on (127.0.0.1).
     pub port: u16,
     child: Child,
     _dir: PathBuf,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A free loopback port; with `cluster_bus`, one whose port + 10000 (where a cluster node
+/// listens for its peers) is free too.
+fn free_port(cluster_bus: bool) -> u16 {
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !cluster_bus || (port <= 55535 && TcpListener::bind(("127.0.0.1", port + 10000)).is_ok())
+        {
+            return port;
+        }
+    }
 }
 
 fn wait_ready(port: u16, password: Option<&str>) {
@@ -85,6 +93,7 @@ impl Redis {
         }
     }
 
+    /// The store URL of this server.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
@@ -109,11 +118,14 @@ impl Drop for Redis {
 }
 
 /// A three-node Redis Cluster (no replicas) on loopback.
+#[derive(Debug)]
 pub struct Cluster {
+    /// Its three nodes.
     pub nodes: Vec<Redis>,
 }
 
 impl Cluster {
+    /// Starts three nodes and joins them.
     pub fn start() -> Cluster {
         let nodes: Vec<Redis> = (0..3)
             .map(|_| {
@@ -154,6 +166,7 @@ impl Cluster {
         Cluster { nodes }
     }
 
+    /// The `redis+cluster://` store URL.
     pub fn url(&self) -> String {
         let addrs: Vec<String> = self
             .nodes
