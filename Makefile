@@ -45,13 +45,15 @@ rust-test: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo test --workspace --exclude byref-py --quiet
 
 py-test: build
-	$(PY) -m pytest
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest
 
 test: lint rust-test py-test
 
+# Criterion and the backend comparison start their own redis-server and moto_server.
 bench: build $(DEMO_STAMP)
-	cargo bench --workspace
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo bench --workspace
 	$(PY) benches/roundtrip.py
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/backends.py
 
 clean:
 	rm -rf $(VENV) target

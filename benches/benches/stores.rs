@@ -1,12 +1,15 @@
-//! Put and get throughput of each local store, and the hashing that every put pays.
+#![allow(unsafe_code)] // set_moto_credentials, before any thread starts.
+//! Put and get throughput of every store (memory, file, Redis and S3 on real loopback
+//! servers), and the hashing that every put pays.
 //!
-//! Ratios to read: `hash` is the floor under `put`; `memory` is the floor under `file`.
+//! Ratios to read: `hash` is the floor under `put`; `memory` is the floor under the others.
+//! Needs `redis-server` and `moto_server` on PATH (`make bench` arranges both).
 
 use std::hint::black_box;
 
 use byref::{Key, PutOptions, StoreExt};
 use byref_benches::payload;
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 
 const SIZES: &[usize] = &[100, 64 << 10, 16 << 20];
 
@@ -25,13 +28,19 @@ fn hashing(c: &mut Criterion) {
 fn stores(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
+    let redis = byref_testing::Redis::start(&[]);
+    let moto = byref_testing::Moto::start();
+    moto.create_bucket("bench");
     let urls = [
         "memory://bench".to_owned(),
         format!("file://{}", dir.path().display()),
+        redis.url(),
+        moto.url("bench", "criterion"),
     ];
     for url in &urls {
         let store = byref::open(url).expect("open").store;
         let scheme = url.split(':').next().expect("scheme");
+        let scheme = if scheme == "s3" { "s3(moto)" } else { scheme };
         let mut group = c.benchmark_group(format!("{scheme}/put+release"));
         for &len in SIZES {
             let p = payload(len);
@@ -76,4 +85,9 @@ criterion_group! {
     config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(2));
     targets = hashing, stores
 }
-criterion_main!(benches);
+fn main() {
+    // SAFETY: before criterion or any store starts a thread.
+    unsafe { byref_testing::set_moto_credentials() };
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -4,8 +4,11 @@ use std::time::Duration;
 
 use byref_core::{Error, Result, StoreUrl, secrets};
 
-/// Default chunk size: big enough to amortise round trips, far below Redis's 512 MiB cap.
-pub(crate) const DEFAULT_CHUNK: u64 = 64 << 20;
+/// Default chunk size. Each chunk is packed into a fresh command buffer by the client; above
+/// glibc's dynamic mmap threshold (32 MiB at most) every such buffer is newly mapped memory and
+/// pays a page fault per 4 KiB. Measured on 100 MB puts (2-core VM, loopback): 64 MiB chunks
+/// 184 ms, 16 MiB 127 ms, 8 MiB 101 ms, 4 MiB 80 ms, against 92 ms for redis-py's raw SET.
+pub(crate) const DEFAULT_CHUNK: u64 = 4 << 20;
 /// Redis refuses values larger than this.
 const MAX_CHUNK: u64 = 512 << 20;
 

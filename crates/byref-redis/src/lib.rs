@@ -1,6 +1,7 @@
 //! `redis://host:port/db`, `rediss://` (TLS) and `redis+cluster://h1:p1,h2:p2`.
 //!
-//! An object of at most `chunk_size` bytes (default 64 MiB) is one value. A larger one is
+//! An object of at most `chunk_size` bytes (default 4 MiB; see `config::DEFAULT_CHUNK`) is
+//! one value. A larger one is
 //! split into chunks `prefix{key}:c:0..n`, written first, and a small manifest under
 //! `prefix{key}` written last: a reader sees the object only once it is complete, and a crash
 //! mid-write leaves nothing visible. Reads fetch chunks in parallel. References live in the
