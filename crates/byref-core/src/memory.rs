@@ -9,6 +9,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::{
     Capabilities, Error, Key, Object, Payload, PutOptions, RefId, Result, Store, StoreUrl,
+    check_range,
 };
 
 /// URL scheme of [`MemoryStore`].
@@ -103,15 +104,7 @@ impl Store for MemoryStore {
 
     async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes> {
         let data = self.data(key)?;
-        if range.start > range.end || range.end > data.len() as u64 {
-            return Err(Error::backend(
-                &self.url,
-                format!(
-                    "range {range:?} is outside object {key} of {} bytes",
-                    data.len()
-                ),
-            ));
-        }
+        check_range(&self.url, key, &range, data.len() as u64)?;
         Ok(data.slice(range.start as usize..range.end as usize))
     }
 

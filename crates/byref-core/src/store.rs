@@ -116,6 +116,17 @@ impl Object {
     }
 }
 
+/// Checks `range` against an object of `len` bytes, as every `get_range` must.
+pub fn check_range(store: &str, key: &Key, range: &Range<u64>, len: u64) -> Result<()> {
+    if range.start > range.end || range.end > len {
+        return Err(crate::Error::backend(
+            store,
+            format!("range {range:?} is outside object {key} of {len} bytes"),
+        ));
+    }
+    Ok(())
+}
+
 /// A place to keep objects by key.
 ///
 /// Deliberately narrow (what `object_store` calls "required methods"): conveniences such as

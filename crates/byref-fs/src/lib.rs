@@ -22,6 +22,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use byref_core::{
     Capabilities, Error, Key, Object, Payload, PutOptions, RefId, Result, Store, StoreUrl,
+    check_range,
 };
 use bytes::Bytes;
 
@@ -322,12 +323,7 @@ impl Store for FileStore {
         let file = self.open_existing(key).await?;
         let path = self.paths.object(key);
         let len = file.metadata().map_err(|e| self.io_error(e, &path))?.len();
-        if range.start > range.end || range.end > len {
-            return Err(Error::backend(
-                &self.url,
-                format!("range {range:?} is outside object {key} of {len} bytes"),
-            ));
-        }
+        check_range(&self.url, key, &range, len)?;
         let mut data = vec![0; (range.end - range.start) as usize];
         file.read_exact_at(&mut data, range.start)
             .map_err(|e| self.io_error(e, &path))?;

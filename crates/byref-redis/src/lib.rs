@@ -23,6 +23,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use byref_core::{
     Capabilities, Error, Key, Object, Payload, PutOptions, RefId, Result, Store, StoreUrl,
+    check_range,
 };
 use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt, stream};
@@ -342,12 +343,7 @@ impl Store for RedisStore {
 
     async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes> {
         let len = self.head(key).await?.ok_or_else(|| self.not_found(key))?;
-        if range.start > range.end || range.end > len {
-            return Err(Error::backend(
-                &self.config.display,
-                format!("range {range:?} is outside object {key} of {len} bytes"),
-            ));
-        }
+        check_range(&self.config.display, key, &range, len)?;
         if range.is_empty() {
             return Ok(Bytes::new());
         }

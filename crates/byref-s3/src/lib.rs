@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use byref_core::{
-    Capabilities, Error, Key, Object, Payload, PutOptions, RefId, Result, Store, StoreUrl, secrets,
+    Capabilities, Error, Key, Object, Payload, PutOptions, RefId, Result, Store, StoreUrl,
+    check_range, secrets,
 };
 use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt, stream};
@@ -296,12 +297,7 @@ impl Store for S3Store {
 
     async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes> {
         let size = self.existing_size(key).await?;
-        if range.start > range.end || range.end > size {
-            return Err(Error::backend(
-                &self.url,
-                format!("range {range:?} is outside object {key} of {size} bytes"),
-            ));
-        }
+        check_range(&self.url, key, &range, size)?;
         if range.is_empty() {
             return Ok(Bytes::new());
         }
