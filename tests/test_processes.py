@@ -11,6 +11,8 @@ import numpy as np
 
 import byref
 
+from .servers import RedisServer
+
 
 def _child_round_trip(url: str, wire: bytes) -> None:
     store = byref.Store(url)
@@ -59,3 +61,24 @@ def test_processes_sharing_one_object_never_delete_it_under_a_holder(
     assert np.array_equal(file_store.get(keeper), data)
     assert file_store.evict(keeper) is True
     assert not file_store.exists(keeper)
+
+
+def _child_uses_redis(url: str, key: str) -> None:
+    store = byref.Store(url)
+    assert store.get(key).sum() == 45
+    assert store.get(store.put(np.arange(5))).sum() == 10
+
+
+def test_forked_child_reconnects_to_redis(redis_server: RedisServer) -> None:
+    store = byref.Store(redis_server.url, prefix="fork:", timeout=5)
+    key = store.put(np.arange(10))
+    store.get(key)  # the parent's connection is live when the child is forked
+    child = multiprocessing.get_context("fork").Process(
+        target=_child_uses_redis, args=(store.url, key)
+    )
+    child.start()
+    child.join(timeout=60)
+    if child.is_alive():
+        child.kill()
+        raise AssertionError("forked child hung on the parent's connection")
+    assert child.exitcode == 0

@@ -5,28 +5,33 @@ use std::sync::{Arc, Mutex};
 
 use byref::Opened;
 
-/// Opened stores by the URL they were asked for. A std mutex held only for map lookups:
-/// opening a store (which may touch the disk or network) happens outside it, so resolves of
-/// proxies from different stores never wait on each other.
-static STORES: Mutex<Option<HashMap<String, Arc<Opened>>>> = Mutex::new(None);
+/// Opened stores by the URL they were asked for, and the process that opened them. A std
+/// mutex held only for map lookups: opening a store happens outside it, so resolves of proxies
+/// from different stores never wait on each other.
+static STORES: Mutex<Option<(u32, Stores)>> = Mutex::new(None);
 
-fn lookup(url: &str) -> Option<Arc<Opened>> {
-    STORES
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .as_ref()?
-        .get(url)
-        .cloned()
+/// Open stores by URL.
+type Stores = HashMap<String, Arc<Opened>>;
+
+/// This process's map. After `fork()` the inherited stores are abandoned, never dropped:
+/// their network connections were driven by the parent's runtime, which the child lacks
+/// (dropping them could wait on it), and a fresh open costs no I/O until first use.
+fn stores(slot: &mut Option<(u32, Stores)>) -> &mut Stores {
+    let pid = std::process::id();
+    if slot.as_ref().is_some_and(|(owner, _)| *owner != pid) {
+        std::mem::forget(slot.take());
+    }
+    &mut slot.get_or_insert_with(|| (pid, HashMap::new())).1
 }
 
 /// The store `url` names, opened once per process.
 pub(crate) fn open(url: &str) -> byref::Result<Arc<Opened>> {
-    if let Some(found) = lookup(url) {
-        return Ok(found);
+    if let Some(found) = stores(&mut STORES.lock().unwrap_or_else(|p| p.into_inner())).get(url) {
+        return Ok(found.clone());
     }
     let opened = Arc::new(byref::open(url)?);
-    let mut stores = STORES.lock().unwrap_or_else(|p| p.into_inner());
-    let map = stores.get_or_insert_with(HashMap::new);
+    let mut slot = STORES.lock().unwrap_or_else(|p| p.into_inner());
+    let map = stores(&mut slot);
     // Another thread may have opened it meanwhile; keep the first so all share one store.
     let shared = map.entry(url.to_owned()).or_insert(opened).clone();
     if shared.url != url {
