@@ -10,6 +10,7 @@ import time
 import uuid
 from pathlib import Path
 
+import boto3
 import numpy as np
 import pytest
 
@@ -144,3 +145,48 @@ def test_large_objects_round_trip_through_every_network_backend(
         store = byref.Store(url)
         proxy = pickle.loads(pickle.dumps(store.proxy(array, evict=True)))
         assert np.array_equal(byref.extract(proxy), array), url
+
+
+WRITER = """
+import sys, numpy as np, byref
+store = byref.Store(sys.argv[1])
+array = np.random.default_rng(7).random(100_000_000)  # 800 MB
+print("writing", flush=True)
+store.put(array)
+print("done", flush=True)
+"""
+
+
+@pytest.mark.parametrize("kind", ["file", "redis", "s3"])
+def test_a_writer_killed_mid_put_leaves_nothing_visible(
+    kind: str, tmp_path: Path, redis_server: RedisServer, moto_s3: MotoS3
+) -> None:
+    url = {
+        "file": tmp_path.as_uri(),
+        "redis": f"{redis_server.url}?prefix={uuid.uuid4().hex}:",
+        "s3": moto_s3.url(uuid.uuid4().hex),
+    }[kind]
+    # Same value, same key: the key the writer would have produced, without storing anything.
+    memory = byref.Store("memory://crash")
+    key = memory.put(np.random.default_rng(7).random(100_000_000))
+    memory.evict(key)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, url], stdout=subprocess.PIPE, text=True
+    )
+    assert writer.stdout is not None and writer.stdout.readline() == "writing\n"
+    time.sleep(0.4)  # hashing is done; the bytes are on their way
+    writer.kill()
+    writer.wait()
+    # Evidence the kill landed mid-write, not before or after it.
+    if kind == "redis":
+        assert int(redis_server.cli("DBSIZE").strip()) > 1, "no chunk was written yet"
+    if kind == "file":
+        assert list((tmp_path / "tmp").iterdir()), "no partial file was written yet"
+    if kind == "s3":
+        s3 = boto3.client("s3", endpoint_url=moto_s3.endpoint, region_name="us-east-1")
+        uploads = s3.list_multipart_uploads(Bucket=moto_s3.bucket).get("Uploads", [])
+        assert uploads, "no multipart upload was under way yet"
+    store = byref.Store(url)
+    assert not store.exists(key), "a partial object is visible"
+    with pytest.raises(byref.ObjectNotFound):
+        store.get(key)
