@@ -15,7 +15,6 @@ import argparse
 import os
 import platform
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -30,25 +29,12 @@ import redis
 import byref
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from timing import best, fmt_time
+
 from tests.servers import MotoS3, RedisServer
 
 SIZES = {"10MB": 10 << 20, "100MB": 100 << 20, "1GB": 1 << 30}
 REPEAT = 3
-
-
-def best(fn, repeat: int = REPEAT, between=None) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-        if between:
-            between()
-    return min(times)
-
-
-def fmt(s: float) -> str:
-    return f"{s * 1e3:.1f} ms" if s < 1 else f"{s:.2f} s"
 
 
 def gbps(n: int, s: float) -> str:
@@ -58,16 +44,16 @@ def gbps(n: int, s: float) -> str:
 def measure(label, n, store, raw_put, raw_get):
     array = np.random.default_rng(n).integers(0, 255, n, dtype=np.uint8)
     data = array.tobytes()
-    t_raw_put = best(lambda: raw_put(data))
-    t_raw_get = best(raw_get)
+    t_raw_put = best(lambda: raw_put(data), REPEAT)
+    t_raw_get = best(raw_get, REPEAT)
     key = store.put(array)
     store.evict(key)
-    t_put = best(lambda: store.put(array), between=lambda: store.evict(key))
+    t_put = best(lambda: store.put(array), REPEAT, between=lambda: store.evict(key))
     key = store.put(array)
     got = store.get(key)
     assert np.array_equal(got, array)
     del got
-    t_get = best(lambda: store.get(key))
+    t_get = best(lambda: store.get(key), REPEAT)
     store.evict(key)
     return (label, n, t_raw_put, t_put, t_raw_get, t_get)
 
@@ -123,9 +109,10 @@ def main() -> None:
         ]
         for label, n, raw_put, put, raw_get, get in table:
             lines.append(
-                f"| {label} | {fmt(raw_put)} ({gbps(n, raw_put)}) | {fmt(put)} ({gbps(n, put)}) "
-                f"| {raw_put / put:.2f}x | {fmt(raw_get)} ({gbps(n, raw_get)}) | "
-                f"{fmt(get)} ({gbps(n, get)}) | {raw_get / get:.2f}x |"
+                f"| {label} | {fmt_time(raw_put)} ({gbps(n, raw_put)}) | "
+                f"{fmt_time(put)} ({gbps(n, put)}) "
+                f"| {raw_put / put:.2f}x | {fmt_time(raw_get)} ({gbps(n, raw_get)}) | "
+                f"{fmt_time(get)} ({gbps(n, get)}) | {raw_get / get:.2f}x |"
             )
     text = "\n".join(lines)
     print()

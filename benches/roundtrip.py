@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from timing import best, fmt_time
 
 import byref
 
@@ -70,15 +71,6 @@ def run_child(mode: str, arg: str, wire: bytes = b"") -> tuple[float, int, float
     return min(runs)
 
 
-def best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def inline_round_trip(array: np.ndarray) -> None:
     float(pickle.loads(pickle.dumps(array, protocol=5)).sum())
 
@@ -116,10 +108,6 @@ def open_proxystore(path: Path):
 
 
 proxystore_version = ""
-
-
-def fmt_time(s: float) -> str:
-    return f"{s * 1e6:.1f} µs" if s < 1e-3 else f"{s * 1e3:.1f} ms" if s < 1 else f"{s:.2f} s"
 
 
 def fmt_bytes(n: float) -> str:

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
+
+from parsl.data_provider.files import File
 
 from .proxy import Proxy, handle_of
 from .store import Store
@@ -65,10 +68,6 @@ class _Replacer:
 
 def _is_parsl_dependency(obj: Any) -> bool:
     """Futures and Files: Parsl must see them as they are to track dependencies."""
-    from concurrent.futures import Future
-
-    from parsl.data_provider.files import File
-
     return isinstance(obj, (Future, File))
 
 

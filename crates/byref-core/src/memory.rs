@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::{
     Capabilities, Error, Key, Object, Payload, PutOptions, RefId, Result, Store, StoreUrl,
-    check_range,
+    check_range, refuse_ttl,
 };
 
 /// URL scheme of [`MemoryStore`].
@@ -77,12 +77,7 @@ impl Store for MemoryStore {
     }
 
     async fn put(&self, key: &Key, payload: &Payload, options: &PutOptions) -> Result<()> {
-        if options.ttl.is_some() {
-            return Err(Error::NotSupported {
-                store: self.url.clone(),
-                operation: "ttl",
-            });
-        }
+        refuse_ttl(&self.url, options, "ttl")?;
         let mut objects = self.objects.lock().expect("memory store lock poisoned");
         let entry = objects.entry(*key).or_insert_with(|| {
             let mut data = BytesMut::with_capacity(payload.len() as usize);

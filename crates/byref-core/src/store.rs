@@ -127,6 +127,17 @@ pub fn check_range(store: &str, key: &Key, range: &Range<u64>, len: u64) -> Resu
     Ok(())
 }
 
+/// Refuses a TTL on a store without expiry, rather than keep the object forever unasked.
+pub fn refuse_ttl(store: &str, options: &PutOptions, operation: &'static str) -> Result<()> {
+    if options.ttl.is_some() {
+        return Err(crate::Error::NotSupported {
+            store: store.to_owned(),
+            operation,
+        });
+    }
+    Ok(())
+}
+
 /// A place to keep objects by key.
 ///
 /// Deliberately narrow (what `object_store` calls "required methods"): conveniences such as

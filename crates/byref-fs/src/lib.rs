@@ -22,7 +22,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use byref_core::{
     Capabilities, Error, Key, Object, Payload, PutOptions, RefId, Result, Store, StoreUrl,
-    check_range,
+    check_range, refuse_ttl,
 };
 use bytes::Bytes;
 
@@ -298,12 +298,7 @@ impl Store for FileStore {
     }
 
     async fn put(&self, key: &Key, payload: &Payload, options: &PutOptions) -> Result<()> {
-        if options.ttl.is_some() {
-            return Err(Error::NotSupported {
-                store: self.url.clone(),
-                operation: "ttl",
-            });
-        }
+        refuse_ttl(&self.url, options, "ttl")?;
         if payload.len() <= INLINE_WRITE_MAX {
             return self.put_blocking(key, payload, &options.reference);
         }

@@ -202,11 +202,13 @@ impl RedisStore {
             .await
     }
 
-    /// Fetches every chunk of a chunked object, in parallel, into one buffer.
+    /// Fetches every chunk of a chunked object, in parallel, into one buffer. Chunks arrive
+    /// in order and each is appended and dropped at once: no zero-filling of the buffer, and
+    /// at most `CHUNKS_IN_FLIGHT` chunks held besides it.
     async fn get_chunks(&self, key: &Key, manifest: &Manifest) -> Result<Bytes> {
         let main = self.main_key(key);
-        let mut whole = BytesMut::zeroed(manifest.len as usize);
-        let fetched: Vec<(u64, Vec<u8>)> = stream::iter(0..manifest.count)
+        let mut whole = BytesMut::with_capacity(manifest.len as usize);
+        let mut chunks = stream::iter(0..manifest.count)
             .map(|i| {
                 let chunk_key = format!("{main}:c:{i}");
                 async move {
@@ -215,16 +217,13 @@ impl RedisStore {
                         .ok_or_else(|| self.missing_chunk(key, i, manifest))
                 }
             })
-            .buffer_unordered(CHUNKS_IN_FLIGHT)
-            .try_collect()
-            .await?;
-        for (i, data) in fetched {
-            let start = (i * manifest.chunk) as usize;
-            let end = (start + manifest.chunk as usize).min(whole.len());
-            if data.len() != end - start {
+            .buffered(CHUNKS_IN_FLIGHT);
+        while let Some((i, data)) = chunks.try_next().await? {
+            let expected = manifest.chunk.min(manifest.len - i * manifest.chunk);
+            if data.len() as u64 != expected {
                 return Err(self.integrity(key, format!("chunk {i} has {} bytes", data.len())));
             }
-            whole[start..end].copy_from_slice(&data);
+            whole.extend_from_slice(&data);
         }
         Ok(whole.freeze())
     }
@@ -333,7 +332,10 @@ impl Store for RedisStore {
     }
 
     async fn get(&self, key: &Key) -> Result<Object> {
-        let value = self.get_value(self.main_key(key), 1 << 30).await?;
+        // The main key holds the whole object only when it fits in one chunk.
+        let value = self
+            .get_value(self.main_key(key), self.config.chunk)
+            .await?;
         let value = value.ok_or_else(|| self.not_found(key))?;
         match Manifest::decode(&value) {
             Some(manifest) => Ok(Object::Shared(self.get_chunks(key, &manifest).await?)),

@@ -17,7 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use byref_core::{
     Capabilities, Error, Key, Object, Payload, PutOptions, RefId, Result, Store, StoreUrl,
-    check_range, secrets,
+    check_range, refuse_ttl, secrets,
 };
 use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt, stream};
@@ -238,21 +238,23 @@ impl S3Store {
             let got = self.s3.get(&path).await.map_err(|e| self.error(key, e))?;
             return got.bytes().await.map_err(|e| self.error(key, e));
         }
-        let mut whole = BytesMut::zeroed(size as usize);
-        let parts: Vec<(u64, Bytes)> = stream::iter((0..size).step_by(PART as usize))
+        // Parts arrive in order and are appended as they come: no zero-filled buffer, and at
+        // most PARTS_IN_FLIGHT parts held besides it.
+        let mut whole = BytesMut::with_capacity(size as usize);
+        let mut parts = stream::iter((0..size).step_by(PART as usize))
             .map(|start| {
                 let range = start..(start + PART).min(size);
                 let path = path.clone();
                 async move {
-                    let data = self.s3.get_range(&path, range).await;
-                    data.map(|d| (start, d)).map_err(|e| self.error(key, e))
+                    self.s3
+                        .get_range(&path, range)
+                        .await
+                        .map_err(|e| self.error(key, e))
                 }
             })
-            .buffer_unordered(PARTS_IN_FLIGHT)
-            .try_collect()
-            .await?;
-        for (start, data) in parts {
-            whole[start as usize..start as usize + data.len()].copy_from_slice(&data);
+            .buffered(PARTS_IN_FLIGHT);
+        while let Some(data) = parts.try_next().await? {
+            whole.extend_from_slice(&data);
         }
         Ok(whole.freeze())
     }
@@ -272,12 +274,7 @@ impl Store for S3Store {
     }
 
     async fn put(&self, key: &Key, payload: &Payload, options: &PutOptions) -> Result<()> {
-        if options.ttl.is_some() {
-            return Err(Error::NotSupported {
-                store: self.url.clone(),
-                operation: "ttl (use a bucket lifecycle rule)",
-            });
-        }
+        refuse_ttl(&self.url, options, "ttl (use a bucket lifecycle rule)")?;
         // Reference first, object second (see the file store for why).
         let reference = self.refs(key).join(options.reference.to_string());
         self.s3

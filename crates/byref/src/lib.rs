@@ -40,9 +40,8 @@ pub struct Opened {
 pub fn open(url: &str) -> Result<Opened> {
     let mut parsed = StoreUrl::parse(url)?;
     let verify = parsed.take_bool("verify", !is_local(parsed.scheme()))?;
-    let parsed_scheme = parsed.scheme().to_owned();
-    let parsed_scheme = parsed_scheme.as_str();
-    let store: Arc<dyn Store> = match parsed_scheme {
+    let scheme = parsed.scheme().to_owned();
+    let store: Arc<dyn Store> = match scheme.as_str() {
         MEMORY_SCHEME => Arc::new(MemoryStore::open(parsed)?),
         #[cfg(feature = "fs")]
         byref_fs::SCHEME => Arc::new(byref_fs::FileStore::open(parsed)?),
@@ -58,7 +57,7 @@ pub fn open(url: &str) -> Result<Opened> {
         }
     };
     let mut canonical = store.url().to_owned();
-    if verify == is_local(parsed_scheme) {
+    if verify == is_local(&scheme) {
         canonical.push(if canonical.contains('?') { '&' } else { '?' });
         canonical.push_str(if verify {
             "verify=true"

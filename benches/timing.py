@@ -1,0 +1,24 @@
+"""Timing and formatting shared by the benchmark scripts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+def best(
+    fn: Callable[[], object], repeat: int, between: Callable[[], object] | None = None
+) -> float:
+    """The fastest of `repeat` timed calls of `fn`; `between` runs untimed after each."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+        if between:
+            between()
+    return min(times)
+
+
+def fmt_time(s: float) -> str:
+    return f"{s * 1e6:.1f} µs" if s < 1e-3 else f"{s * 1e3:.1f} ms" if s < 1 else f"{s:.2f} s"
