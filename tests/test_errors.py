@@ -13,17 +13,7 @@ from byref import _native
 
 from .conftest import run_python
 
-ALL_ERRORS = [
-    byref.ByrefError,
-    byref.ObjectNotFound,
-    byref.HandleError,
-    byref.BackendError,
-    byref.StoreFull,
-    byref.AuthenticationError,
-    byref.IntegrityError,
-    byref.ConfigError,
-    byref.SerializationError,
-]
+ALL_ERRORS = [getattr(byref.errors, name) for name in byref.errors.__all__]
 
 
 @pytest.mark.parametrize("cls", ALL_ERRORS)

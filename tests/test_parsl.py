@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import os
+import sqlite3
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +21,11 @@ parsl = pytest.importorskip("parsl")
 from parsl.config import Config  # noqa: E402
 from parsl.executors import HighThroughputExecutor  # noqa: E402
 from parsl.providers import LocalProvider  # noqa: E402
+from parsl.serialize import facade  # noqa: E402
 
 import byref.parsl  # noqa: E402
+
+from .servers import RedisServer  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +112,162 @@ def test_types_are_proxied_whatever_their_size(htex: None, store: byref.Store) -
     app = byref.parsl.proxy_args(store, types=(dict,))(describe)
     kinds, _ = app({"a": 1}).result(timeout=120)
     assert kinds["x"] == "Proxy"
+
+
+@parsl.python_app
+def total(x):
+    return float(np.asarray(x).sum())
+
+
+@parsl.python_app
+def make_array(n):
+    return np.full(n, 2.0)
+
+
+def test_results_come_back_as_proxies(htex: None, store: byref.Store) -> None:
+    app = byref.parsl.proxy_args(store, results=True)(make_array)
+    result = app(1 << 18).result(timeout=120)
+    assert type(result) is byref.Proxy and not byref.is_resolved(result)
+    assert store.exists(byref.handle_of(result).key)
+    assert float(result.sum()) == 2.0 * (1 << 18)
+    # A proxied result is an argument like any other, still by reference.
+    assert byref.parsl.proxy_args(store)(total)(result).result(timeout=120) == 2.0 * (1 << 18)
+    small = byref.parsl.proxy_args(store, results=True)(make_array)(4).result(timeout=120)
+    assert type(small) is np.ndarray
+
+
+@pytest.fixture
+def plugin(store: byref.Store) -> Iterator[byref.Store]:
+    byref.parsl.install(store)
+    yield store
+    byref.parsl.uninstall()
+
+
+def test_plugin_sends_buffers_out_of_band_without_changing_apps(
+    htex: None, plugin: byref.Store
+) -> None:
+    big = np.ones(1 << 18)  # 2 MiB, which dill would copy into the task
+    nested = {"arrays": [np.ones(1 << 18), np.ones(10)], "small": np.ones(10)}
+    message = facade.pack_apply_message(describe, (big,), {"nested": nested})
+    assert len(message) < 64 * 1024
+    kinds, total_ = describe(big, nested=nested).result(timeout=120)
+    assert kinds == {"x": "Proxy", "nested": ["Proxy", "ndarray"], "small": "ndarray"}
+    assert total_ == float(1 << 18)
+
+
+def test_uninstall_restores_parsl_serializers(store: byref.Store) -> None:
+    before = dict(facade.methods_for_data), dict(facade.methods_for_code)
+    byref.parsl.install(store)
+    assert [type(s).__name__ for s in facade.methods_for_data.values()] == ["ByrefSerializer"]
+    byref.parsl.uninstall()
+    assert (dict(facade.methods_for_data), dict(facade.methods_for_code)) == before
+
+
+def test_plugin_proxies_are_released_once_resolved(htex: None, plugin: byref.Store) -> None:
+    array = np.arange(1 << 18, dtype=np.float64)
+    key = byref.key_of(array)
+    assert total(array).result(timeout=120) == float(array.sum())
+    assert not plugin.exists(key)
+
+
+def test_plugin_names_the_argument_that_cannot_be_pickled(htex: None, plugin: byref.Store) -> None:
+    class Model:
+        def __init__(self) -> None:
+            self.fn = sqlite3.connect(":memory:")
+
+    future = describe(np.ones(1 << 18), {"model": Model()})
+    with pytest.raises(byref.SerializationError, match=r"args\[1\]\['model'\]\.fn"):
+        future.result(timeout=120)
+
+
+def test_evicted_argument_fails_on_the_worker_naming_key_and_store(
+    htex: None, store: byref.Store
+) -> None:
+    proxy = store.proxy(np.ones(10))
+    key = byref.handle_of(proxy).key
+    store.evict(key)
+    with pytest.raises(byref.ObjectNotFound) as raised:
+        total(proxy).result(timeout=120)
+    assert key in str(raised.value) and store.url in str(raised.value)
+
+
+def test_unreachable_backend_fails_on_the_worker_naming_key_and_store(htex: None) -> None:
+    server = RedisServer()
+    try:
+        proxy = byref.Store(server.url, timeout=2).proxy(np.ones(10))
+    finally:
+        server.stop()
+    key = byref.handle_of(proxy).key
+    with pytest.raises(byref.BackendError) as raised:
+        total(proxy).result(timeout=120)
+    assert key in str(raised.value) and server.url in str(raised.value)
+
+
+@pytest.fixture
+def submit_only_module(tmp_path: Path) -> Iterator[object]:
+    """An app in a module only this process can import: the workers started without it."""
+    (tmp_path / "byref_submit_only.py").write_text(
+        "import parsl\n\n@parsl.python_app\ndef double(x):\n    return x * 2\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    yield importlib.import_module("byref_submit_only")
+    sys.path.remove(str(tmp_path))
+    sys.modules.pop("byref_submit_only", None)
+
+
+def test_decorator_names_a_module_missing_on_the_workers(
+    htex: None, store: byref.Store, submit_only_module: object
+) -> None:
+    app = byref.parsl.proxy_args(store)(submit_only_module.double)  # type: ignore[attr-defined]
+    with pytest.raises(
+        byref.WorkerImportError, match=r"'byref_submit_only'.*importable on the workers"
+    ):
+        app(21).result(timeout=120)
+
+
+def test_plugin_names_a_module_missing_on_the_workers(
+    htex: None, plugin: byref.Store, submit_only_module: object
+) -> None:
+    with pytest.raises(
+        byref.WorkerImportError, match=r"'byref_submit_only'.*importable on the workers"
+    ):
+        submit_only_module.double(21).result(timeout=120)  # type: ignore[attr-defined]
+
+
+@parsl.python_app(cache=True)
+def cached_total(x):
+    return float(np.asarray(x).sum())
+
+
+def test_memoization_keys_proxies_by_content(htex: None, store: byref.Store) -> None:
+    app = byref.parsl.proxy_args(store)(cached_total)
+    first = app(np.arange(1 << 18, dtype=np.float64))
+    first.result(timeout=120)
+    again = app(np.arange(1 << 18, dtype=np.float64))  # a different array, equal content
+    other = app(np.arange(1 << 18, dtype=np.float64) + 1)
+    assert again.result(timeout=120) == first.result()
+    other.result(timeout=120)
+    assert again.task_record["from_memo"] and not other.task_record["from_memo"]
+
+
+def test_memoization_with_the_plugin_keys_plain_arrays_by_content(
+    htex: None, plugin: byref.Store
+) -> None:
+    first = cached_total(np.arange(1 << 18, dtype=np.float32))
+    first.result(timeout=120)
+    again = cached_total(np.arange(1 << 18, dtype=np.float32))
+    assert again.result(timeout=120) == first.result() and again.task_record["from_memo"]
+
+
+@parsl.python_app(cache=True)
+def cached_size(x):
+    return len(x)
+
+
+def test_memoization_of_values_proxied_by_type(htex: None, store: byref.Store) -> None:
+    # Parsl's own dict hashing refuses anything whose type() is not dict, as a proxy's is not.
+    app = byref.parsl.proxy_args(store, types=(dict,))(cached_size)
+    first = app({"a": 1, "b": 2})
+    assert first.result(timeout=120) == 2
+    again = app({"a": 1, "b": 2})
+    assert again.result(timeout=120) == 2 and again.task_record["from_memo"]

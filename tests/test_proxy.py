@@ -65,6 +65,19 @@ def test_attributes_and_calls_reach_the_target(store: byref.Store) -> None:
     assert f([1, 2]) == 2
 
 
+def test_isinstance_answers_without_fetching(store: byref.Store) -> None:
+    p = unresolved(store, np.arange(3))
+    assert isinstance(p, np.ndarray) and not isinstance(p, dict) and p.__class__ is np.ndarray
+    assert not byref.is_resolved(p)
+
+
+def test_callable_exactly_when_the_target_is(store: byref.Store) -> None:
+    # Parsl picks its serializer by callable(obj): an array's proxy must not look callable.
+    assert callable(unresolved(store, len)) and callable(store.proxy(len))
+    assert not callable(unresolved(store, [1])) and not callable(store.proxy([1]))
+    assert byref.is_proxy(unresolved(store, len)) and not byref.is_proxy(len)
+
+
 def test_numpy_interop(store: byref.Store) -> None:
     a = unresolved(store, np.arange(1_000, dtype=np.float64))
     assert isinstance(a, np.ndarray)

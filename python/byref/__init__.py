@@ -19,14 +19,16 @@ from .errors import (
     ObjectNotFound,
     SerializationError,
     StoreFull,
+    WorkerImportError,
 )
-from .proxy import Proxy, extract, handle_of, is_resolved, resolve
-from .store import Store, default_url
+from .proxy import CallableProxy, Proxy, extract, handle_of, is_proxy, is_resolved, resolve
+from .store import Store, default_url, key_of
 
 __all__ = [
     "AuthenticationError",
     "BackendError",
     "ByrefError",
+    "CallableProxy",
     "ConfigError",
     "HandleError",
     "IntegrityError",
@@ -35,11 +37,14 @@ __all__ = [
     "SerializationError",
     "Store",
     "StoreFull",
+    "WorkerImportError",
     "__version__",
     "default_url",
     "errors",
     "extract",
     "handle_of",
+    "is_proxy",
     "is_resolved",
+    "key_of",
     "resolve",
 ]

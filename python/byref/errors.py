@@ -6,6 +6,8 @@ worker boundary intact.
 
 from __future__ import annotations
 
+import pickle
+
 
 class ByrefError(Exception):
     """Base class of every exception byref raises."""
@@ -43,8 +45,16 @@ class ConfigError(ByrefError, ValueError):
     """A store URL, scheme or option byref does not understand."""
 
 
-class SerializationError(ByrefError, TypeError):
-    """A value that neither pickle nor cloudpickle can serialize."""
+class SerializationError(ByrefError, pickle.PicklingError):
+    """A value that cannot be pickled; the message says where in it the culprit sits.
+
+    A ``PicklingError`` rather than pickle's ``TypeError``: Parsl's executors replace a
+    ``TypeError`` from serialization with their own message, which would lose the location.
+    """
+
+
+class WorkerImportError(ByrefError, ImportError):
+    """A pickled value refers to a module this process (typically a worker) cannot import."""
 
 
 __all__ = [
@@ -57,4 +67,5 @@ __all__ = [
     "ObjectNotFound",
     "SerializationError",
     "StoreFull",
+    "WorkerImportError",
 ]

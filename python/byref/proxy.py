@@ -2,19 +2,52 @@
 
 from __future__ import annotations
 
+import importlib
 import operator
 import threading
 from typing import Any
 
 from . import _native
+from .errors import BackendError
 from .serialize import loads
 
 _UNRESOLVED: Any = object()
 
 
-def _unpickle(handle: bytes) -> Proxy:
+def _unpickle(handle: bytes, kind: str | None = None) -> Proxy:
     """Rebuilds a proxy from the handle it pickled as (no I/O until first use)."""
-    return Proxy._from_handle(handle)
+    return Proxy(handle, kind=kind)
+
+
+def _label(handle: bytes) -> str:
+    decoded = _native.Handle.decode(handle)
+    return f"object {decoded.key} in {decoded.url}"
+
+
+def _unpickle_callable(handle: bytes, kind: str | None = None) -> Proxy:
+    return CallableProxy(handle, kind=kind)
+
+
+def _class_name(cls: type) -> str | None:
+    """``module:qualname`` when that finds ``cls`` again, else None."""
+    name = f"{cls.__module__}:{cls.__qualname__}"
+    return name if "<" not in name else None
+
+
+def _find_class(name: str) -> type | None:
+    module, _, qualname = name.partition(":")
+    try:
+        found: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            found = getattr(found, part)
+    except (ImportError, AttributeError):
+        return None
+    return found if isinstance(found, type) else None
+
+
+def is_proxy(obj: Any) -> bool:
+    """Whether ``obj`` is a proxy (without resolving it, as ``isinstance`` might)."""
+    return issubclass(type(obj), Proxy)
 
 
 def _target(proxy: Proxy) -> Any:
@@ -27,8 +60,13 @@ def _target(proxy: Proxy) -> Any:
     with object.__getattribute__(proxy, "_byref_lock"):
         target = object.__getattribute__(proxy, "_byref_target")
         if target is _UNRESOLVED:
-            frame = _native.resolve(object.__getattribute__(proxy, "_byref_handle"))
-            target = loads(frame.encoding, frame.stream, frame.buffers)
+            handle = object.__getattribute__(proxy, "_byref_handle")
+            try:
+                frame = _native.resolve(handle)
+            except BackendError as e:
+                # Name the object too: the backend's message names only the store.
+                raise type(e)(f"{e} (resolving {_native.Handle.decode(handle).key})") from None
+            target = loads(frame.encoding, frame.stream, frame.buffers, lambda: _label(handle))
             object.__setattr__(proxy, "_byref_target", target)
     return target
 
@@ -42,26 +80,36 @@ class Proxy(_native.ProxyBase):
     only its handle.
     """
 
-    __slots__ = ("__weakref__", "_byref_handle", "_byref_lock", "_byref_target")
+    __slots__ = ("__weakref__", "_byref_handle", "_byref_kind", "_byref_lock", "_byref_target")
 
-    def __init__(self, handle: bytes, target: Any = _UNRESOLVED) -> None:
+    def __init__(self, handle: bytes, target: Any = _UNRESOLVED, kind: str | None = None) -> None:
         object.__setattr__(self, "_byref_handle", handle)
         object.__setattr__(self, "_byref_target", target)
+        # The target's class, by name: pickled along, so that `isinstance` checks (Parsl makes
+        # some on every result) answer without fetching the target.
+        if kind is None and target is not _UNRESOLVED:
+            kind = _class_name(type(target))
+        object.__setattr__(self, "_byref_kind", kind)
         object.__setattr__(self, "_byref_lock", threading.Lock())
 
-    @classmethod
-    def _from_handle(cls, handle: bytes) -> Proxy:
-        return cls(handle)
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, tuple[bytes, str | None]]:
+        get = object.__getattribute__
+        return _unpickle, (get(self, "_byref_handle"), get(self, "_byref_kind"))
 
-    def __reduce_ex__(self, protocol: Any) -> tuple[Any, tuple[bytes]]:
-        return _unpickle, (object.__getattribute__(self, "_byref_handle"),)
-
-    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+    def __reduce__(self) -> tuple[Any, tuple[bytes, str | None]]:
         return self.__reduce_ex__(None)
 
     @property  # type: ignore[misc]
     def __class__(self) -> type:
-        return type(_target(self))
+        """The target's class: from the name stored with the proxy while unresolved."""
+        target = object.__getattribute__(self, "_byref_target")
+        if target is _UNRESOLVED:
+            kind = object.__getattribute__(self, "_byref_kind")
+            cls = _find_class(kind) if kind else None
+            if cls is not None:
+                return cls
+            target = _target(self)
+        return type(target)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(_target(self), name)
@@ -116,9 +164,6 @@ class Proxy(_native.ProxyBase):
 
     def __delitem__(self, key: Any) -> None:
         del _target(self)[key]
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return _target(self)(*args, **kwargs)
 
     def __enter__(self) -> Any:
         return _target(self).__enter__()
@@ -197,6 +242,23 @@ Proxy.__rdivmod__ = _binary(divmod)[1]
 for _name in ("neg", "pos", "abs", "invert"):
     setattr(Proxy, f"__{_name}__", _unary(getattr(operator, _name)))
 del _name, _op, _fwd, _rev
+
+
+class CallableProxy(Proxy):
+    """A proxy of a callable: ``callable()`` is true of a proxy exactly when of its target.
+
+    Code such as Parsl's serializer picks a path by ``callable(obj)``, so a proxy of an array
+    must not look callable.
+    """
+
+    __slots__ = ()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return _target(self)(*args, **kwargs)
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, tuple[bytes, str | None]]:
+        get = object.__getattribute__
+        return _unpickle_callable, (get(self, "_byref_handle"), get(self, "_byref_kind"))
 
 
 def resolve(proxy: Proxy) -> None:

@@ -15,12 +15,12 @@ from __future__ import annotations
 import io
 import pickle
 import types
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import cloudpickle
 
-from .errors import SerializationError
+from .diagnose import import_error, pickling_error
 
 RAW, PICKLE5, CLOUDPICKLE = 0, 1, 2
 
@@ -104,10 +104,23 @@ def dumps(obj: Any) -> tuple[int, bytes, list[memoryview]]:
     try:
         _CloudPickler(stream, buffers).dump(obj)
     except Exception as e:
-        raise SerializationError(
-            f"cannot pickle {type(obj).__module__}.{type(obj).__qualname__}: {e}"
-        ) from None
+        raise pickling_error(obj, "value", e, _cloudpickle_fails) from None
     return CLOUDPICKLE, stream.getvalue(), buffers.views
+
+
+class _Sink:
+    """A file that forgets what is written: probes need only success or failure."""
+
+    def write(self, data: Any) -> int:
+        return len(data)
+
+
+def _cloudpickle_fails(obj: Any) -> bool:
+    try:
+        cloudpickle.Pickler(_Sink(), protocol=5, buffer_callback=lambda _: None).dump(obj)
+    except Exception:
+        return True
+    return False
 
 
 class _Unpickler(pickle.Unpickler):
@@ -130,8 +143,17 @@ class _Unpickler(pickle.Unpickler):
         return value
 
 
-def loads(encoding: int, stream: Any, buffers: Sequence[Any]) -> Any:
-    """Rebuilds a value from a frame's parts; buffers are used in place, not copied."""
+def loads(
+    encoding: int,
+    stream: Any,
+    buffers: Sequence[Any],
+    what: Callable[[], str] = lambda: "the stored value",
+) -> Any:
+    """Rebuilds a value from a frame's parts; buffers are used in place, not copied.
+
+    A module or name missing in this process raises :class:`byref.WorkerImportError`, naming
+    the module and ``what()`` was being loaded.
+    """
     if encoding == RAW:
         return memoryview(buffers[0])
     seen: list[Any] = []
@@ -141,4 +163,10 @@ def loads(encoding: int, stream: Any, buffers: Sequence[Any]) -> Any:
             seen.append(buf)
             yield buf
 
-    return _Unpickler(stream, feed(), seen).load()
+    try:
+        return _Unpickler(stream, feed(), seen).load()
+    except (ModuleNotFoundError, AttributeError) as e:
+        error = import_error(e, what())
+        if error is None:
+            raise
+        raise error from None

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from . import _native
 from .errors import ConfigError
-from .proxy import Proxy
+from .proxy import CallableProxy, Proxy, handle_of, is_proxy
 from .serialize import dumps, loads
 
 
@@ -70,7 +70,9 @@ class Store:
     def get(self, key: str) -> Any:
         """The value stored under ``key``; :class:`byref.ObjectNotFound` if absent."""
         frame = self._open.get(key)
-        return loads(frame.encoding, frame.stream, frame.buffers)
+        return loads(
+            frame.encoding, frame.stream, frame.buffers, lambda: f"object {key} in {self.url}"
+        )
 
     def proxy(self, obj: Any, *, evict: bool = False, ttl: float | None = None) -> Proxy:
         """Stores ``obj`` and returns a proxy whose pickle is a ~100-byte handle.
@@ -79,7 +81,7 @@ class Store:
         resolve raises :class:`byref.ObjectNotFound`. ``ttl`` as for :meth:`put`.
         """
         handle = self._put(obj, evict=evict, ttl=ttl)
-        return Proxy(handle.encode(), obj)
+        return (CallableProxy if callable(obj) else Proxy)(handle.encode(), obj)
 
     def exists(self, key: str) -> bool:
         """Whether ``key`` is stored."""
@@ -105,3 +107,14 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})" if self._native else "Store(<closed>)"
+
+
+def key_of(obj: Any) -> str:
+    """The key ``obj`` has (or would have) in any store, without storing it.
+
+    The BLAKE3 digest of the bytes a ``put`` would write; for a proxy, its handle's key. Equal
+    values pickle the same and so share a key: what memoization keys a task's inputs by.
+    """
+    if is_proxy(obj):
+        return handle_of(obj).key
+    return _native.key_of(*dumps(obj))

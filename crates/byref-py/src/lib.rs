@@ -8,6 +8,7 @@ mod buffer;
 mod cache;
 mod errors;
 mod handle;
+mod key;
 mod proxy_base;
 mod registry;
 mod runtime;
@@ -23,6 +24,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<handle::PyHandle>()?;
     m.add_class::<proxy_base::ProxyBase>()?;
     m.add_function(wrap_pyfunction!(store::resolve, m)?)?;
+    m.add_function(wrap_pyfunction!(key::key_of, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

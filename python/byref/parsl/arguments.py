@@ -1,0 +1,72 @@
+"""Which task arguments travel by reference, and the swap of those for proxies."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from parsl.data_provider.files import File
+
+from ..proxy import handle_of, is_proxy
+from ..store import Store
+
+#: Arguments at least this large (in bytes) are proxied by default.
+DEFAULT_THRESHOLD = 1 << 20
+
+
+def nbytes(obj: Any) -> int | None:
+    """The size of a buffer-like value, or None for other objects."""
+    if isinstance(obj, (bytes, bytearray)):
+        return len(obj)
+    if isinstance(obj, memoryview):
+        return obj.nbytes
+    size = getattr(type(obj), "nbytes", None)  # numpy arrays, without importing numpy
+    return obj.nbytes if size is not None and not isinstance(obj, type) else None
+
+
+def is_dependency(obj: Any) -> bool:
+    """Futures and Files: Parsl must see them as they are to track dependencies."""
+    return isinstance(obj, (Future, File))
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Proxy buffers of at least ``threshold`` bytes, and any instance of ``types``."""
+
+    threshold: int = DEFAULT_THRESHOLD
+    types: tuple[type, ...] = ()
+
+    def should_proxy(self, obj: Any) -> bool:
+        if is_proxy(obj) or is_dependency(obj):
+            return False
+        size = nbytes(obj)
+        if size is not None and size >= self.threshold:
+            return True
+        return bool(self.types) and isinstance(obj, self.types)
+
+
+class Replacer:
+    """Swaps the values a policy selects for proxies, inside lists, tuples and dicts too.
+
+    Remembers the keys it stored, so that the caller can release them.
+    """
+
+    def __init__(self, store: Store, policy: Policy) -> None:
+        self.store = store
+        self.policy = policy
+        self.keys: list[str] = []
+
+    def __call__(self, obj: Any) -> Any:
+        if self.policy.should_proxy(obj):
+            proxy = self.store.proxy(obj)
+            self.keys.append(handle_of(proxy).key)
+            return proxy
+        kind = type(obj)
+        if kind is list:
+            return [self(x) for x in obj]
+        if kind is tuple:
+            return tuple(self(x) for x in obj)
+        if kind is dict:
+            return {k: self(v) for k, v in obj.items()}
+        return obj

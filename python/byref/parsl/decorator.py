@@ -1,0 +1,136 @@
+"""``proxy_args``: a decorator that sends an app's large arguments (and results) by reference."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import dill
+from parsl.app.python import PythonApp
+
+from ..diagnose import import_error
+from ..errors import ConfigError
+from ..store import Store
+from . import memo
+from .arguments import DEFAULT_THRESHOLD, Policy, Replacer
+
+
+@dataclass(frozen=True)
+class _Results:
+    """Where the worker stores large results, and which."""
+
+    url: str
+    policy: Policy
+
+
+def _load_worker_side(pickled: bytes) -> _WorkerSide:
+    try:
+        func, results = dill.loads(pickled)
+    except (ModuleNotFoundError, AttributeError) as e:
+        error = import_error(e, "the task's function")
+        if error is None:
+            raise
+        raise error from None
+    return _WorkerSide(func, results)
+
+
+class _WorkerSide:
+    """What the worker runs in place of the app's function.
+
+    It pickles the function itself, inside its own pickle, so that a worker missing the
+    function's module gets a :class:`byref.WorkerImportError` naming it; and, when asked, it
+    stores large results and returns proxies of them.
+    """
+
+    # The function lives in a slot, not in __dict__: Parsl's wrapper copies this object's
+    # __dict__ into its own and pickles that as dill does, which would import the function's
+    # module outside the translation below.
+    __slots__ = ("__dict__", "_func", "_results")
+
+    def __init__(self, func: Callable[..., Any], results: _Results | None) -> None:
+        self._func = func
+        self._results = results
+        for name in ("__module__", "__name__", "__qualname__", "__doc__"):
+            self.__dict__[name] = getattr(func, name, None)
+
+    @property
+    def __wrapped__(self) -> Callable[..., Any]:
+        return self._func
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return inspect.signature(self._func)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        value = self._func(*args, **kwargs)
+        if self._results is not None:
+            value = Replacer(Store(self._results.url), self._results.policy)(value)
+        return value
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        return _load_worker_side, (dill.dumps((self._func, self._results)),)
+
+
+def _rebuild(app: PythonApp, results: _Results | None) -> PythonApp:
+    """The same app, running its function through :class:`_WorkerSide`."""
+    func = app.func.__wrapped__  # PythonApp keeps the user's function under Parsl's error wrapper
+    return PythonApp(
+        _WorkerSide(func, results),
+        data_flow_kernel=app.data_flow_kernel,
+        executors=app.executors,
+        cache=app.cache,
+        ignore_for_cache=app.ignore_for_cache,
+        join=app.join,
+    )
+
+
+def proxy_args(
+    store: Store | str | None = None,
+    threshold: int = DEFAULT_THRESHOLD,
+    *,
+    types: tuple[type, ...] = (),
+    evict: bool = False,
+    results: bool = False,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator, directly above ``@python_app``: large arguments travel by reference.
+
+    At submission, buffers (numpy arrays, ``bytes``, ``bytearray``, ``memoryview``) of at least
+    ``threshold`` bytes, and instances of ``types``, are stored in ``store`` (a
+    :class:`byref.Store` or a URL; default ``Store()``) and replaced by proxies, also inside
+    lists, tuples and dicts. Futures, ``File`` objects and small values are left alone, so
+    Parsl still sees every dependency.
+
+    ``evict=True`` releases the proxied inputs when the task's future completes (not on first
+    resolve, so Parsl's retries still find them). ``results=True`` makes the worker store large
+    return values the same way and return proxies; those stay until evicted
+    (``store.evict(byref.handle_of(result).key)``).
+
+    A worker that cannot import the app's module raises :class:`byref.WorkerImportError`.
+    """
+    policy = Policy(threshold, tuple(types))
+    for cls in policy.types:
+        memo.register(cls)
+
+    def decorate(app: Callable[..., Any]) -> Callable[..., Any]:
+        opened = store if isinstance(store, Store) else Store(store)
+        target = app
+        if results and not isinstance(app, PythonApp):
+            raise ConfigError("results=True needs a @python_app directly below proxy_args")
+        if isinstance(app, PythonApp):
+            target = _rebuild(app, _Results(opened.url, policy) if results else None)
+
+        @functools.wraps(app)
+        def submit(*args: Any, **kwargs: Any) -> Any:
+            replace = Replacer(opened, policy)
+            future = target(*replace(args), **replace(kwargs))
+            if evict and replace.keys:
+                keys = list(replace.keys)
+                future.add_done_callback(lambda _f: [opened.evict(k) for k in keys])
+            return future
+
+        return submit
+
+    return decorate

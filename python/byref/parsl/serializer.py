@@ -1,0 +1,180 @@
+"""A Parsl serializer plugin: every task's large buffers travel through byref.
+
+>>> byref.parsl.install("file:///scratch/byref")   # before submitting tasks
+
+Parsl serializes a task's function, positional and keyword arguments with the first
+serializer in ``parsl.serialize.facade.methods_for_code`` / ``methods_for_data`` that works,
+and writes that serializer's identifier (``module ClassName``) in front. A worker that does not
+know the identifier imports the module and builds the class with no arguments: so the
+deserializing side here needs nothing but what the proxies' handles carry.
+
+Arguments are pickled by dill, as with Parsl's own serializer, but a ``reducer_override``
+sees every object first: large buffers become proxies before dill's numpy reducer (which would
+copy the array into the stream) is ever reached.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from typing import Any
+
+import dill
+from parsl.serialize import facade
+from parsl.serialize.base import SerializerBase
+
+from ..diagnose import import_error, pickling_error
+from ..errors import ConfigError
+from ..proxy import handle_of
+from ..store import Store
+from .arguments import DEFAULT_THRESHOLD, Policy
+
+
+class _ProxyingPickler(dill.Pickler):
+    def __init__(self, file: Any, store: Store, policy: Policy, evict: bool) -> None:
+        super().__init__(file)
+        self._store = store
+        self._policy = policy
+        self._evict = evict
+        self.keys: list[str] = []
+
+    def reducer_override(self, obj: Any) -> Any:
+        if self._policy.should_proxy(obj):
+            proxy = self._store.proxy(obj, evict=self._evict)
+            self.keys.append(handle_of(proxy).key)
+            return proxy.__reduce_ex__(None)
+        return NotImplemented
+
+
+class _ProbePickler(dill.Pickler):
+    """Pickles like :class:`_ProxyingPickler` without storing anything: to find failures."""
+
+    def __init__(self, file: Any, policy: Policy) -> None:
+        super().__init__(file)
+        self._policy = policy
+
+    def reducer_override(self, obj: Any) -> Any:
+        return (bytes, ()) if self._policy.should_proxy(obj) else NotImplemented
+
+
+class _Sink:
+    def write(self, data: Any) -> int:
+        return len(data)
+
+
+def _loads(body: bytes, what: str) -> Any:
+    try:
+        return dill.loads(body)
+    except (ModuleNotFoundError, AttributeError) as e:
+        error = import_error(e, what)
+        if error is None:
+            raise
+        raise error from None
+
+
+class ByrefSerializer(SerializerBase):
+    """Task arguments: large buffers as proxies, the rest as dill pickles them.
+
+    On the submitting side :func:`install` builds it with a store; a worker builds it with no
+    arguments, only to deserialize.
+    """
+
+    def __init__(
+        self,
+        store: Store | None = None,
+        policy: Policy | None = None,
+        *,
+        evict: bool = True,
+    ) -> None:
+        self._store = store
+        self._policy = policy or Policy()
+        self._evict = evict
+
+    def serialize(self, data: Any) -> bytes:
+        if self._store is None:
+            raise ConfigError("this ByrefSerializer has no store: build it with install()")
+        out = io.BytesIO()
+        pickler = _ProxyingPickler(out, self._store, self._policy, self._evict)
+        try:
+            pickler.dump(data)
+        except Exception as e:
+            for key in pickler.keys:  # stored before the failure: nobody will resolve them
+                self._store.evict(key)
+            # Parsl pickles the positional arguments as a tuple and the keywords as a dict.
+            root = {tuple: "args", dict: "kwargs"}.get(type(data), "value")
+            raise pickling_error(data, root, e, self._fails) from None
+        return out.getvalue()
+
+    def _fails(self, obj: Any) -> bool:
+        try:
+            _ProbePickler(_Sink(), self._policy).dump(obj)
+        except Exception:
+            return True
+        return False
+
+    def deserialize(self, payload: bytes) -> Any:
+        return _loads(payload, "a task argument")
+
+
+class ByrefCallableSerializer(SerializerBase):
+    """Task functions, pickled by dill and cached as Parsl's own; a worker that cannot import
+    a function's module raises :class:`byref.WorkerImportError` naming it."""
+
+    @functools.lru_cache  # noqa: B019 - as Parsl's: functions are few and live for the run
+    def serialize(self, data: Any) -> bytes:
+        return dill.dumps(data)
+
+    @functools.lru_cache  # noqa: B019
+    def deserialize(self, payload: bytes) -> Any:
+        return _loads(payload, "the task's function")
+
+
+_saved: tuple[dict[bytes, SerializerBase], dict[bytes, SerializerBase]] | None = None
+
+
+def install(
+    store: Store | str | None = None,
+    threshold: int = DEFAULT_THRESHOLD,
+    *,
+    types: tuple[type, ...] = (),
+    evict: bool = True,
+) -> ByrefSerializer:
+    """Makes byref Parsl's serializer in this process, for every executor that uses Parsl's.
+
+    Buffers of at least ``threshold`` bytes, and instances of ``types``, anywhere in a task's
+    arguments, go to ``store`` (a :class:`byref.Store` or URL; default ``Store()``) and travel
+    as proxies. With ``evict=True`` (the default) each such object is released when the worker
+    first resolves it: nothing else holds it, and a retried task is serialized afresh.
+    :func:`uninstall` restores Parsl's serializers.
+    """
+    global _saved
+    opened = store if isinstance(store, Store) else Store(store)
+    data = ByrefSerializer(opened, Policy(threshold, tuple(types)), evict=evict)
+    code = ByrefCallableSerializer()
+    if _saved is None:
+        _saved = (dict(facade.methods_for_data), dict(facade.methods_for_code))
+    # Parsl tries every registered serializer and reports the last one's error: byref must be
+    # the only one, so that its error (naming the argument that failed) is the one raised.
+    # Results still come back from the workers in Parsl's own format: keep those readable.
+    for saved in _saved:
+        for identifier, serializer in saved.items():
+            facade.additional_methods_for_deserialization.setdefault(identifier, serializer)
+    facade.methods_for_data.clear()
+    facade.methods_for_data[data.identifier] = data
+    facade.methods_for_code.clear()
+    facade.methods_for_code[code.identifier] = code
+    return data
+
+
+def uninstall() -> None:
+    """Restores the serializers Parsl had before :func:`install`."""
+    global _saved
+    if _saved is None:
+        return
+    for live, saved in zip((facade.methods_for_data, facade.methods_for_code), _saved, strict=True):
+        live.clear()
+        live.update(saved)
+    _saved = None
+
+
+__all__ = ["ByrefCallableSerializer", "ByrefSerializer", "install", "uninstall"]
