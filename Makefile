@@ -5,8 +5,8 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.deps-installed
 PY_DEPS := maturin==1.16.0 numpy cloudpickle pytest typing_extensions ruff "moto[server]" redis parsl
-# The demo measures ProxyStore, the tool byref is compared with, in the same run.
-DEMO_DEPS := proxystore
+# The demo measures ProxyStore, the tool byref is compared with, in the same run, and plots.
+DEMO_DEPS := proxystore matplotlib
 DEMO_STAMP := $(VENV)/.demo-deps-installed
 
 .PHONY: demo test build lint rust-test py-test bench clean
@@ -31,8 +31,11 @@ $(DEMO_STAMP): $(STAMP)
 build: $(STAMP)
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop --release --quiet
 
+# The main job: Parsl tasks with large arguments on a local HighThroughputExecutor, inline
+# pickling against byref (decorator and plugin) and ProxyStore. Parsl's worker pool and
+# interchange are scripts in the venv's bin directory, hence PATH.
 demo: build $(DEMO_STAMP)
-	$(PY) benches/roundtrip.py
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/parsl_throughput.py
 
 lint: $(STAMP)
 	cargo fmt --all --check
@@ -53,6 +56,7 @@ test: lint rust-test py-test
 bench: build $(DEMO_STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo bench --workspace
 	$(PY) benches/roundtrip.py
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/parsl_throughput.py
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/backends.py
 
 clean:
