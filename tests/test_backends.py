@@ -161,9 +161,10 @@ print("done", flush=True)
 def test_a_writer_killed_mid_put_leaves_nothing_visible(
     kind: str, tmp_path: Path, redis_server: RedisServer, moto_s3: MotoS3
 ) -> None:
+    prefix = f"{uuid.uuid4().hex}:"
     url = {
         "file": tmp_path.as_uri(),
-        "redis": f"{redis_server.url}?prefix={uuid.uuid4().hex}:",
+        "redis": f"{redis_server.url}?prefix={prefix}",
         "s3": moto_s3.url(uuid.uuid4().hex),
     }[kind]
     # Same value, same key: the key the writer would have produced, without storing anything.
@@ -174,18 +175,24 @@ def test_a_writer_killed_mid_put_leaves_nothing_visible(
         [sys.executable, "-c", WRITER, url], stdout=subprocess.PIPE, text=True
     )
     assert writer.stdout is not None and writer.stdout.readline() == "writing\n"
-    time.sleep(0.4)  # hashing is done; the bytes are on their way
+    s3 = boto3.client("s3", endpoint_url=moto_s3.endpoint, region_name="us-east-1")
+
+    def mid_write() -> bool:
+        """Evidence that the write has begun: a temp file, a chunk, a multipart upload."""
+        if kind == "redis":
+            return bool(redis_server.cli("KEYS", f"{prefix}*").strip())
+        if kind == "file":
+            return any((tmp_path / "tmp").iterdir())
+        return bool(s3.list_multipart_uploads(Bucket=moto_s3.bucket).get("Uploads"))
+
+    deadline = time.monotonic() + 60
+    while not mid_write():
+        assert writer.poll() is None, "the writer finished before any evidence was seen"
+        assert time.monotonic() < deadline, "the writer never started writing"
+        time.sleep(0.005)
     writer.kill()
     writer.wait()
-    # Evidence the kill landed mid-write, not before or after it.
-    if kind == "redis":
-        assert int(redis_server.cli("DBSIZE").strip()) > 1, "no chunk was written yet"
-    if kind == "file":
-        assert list((tmp_path / "tmp").iterdir()), "no partial file was written yet"
-    if kind == "s3":
-        s3 = boto3.client("s3", endpoint_url=moto_s3.endpoint, region_name="us-east-1")
-        uploads = s3.list_multipart_uploads(Bucket=moto_s3.bucket).get("Uploads", [])
-        assert uploads, "no multipart upload was under way yet"
+    assert mid_write(), "the partial write was cleaned up by a process that was killed"
     store = byref.Store(url)
     assert not store.exists(key), "a partial object is visible"
     with pytest.raises(byref.ObjectNotFound):
