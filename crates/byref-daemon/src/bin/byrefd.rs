@@ -1,0 +1,101 @@
+//! `byrefd`: the store daemon. `byrefd --listen 127.0.0.1:7390 --dir PATH --memory 8GiB`
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use byref_daemon::{Daemon, Options};
+use clap::Parser;
+
+/// Serve a byref store over QUIC.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Address to listen on (UDP).
+    #[arg(long, default_value = "127.0.0.1:7390")]
+    listen: SocketAddr,
+    /// Data directory: the disk tier and the certificate.
+    #[arg(long)]
+    dir: PathBuf,
+    /// Memory tier size, e.g. 8GiB; puts beyond it spill to disk.
+    #[arg(long, default_value = "1GiB", value_parser = parse_size)]
+    memory: u64,
+    /// Disk tier size limit; puts beyond it fail with "store full".
+    #[arg(long, value_parser = parse_size)]
+    disk: Option<u64>,
+    /// Serve Prometheus metrics over HTTP on this address.
+    #[arg(long)]
+    metrics: Option<SocketAddr>,
+    /// Connections served at once.
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
+}
+
+/// Parses `8GiB`, `512MB`, `1000`.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size"))?;
+    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        "kib" | "k" => 1024.0,
+        "mib" | "m" => 1024.0 * 1024.0,
+        "gib" | "g" => 1024.0 * 1024.0 * 1024.0,
+        "tib" | "t" => 1024.0f64.powi(4),
+        other => return Err(format!("unknown size unit {other:?}")),
+    };
+    Ok((number * scale) as u64)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    match serve(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("byrefd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let token = byref_quic::token::server_token()?;
+    let mut options = Options::new(&args.dir);
+    options.memory_limit = args.memory;
+    options.disk_limit = args.disk.unwrap_or(u64::MAX);
+    options.max_connections = args.max_connections;
+    let daemon = Arc::new(Daemon::open(options, token)?);
+    let endpoint = daemon.bind(args.listen)?;
+    if let Some(addr) = args.metrics {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        tokio::spawn(byref_daemon::serve_metrics(listener, daemon.clone()));
+    }
+    // The one line a user copies: the URL workers open (the token stays in the token file).
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{}", daemon.url(endpoint.local_addr()?));
+    }
+    byref_daemon::run(endpoint, daemon, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,54 @@
+//! The daemon's certificate: made on first start, kept in the data directory, so that its
+//! fingerprint (which clients pin) survives restarts.
+
+use std::io;
+use std::path::Path;
+
+use byref_quic::token::write_private;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+/// A certificate and its private key.
+#[derive(Debug)]
+pub struct Identity {
+    /// The self-signed certificate (DER).
+    pub cert: CertificateDer<'static>,
+    /// Its PKCS#8 private key (DER).
+    pub key: PrivatePkcs8KeyDer<'static>,
+}
+
+impl Identity {
+    /// Loads `dir/cert.der` and `dir/key.der`, or makes and saves a new pair.
+    pub fn load_or_create(dir: &Path) -> io::Result<Self> {
+        let (cert_path, key_path) = (dir.join("cert.der"), dir.join("key.der"));
+        if let (Ok(cert), Ok(key)) = (std::fs::read(&cert_path), std::fs::read(&key_path)) {
+            return Ok(Identity {
+                cert: cert.into(),
+                key: key.into(),
+            });
+        }
+        let made = rcgen::generate_simple_self_signed(vec!["byref".to_owned()])
+            .map_err(io::Error::other)?;
+        let key = made.signing_key.serialize_der();
+        // Key first: a crash between the two writes leaves no certificate without its key.
+        write_private(&key_path, &key)?;
+        write_private(&cert_path, made.cert.der())?;
+        Ok(Identity {
+            cert: made.cert.der().clone(),
+            key: key.into(),
+        })
+    }
+
+    /// The SHA-256 fingerprint clients pin.
+    pub fn fingerprint(&self) -> String {
+        byref_quic::tls::fingerprint(&self.cert)
+    }
+
+    /// The QUIC server configuration presenting this certificate.
+    pub fn server_config(&self) -> io::Result<quinn::ServerConfig> {
+        byref_quic::tls::server_config(
+            self.cert.clone(),
+            PrivateKeyDer::Pkcs8(self.key.clone_key()),
+        )
+        .map_err(io::Error::other)
+    }
+}

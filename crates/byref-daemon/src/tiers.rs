@@ -1,0 +1,334 @@
+//! Where a daemon keeps objects: a memory tier up to a byte limit, then a disk tier.
+//!
+//! A put goes to memory while it fits and to disk after that ("spilling"); nothing is ever
+//! dropped to make room. When both tiers are full a put fails with `StorageFull`, and an
+//! object leaves only when its last reference is released or its TTL passes. The disk tier
+//! is a byref file store (atomic writes, reference counts in the filesystem), so it survives
+//! restarts; on a graceful shutdown the memory tier is written to it as well.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use byref_core::{Error, Key, Object, Payload, PutOptions, RefId, Result, Store, StoreUrl};
+use byref_fs::FileStore;
+use bytes::Bytes;
+
+/// Where a fetched object came from, for the hit counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    /// The memory tier.
+    Memory,
+    /// The disk tier.
+    Disk,
+}
+
+#[derive(Debug)]
+struct Entry {
+    data: Bytes,
+    refs: HashSet<RefId>,
+    expires: Option<Instant>,
+}
+
+#[derive(Debug, Default)]
+struct Memory {
+    objects: HashMap<Key, Entry>,
+    used: u64,
+}
+
+/// Objects and bytes held by one tier.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Number of objects.
+    pub objects: u64,
+    /// Their total size.
+    pub bytes: u64,
+}
+
+/// The two tiers.
+#[derive(Debug)]
+pub struct Tiers {
+    memory: Mutex<Memory>,
+    memory_limit: u64,
+    disk: FileStore,
+    disk_objects: AtomicU64,
+    disk_used: AtomicU64,
+    disk_limit: u64,
+    /// TTLs of objects on disk (kept in memory: after a restart, disk objects have none and
+    /// stay until evicted, never shorter than asked).
+    disk_expiry: Mutex<HashMap<Key, Instant>>,
+}
+
+fn later(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    // No TTL on either put means the object is meant to stay.
+    Some(a?.max(b?))
+}
+
+impl Tiers {
+    /// Opens the tiers, the disk one under `dir` (reading back what a previous run left).
+    pub fn open(dir: &Path, memory_limit: u64, disk_limit: u64) -> Result<Self> {
+        let url = format!("file://{}", dir.display());
+        let disk = FileStore::open(StoreUrl::parse(&url)?)?;
+        let usage = disk_usage(&dir.join("objects"));
+        Ok(Tiers {
+            memory: Mutex::new(Memory::default()),
+            memory_limit,
+            disk,
+            disk_objects: AtomicU64::new(usage.objects),
+            disk_used: AtomicU64::new(usage.bytes),
+            disk_limit,
+            disk_expiry: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {
+        self.memory.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether an object of `len` bytes could be stored now (checked before its body is
+    /// received, so a client is told "full" without sending gigabytes first).
+    pub fn has_room(&self, len: u64) -> bool {
+        self.memory().used + len <= self.memory_limit
+            || self.disk_used.load(Ordering::Relaxed) + len <= self.disk_limit
+    }
+
+    /// Stores `data` under `key` with one more reference.
+    pub async fn put(
+        &self,
+        key: &Key,
+        data: Bytes,
+        reference: RefId,
+        ttl: Option<Duration>,
+    ) -> Result<()> {
+        let expires = ttl.map(|t| Instant::now() + t);
+        // An object lives in one tier only, so that its references are counted in one place.
+        let on_disk = self.disk.head(key).await?.is_some();
+        {
+            let mut memory = self.memory();
+            if let Some(entry) = memory.objects.get_mut(key) {
+                entry.refs.insert(reference);
+                entry.expires = later(entry.expires, expires);
+                return Ok(());
+            }
+            let len = data.len() as u64;
+            if !on_disk && memory.used + len <= self.memory_limit {
+                memory.used += len;
+                memory.objects.insert(
+                    *key,
+                    Entry {
+                        data,
+                        refs: HashSet::from([reference]),
+                        expires,
+                    },
+                );
+                return Ok(());
+            }
+        }
+        self.put_disk(key, data, reference, expires, true).await
+    }
+
+    /// Puts on disk; `within_limit: false` ignores the disk limit (the shutdown flush: keeping
+    /// objects is worth more than the limit, and only a truly full disk stops it).
+    async fn put_disk(
+        &self,
+        key: &Key,
+        data: Bytes,
+        reference: RefId,
+        expires: Option<Instant>,
+        within_limit: bool,
+    ) -> Result<()> {
+        let len = data.len() as u64;
+        let exists = self.disk.head(key).await?.is_some();
+        if within_limit && !exists && self.disk_used.load(Ordering::Relaxed) + len > self.disk_limit
+        {
+            return Err(Error::StorageFull {
+                store: "byref daemon".into(),
+                source: format!(
+                    "an object of {len} bytes fits neither the memory tier ({} of {} bytes used) \
+                     nor the disk tier ({} of {} bytes used)",
+                    self.memory().used,
+                    self.memory_limit,
+                    self.disk_used.load(Ordering::Relaxed),
+                    self.disk_limit
+                )
+                .into(),
+            });
+        }
+        let options = PutOptions {
+            reference,
+            ttl: None,
+        };
+        self.disk
+            .put(key, &Payload::from_parts(vec![data]), &options)
+            .await?;
+        if !exists {
+            self.disk_used.fetch_add(len, Ordering::Relaxed);
+            self.disk_objects.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut expiry = self.disk_expiry.lock().unwrap_or_else(|p| p.into_inner());
+        match (exists, expires) {
+            (_, None) => {
+                expiry.remove(key);
+            }
+            (false, Some(at)) => {
+                expiry.insert(*key, at);
+            }
+            (true, Some(at)) => {
+                if let Some(old) = expiry.get_mut(key) {
+                    *old = (*old).max(at);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The object and the tier it came from.
+    pub async fn get(&self, key: &Key) -> Result<(Object, Tier)> {
+        if let Some(entry) = self.memory().objects.get(key) {
+            return Ok((Object::Shared(entry.data.clone()), Tier::Memory));
+        }
+        Ok((self.disk.get(key).await?, Tier::Disk))
+    }
+
+    /// The object's length, if stored.
+    pub async fn head(&self, key: &Key) -> Result<Option<u64>> {
+        if let Some(entry) = self.memory().objects.get(key) {
+            return Ok(Some(entry.data.len() as u64));
+        }
+        self.disk.head(key).await
+    }
+
+    /// Drops a reference (`None`: any one); returns whether the object went with it.
+    pub async fn release(&self, key: &Key, reference: Option<&RefId>) -> Result<bool> {
+        {
+            let mut memory = self.memory();
+            if let Some(entry) = memory.objects.get_mut(key) {
+                let removed = match reference {
+                    Some(r) => entry.refs.remove(r),
+                    None => match entry.refs.iter().next().copied() {
+                        Some(r) => entry.refs.remove(&r),
+                        None => false,
+                    },
+                };
+                if !removed {
+                    return Err(Error::ReferenceGone {
+                        store: "byref daemon".into(),
+                        key: *key,
+                    });
+                }
+                if entry.refs.is_empty() {
+                    let len = entry.data.len() as u64;
+                    memory.objects.remove(key);
+                    memory.used -= len;
+                    return Ok(true);
+                }
+                return Ok(false);
+            }
+        }
+        let len = self.disk.head(key).await?;
+        let deleted = self.disk.release(key, reference).await?;
+        if deleted {
+            self.forget_disk(key, len.unwrap_or(0));
+        }
+        Ok(deleted)
+    }
+
+    fn forget_disk(&self, key: &Key, len: u64) {
+        self.disk_used.fetch_sub(len, Ordering::Relaxed);
+        self.disk_objects.fetch_sub(1, Ordering::Relaxed);
+        self.disk_expiry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+
+    /// Drops every object whose TTL has passed, with all its references.
+    pub async fn expire(&self) -> Result<()> {
+        let now = Instant::now();
+        {
+            let mut memory = self.memory();
+            let gone: Vec<Key> = memory
+                .objects
+                .iter()
+                .filter(|(_, e)| e.expires.is_some_and(|at| at <= now))
+                .map(|(k, _)| *k)
+                .collect();
+            for key in gone {
+                if let Some(entry) = memory.objects.remove(&key) {
+                    memory.used -= entry.data.len() as u64;
+                }
+            }
+        }
+        let due: Vec<Key> = self
+            .disk_expiry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in due {
+            let len = self.disk.head(&key).await?.unwrap_or(0);
+            // Each release drops one reference; the last deletes the file.
+            loop {
+                match self.disk.release(&key, None).await {
+                    Ok(true) | Err(Error::NotFound { .. }) => break,
+                    Ok(false) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            self.forget_disk(&key, len);
+        }
+        Ok(())
+    }
+
+    /// Moves the memory tier to disk, references and all (on shutdown).
+    pub async fn flush(&self) -> Result<()> {
+        let objects = std::mem::take(&mut self.memory().objects);
+        for (key, entry) in objects {
+            for reference in entry.refs {
+                self.put_disk(&key, entry.data.clone(), reference, entry.expires, false)
+                    .await?;
+            }
+        }
+        self.memory().used = 0;
+        Ok(())
+    }
+
+    /// What each tier holds.
+    pub fn usage(&self) -> (Usage, Usage) {
+        let memory = self.memory();
+        (
+            Usage {
+                objects: memory.objects.len() as u64,
+                bytes: memory.used,
+            },
+            Usage {
+                objects: self.disk_objects.load(Ordering::Relaxed),
+                bytes: self.disk_used.load(Ordering::Relaxed),
+            },
+        )
+    }
+}
+
+/// Counts the objects a file store holds (`objects/hh/<hex>`).
+fn disk_usage(objects: &Path) -> Usage {
+    let mut usage = Usage::default();
+    let Ok(shards) = std::fs::read_dir(objects) else {
+        return usage;
+    };
+    for file in shards
+        .flatten()
+        .filter_map(|s| std::fs::read_dir(s.path()).ok())
+        .flatten()
+        .flatten()
+    {
+        if let Ok(meta) = file.metadata() {
+            usage.objects += 1;
+            usage.bytes += meta.len();
+        }
+    }
+    usage
+}

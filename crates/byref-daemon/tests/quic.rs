@@ -1,0 +1,310 @@
+//! The daemon over real QUIC on loopback, with the real `quic://` client.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use byref_core::{Error, Key, Payload, PutOptions, Store, StoreExt, StoreUrl};
+use byref_daemon::{Daemon, Options};
+use byref_quic::QuicStore;
+use byref_quic::protocol::{Op, REQUEST_LEN, RESPONSE_LEN, Request, Response, Status};
+use byref_quic::token::Token;
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+/// A daemon on 127.0.0.1, on a free port, served until dropped (or stopped).
+struct Running {
+    daemon: Arc<Daemon>,
+    addr: std::net::SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<byref_core::Result<()>>,
+}
+
+impl Running {
+    fn start(options: Options, token: &Token) -> Self {
+        let daemon = Arc::new(Daemon::open(options, token.clone()).unwrap());
+        let endpoint = daemon.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = endpoint.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(byref_daemon::run(endpoint, daemon.clone(), async move {
+            let _ = stopped.await;
+        }));
+        Running {
+            daemon,
+            addr,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    fn url(&self) -> String {
+        self.daemon.url(self.addr)
+    }
+
+    fn client(&self, token: &Token) -> QuicStore {
+        QuicStore::open_with_token(StoreUrl::parse(&self.url()).unwrap(), Some(token.clone()))
+            .unwrap()
+    }
+
+    async fn stop(mut self) {
+        self.stop.take().unwrap().send(()).unwrap();
+        (&mut self.task).await.unwrap().unwrap();
+    }
+}
+
+fn payload(data: &[u8]) -> Payload {
+    Payload::from_parts(vec![Bytes::copy_from_slice(data)])
+}
+
+fn small_options(dir: &std::path::Path) -> Options {
+    let mut options = Options::new(dir);
+    options.memory_limit = 1 << 20;
+    options
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passes_the_conformance_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = Token::random();
+    // A 1 MiB memory tier: the suite's larger objects spill to disk, so both tiers run it.
+    let daemon = Running::start(small_options(dir.path()), &token);
+    byref_core::conformance::run_all(Arc::new(daemon.client(&token))).await;
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_token_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = Token::random();
+    let daemon = Running::start(Options::new(dir.path()), &token);
+    let err = daemon
+        .client(&Token::random())
+        .head(&Key::of(b"x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Unauthenticated { .. }), "{err}");
+    assert!(err.to_string().contains("wrong token"), "{err}");
+    let none = QuicStore::open_with_token(StoreUrl::parse(&daemon.url()).unwrap(), None).unwrap();
+    let err = none.head(&Key::of(b"x")).await.unwrap_err();
+    assert!(err.to_string().contains("BYREF_TOKEN"), "{err}");
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_certificate_fails_the_handshake() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = Token::random();
+    let daemon = Running::start(Options::new(dir.path()), &token);
+    let url = format!(
+        "quic://{}?fingerprint={}&connect_timeout=5",
+        daemon.addr,
+        "ab".repeat(32)
+    );
+    let client = QuicStore::open_with_token(StoreUrl::parse(&url).unwrap(), Some(token)).unwrap();
+    let err = client.head(&Key::of(b"x")).await.unwrap_err();
+    assert!(err.to_string().contains("cannot connect"), "{err}");
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_the_data_and_the_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = Token::random();
+    let daemon = Running::start(small_options(dir.path()), &token);
+    let small = payload(b"in the memory tier");
+    let large = payload(&vec![7u8; 3 << 20]); // over the memory tier: on disk
+    let client = daemon.client(&token);
+    let small_key = client
+        .put_payload(&small, &PutOptions::new())
+        .await
+        .unwrap();
+    let large_key = client
+        .put_payload(&large, &PutOptions::new())
+        .await
+        .unwrap();
+    let url = daemon.url();
+    daemon.stop().await;
+
+    let again = Running::start(small_options(dir.path()), &token);
+    assert_eq!(
+        again.url().split('?').nth(1),
+        url.split('?').nth(1),
+        "certificate changed"
+    );
+    let client = again.client(&token);
+    for (key, data) in [(small_key, small), (large_key, large)] {
+        let object = client.get_verified(&key, true).await.unwrap();
+        assert_eq!(object.len() as u64, data.len());
+    }
+    again.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_store_refuses_puts_and_drops_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = Token::random();
+    let mut options = small_options(dir.path());
+    options.disk_limit = 2 << 20;
+    let daemon = Running::start(options, &token);
+    let client = daemon.client(&token);
+    let mut keys = Vec::new();
+    for i in 0..3u8 {
+        let data = payload(&vec![i; 900 << 10]);
+        keys.push(client.put_payload(&data, &PutOptions::new()).await.unwrap());
+    }
+    let err = client
+        .put_payload(&payload(&vec![9; 900 << 10]), &PutOptions::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::StorageFull { .. }), "{err}");
+    for key in &keys {
+        assert!(client.head(key).await.unwrap().is_some());
+    }
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_expire_after_their_ttl() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = Token::random();
+    let daemon = Running::start(small_options(dir.path()), &token);
+    let client = daemon.client(&token);
+    let options = PutOptions {
+        ttl: Some(Duration::from_millis(300)),
+        ..PutOptions::new()
+    };
+    let memory = client
+        .put_payload(&payload(b"short"), &options)
+        .await
+        .unwrap();
+    let disk = client
+        .put_payload(&payload(&vec![1; 2 << 20]), &options)
+        .await
+        .unwrap();
+    let kept = client
+        .put_payload(&payload(b"kept"), &PutOptions::new())
+        .await
+        .unwrap();
+    assert!(client.head(&memory).await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(client.head(&memory).await.unwrap().is_none());
+    assert!(client.head(&disk).await.unwrap().is_none());
+    assert!(client.head(&kept).await.unwrap().is_some());
+    daemon.stop().await;
+}
+
+/// A raw connection, for sending what no well-behaved client would.
+async fn raw(daemon: &Running) -> quinn::Connection {
+    let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    let fingerprint = daemon.daemon.identity().fingerprint();
+    endpoint.set_default_client_config(byref_quic::tls::client_config(&fingerprint).unwrap());
+    endpoint
+        .connect(daemon.addr, "byref")
+        .unwrap()
+        .await
+        .unwrap()
+}
+
+async fn exchange(conn: &quinn::Connection, bytes: &[u8]) -> Option<Response> {
+    let (mut send, mut recv) = conn.open_bi().await.ok()?;
+    send.write_all(bytes).await.ok()?;
+    send.finish().ok()?;
+    let mut head = [0u8; RESPONSE_LEN];
+    recv.read_exact(&mut head).await.ok()?;
+    Response::decode(&head).ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_frames_are_rejected_and_the_daemon_carries_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = Token::random();
+    let daemon = Running::start(Options::new(dir.path()), &token);
+    let conn = raw(&daemon).await;
+    let valid = Request {
+        op: Op::Head,
+        token: token.0,
+        key: Key::of(b"x"),
+        reference: None,
+        length: 0,
+        ttl: None,
+    }
+    .encode();
+    let mut bad_version = valid;
+    bad_version[2] = 99;
+    let mut huge = valid;
+    huge[3] = Op::Put as u8;
+    huge[84] = 1;
+    huge[92..100].copy_from_slice(&u64::MAX.to_le_bytes());
+    for garbage in [
+        &b"hello"[..],
+        &[0xff; REQUEST_LEN][..],
+        &bad_version[..],
+        &huge[..],
+    ] {
+        let response = exchange(&conn, garbage)
+            .await
+            .expect("an answer, not a crash");
+        assert_eq!(response.status, Status::BadRequest);
+    }
+    let response = exchange(&conn, &valid).await.unwrap();
+    assert_eq!(response.status, Status::NotFound);
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_gone_mid_upload_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = Token::random();
+    let daemon = Running::start(Options::new(dir.path()), &token);
+    let data = vec![5u8; 8 << 20];
+    let key = Key::of(&data);
+    let conn = raw(&daemon).await;
+    let (mut send, _recv) = conn.open_bi().await.unwrap();
+    let header = Request {
+        op: Op::Put,
+        token: token.0,
+        key,
+        reference: Some(byref_core::RefId::random()),
+        length: data.len() as u64,
+        ttl: None,
+    };
+    send.write_all(&header.encode()).await.unwrap();
+    send.write_all(&data[..4 << 20]).await.unwrap();
+    conn.close(0u32.into(), b"killed");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(daemon.client(&token).head(&key).await.unwrap().is_none());
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_clients_at_once_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = Token::random();
+    let daemon = Running::start(Options::new(dir.path()), &token);
+    let mut clients = tokio::task::JoinSet::new();
+    for c in 0..256u32 {
+        let store = daemon.client(&token);
+        clients.spawn(async move {
+            let mut keys = Vec::new();
+            for i in 0..8u32 {
+                let data = payload(format!("client {c} object {i}").as_bytes());
+                keys.push((
+                    store.put_payload(&data, &PutOptions::new()).await.unwrap(),
+                    data,
+                ));
+            }
+            for (key, data) in keys {
+                let object = store.get_verified(&key, true).await.unwrap();
+                assert_eq!(object.len() as u64, data.len());
+            }
+        });
+    }
+    while let Some(done) = clients.join_next().await {
+        done.unwrap();
+    }
+    let status = daemon.daemon.status();
+    assert!(
+        status.contains("byref_objects{tier=\"memory\"} 2048"),
+        "{status}"
+    );
+    daemon.stop().await;
+}

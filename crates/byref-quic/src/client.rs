@@ -1,0 +1,284 @@
+//! `quic://host:port?fingerprint=...`: a store served by a byref daemon or a peer.
+//!
+//! One QUIC connection per store, opened on first use and re-opened if it drops; every
+//! request is its own stream, so many run in parallel without head-of-line blocking. Bodies
+//! are written part by part straight from the payload's buffers.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::ops::Range;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use byref_core::{
+    Capabilities, Error, Key, Object, Payload, PutOptions, RefId, Result, Store, StoreUrl,
+    check_range, secrets,
+};
+use bytes::{Bytes, BytesMut};
+use tokio::sync::{Mutex, OnceCell};
+
+use crate::protocol::{Op, RESPONSE_LEN, Request, Response, Status, TOKEN_LEN};
+use crate::tls;
+use crate::token::{self, TOKEN_VAR, Token};
+
+/// The URL scheme.
+pub const SCHEME: &str = "quic";
+/// The config-file line (or environment variable) holding the daemon's fingerprint, for URLs
+/// without one.
+pub const FINGERPRINT_VAR: &str = "BYREF_QUIC_FINGERPRINT";
+
+/// A store reached over QUIC.
+#[derive(Debug)]
+pub struct QuicStore {
+    url: String,
+    addr: SocketAddr,
+    client: quinn::ClientConfig,
+    connect_timeout: Duration,
+    /// Read once, at open: `BYREF_TOKEN` or the token file, unless given.
+    token: Option<Token>,
+    endpoint: OnceCell<quinn::Endpoint>,
+    connection: Mutex<Option<quinn::Connection>>,
+}
+
+impl QuicStore {
+    /// Opens `quic://host:port[?fingerprint=hex&connect_timeout=s]` (no network I/O yet),
+    /// with the token from `BYREF_TOKEN` or the token file.
+    pub fn open(url: StoreUrl) -> Result<Self> {
+        let token = token::client_token().map_err(|e| Error::Config(e.to_string()))?;
+        Self::open_with_token(url, token)
+    }
+
+    /// Opens with the given token (embedders and tests; never from a URL).
+    pub fn open_with_token(mut url: StoreUrl, token: Option<Token>) -> Result<Self> {
+        let host = url.url().host_str().unwrap_or_default().to_owned();
+        let port = url
+            .url()
+            .port()
+            .ok_or_else(|| Error::Config(format!("{} needs a port", url.url())))?;
+        let display = format!("{SCHEME}://{host}:{port}");
+        let addr = (host.trim_matches(['[', ']']), port)
+            .to_socket_addrs()
+            .map_err(|e| Error::Config(format!("cannot resolve {display}: {e}")))?
+            .next()
+            .ok_or_else(|| Error::Config(format!("{display} resolves to no address")))?;
+        let fingerprint = url
+            .take("fingerprint")
+            .or_else(|| secrets::lookup(FINGERPRINT_VAR))
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "{display} needs the daemon's certificate fingerprint: \
+                     ?fingerprint=... (byref serve prints it) or {FINGERPRINT_VAR}"
+                ))
+            })?;
+        if fingerprint.len() != 64 || !fingerprint.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::Config(format!(
+                "fingerprint {fingerprint:?} is not 64 hex digits"
+            )));
+        }
+        let connect_timeout = match url.take("connect_timeout") {
+            None => Duration::from_secs(10),
+            Some(s) => s
+                .parse::<f64>()
+                .ok()
+                .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                .ok_or_else(|| Error::Config(format!("connect_timeout={s:?} is not seconds")))?,
+        };
+        url.finish()?;
+        let client = tls::client_config(&fingerprint)
+            .map_err(|e| Error::Config(format!("TLS setup for {display}: {e}")))?;
+        Ok(QuicStore {
+            url: format!("{display}?fingerprint={}", fingerprint.to_ascii_lowercase()),
+            addr,
+            client,
+            connect_timeout,
+            token,
+            endpoint: OnceCell::new(),
+            connection: Mutex::new(None),
+        })
+    }
+
+    fn backend(&self, e: impl std::fmt::Display) -> Error {
+        Error::backend(&self.url, e.to_string())
+    }
+
+    fn token(&self) -> Result<[u8; TOKEN_LEN]> {
+        match &self.token {
+            Some(Token(bytes)) => Ok(*bytes),
+            None => Err(Error::Unauthenticated {
+                store: self.url.clone(),
+                source: format!(
+                    "no token: set {TOKEN_VAR} or copy the daemon's token file to {}",
+                    token::token_path().map_or("?".into(), |p| p.display().to_string())
+                )
+                .into(),
+            }),
+        }
+    }
+
+    async fn connection(&self) -> Result<quinn::Connection> {
+        let mut slot = self.connection.lock().await;
+        if let Some(conn) = slot.as_ref()
+            && conn.close_reason().is_none()
+        {
+            return Ok(conn.clone());
+        }
+        let endpoint = self
+            .endpoint
+            .get_or_try_init(|| async {
+                let local: SocketAddr = if self.addr.is_ipv6() {
+                    "[::]:0".parse().expect("address")
+                } else {
+                    "0.0.0.0:0".parse().expect("address")
+                };
+                let mut endpoint = quinn::Endpoint::client(local).map_err(|e| self.backend(e))?;
+                endpoint.set_default_client_config(self.client.clone());
+                Ok::<_, Error>(endpoint)
+            })
+            .await?;
+        let connecting = endpoint
+            .connect(self.addr, "byref")
+            .map_err(|e| self.backend(e))?;
+        let conn = tokio::time::timeout(self.connect_timeout, connecting)
+            .await
+            .map_err(|_| {
+                self.backend(format!(
+                    "no answer within {:?} (is the daemon running?)",
+                    self.connect_timeout
+                ))
+            })?
+            .map_err(|e| self.backend(format!("cannot connect: {e}")))?;
+        *slot = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// Sends one request (and body) and reads the response header and message.
+    async fn call(
+        &self,
+        request: Request,
+        body: Option<&Payload>,
+    ) -> Result<(Response, quinn::RecvStream)> {
+        let conn = self.connection().await?;
+        let (mut send, mut recv) = conn.open_bi().await.map_err(|e| self.backend(e))?;
+        send.write_all(&request.encode())
+            .await
+            .map_err(|e| self.backend(e))?;
+        if let Some(payload) = body {
+            for part in payload.parts() {
+                send.write_chunk(part.clone())
+                    .await
+                    .map_err(|e| self.backend(e))?;
+            }
+        }
+        send.finish().map_err(|e| self.backend(e))?;
+        let mut head = [0u8; RESPONSE_LEN];
+        recv.read_exact(&mut head)
+            .await
+            .map_err(|e| self.backend(e))?;
+        let response = Response::decode(&head).map_err(|e| self.backend(e))?;
+        let mut message = vec![0; usize::from(response.message_len)];
+        recv.read_exact(&mut message)
+            .await
+            .map_err(|e| self.backend(e))?;
+        let message = String::from_utf8_lossy(&message).into_owned();
+        let key = request.key;
+        let store = self.url.clone();
+        match response.status {
+            Status::Ok => Ok((response, recv)),
+            Status::NotFound => Err(Error::NotFound { store, key }),
+            Status::ReferenceGone => Err(Error::ReferenceGone { store, key }),
+            Status::Unauthenticated => Err(Error::Unauthenticated {
+                store,
+                source: message.into(),
+            }),
+            Status::StoreFull => Err(Error::StorageFull {
+                store,
+                source: message.into(),
+            }),
+            Status::BadRequest | Status::Internal => Err(Error::backend(&store, message)),
+        }
+    }
+
+    fn request(&self, op: Op, key: &Key) -> Result<Request> {
+        Ok(Request {
+            op,
+            token: self.token()?,
+            key: *key,
+            reference: None,
+            length: 0,
+            ttl: None,
+        })
+    }
+}
+
+#[async_trait]
+impl Store for QuicStore {
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            private_mappings: false,
+            ttl: true,
+            shared: true,
+        }
+    }
+
+    async fn put(&self, key: &Key, payload: &Payload, options: &PutOptions) -> Result<()> {
+        let request = Request {
+            reference: Some(options.reference),
+            length: payload.len(),
+            ttl: options.ttl,
+            ..self.request(Op::Put, key)?
+        };
+        self.call(request, Some(payload)).await.map(drop)
+    }
+
+    async fn get(&self, key: &Key) -> Result<Object> {
+        let (response, mut recv) = self.call(self.request(Op::Get, key)?, None).await?;
+        let len = usize::try_from(response.value).map_err(|e| self.backend(e))?;
+        let mut data = BytesMut::with_capacity(len);
+        while let Some(chunk) = recv
+            .read_chunk(len - data.len(), true)
+            .await
+            .map_err(|e| self.backend(e))?
+        {
+            data.extend_from_slice(&chunk.bytes);
+            if data.len() == len {
+                break;
+            }
+        }
+        if data.len() != len {
+            return Err(self.backend(format!(
+                "object {key} ended after {} of {len} bytes",
+                data.len()
+            )));
+        }
+        Ok(Object::Shared(data.freeze()))
+    }
+
+    async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes> {
+        // The protocol has no ranged GET yet: fetch whole, then slice.
+        let Object::Shared(data) = self.get(key).await? else {
+            unreachable!("QUIC gets are always shared buffers")
+        };
+        check_range(&self.url, key, &range, data.len() as u64)?;
+        Ok(data.slice(range.start as usize..range.end as usize))
+    }
+
+    async fn head(&self, key: &Key) -> Result<Option<u64>> {
+        match self.call(self.request(Op::Head, key)?, None).await {
+            Ok((response, _)) => Ok(Some(response.value)),
+            Err(Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn release(&self, key: &Key, reference: Option<&RefId>) -> Result<bool> {
+        let request = Request {
+            reference: reference.copied(),
+            ..self.request(Op::Release, key)?
+        };
+        let (response, _) = self.call(request, None).await?;
+        Ok(response.value == 1)
+    }
+}

@@ -1,0 +1,144 @@
+//! The shared secret every request carries.
+//!
+//! A daemon makes a random token on first start and writes it, hex-encoded, to a 0600 file
+//! in the user's config directory (`$BYREF_CONFIG_DIR/token`, default
+//! `~/.config/byref/token`): home directories are shared between an HPC cluster's login and
+//! compute nodes, so workers find it with nothing to configure. `BYREF_TOKEN` overrides it on
+//! either side.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use byref_core::secrets;
+
+use crate::protocol::TOKEN_LEN;
+
+/// The environment variable (or config-file line) that overrides the token file.
+pub const TOKEN_VAR: &str = "BYREF_TOKEN";
+
+/// A token. Compared in constant time; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(pub [u8; TOKEN_LEN]);
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+impl Token {
+    /// A fresh random token.
+    pub fn random() -> Self {
+        let mut bytes = [0; TOKEN_LEN];
+        getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+        Token(bytes)
+    }
+
+    /// Whether `other` is this token, in time independent of where they differ.
+    pub fn matches(&self, other: &[u8; TOKEN_LEN]) -> bool {
+        self.0
+            .iter()
+            .zip(other)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+    }
+
+    fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Parses 64 hex digits.
+    pub fn from_hex(text: &str) -> Option<Self> {
+        let text = text.trim();
+        if text.len() != TOKEN_LEN * 2 {
+            return None;
+        }
+        let mut bytes = [0; TOKEN_LEN];
+        for (i, byte) in bytes.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(Token(bytes))
+    }
+}
+
+/// Where the token file lives.
+pub fn token_path() -> Option<PathBuf> {
+    secrets::config_dir().map(|dir| dir.join("token"))
+}
+
+/// The client's token: `BYREF_TOKEN`, else the token file. `None` if neither exists.
+pub fn client_token() -> io::Result<Option<Token>> {
+    if let Some(text) = secrets::lookup(TOKEN_VAR) {
+        return parse(&text, TOKEN_VAR).map(Some);
+    }
+    let Some(path) = token_path() else {
+        return Ok(None);
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => parse(&text, &path.display().to_string()).map(Some),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The server's token: `BYREF_TOKEN`, else the token file, made (0600) if missing.
+pub fn server_token() -> io::Result<Token> {
+    if let Some(token) = client_token()? {
+        return Ok(token);
+    }
+    let path = token_path().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            "no config directory: set BYREF_CONFIG_DIR, HOME or BYREF_TOKEN",
+        )
+    })?;
+    let token = Token::random();
+    write_private(&path, token.to_hex().as_bytes())?;
+    Ok(token)
+}
+
+fn parse(text: &str, origin: &str) -> io::Result<Token> {
+    Token::from_hex(text).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{origin} does not hold a token (64 hex digits)"),
+        )
+    })
+}
+
+/// Writes a file only its owner can read, atomically (temp file + rename): a concurrent
+/// reader sees the whole secret or no file.
+pub fn write_private(path: &Path, data: &[u8]) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    file.write_all(data)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Token;
+
+    #[test]
+    fn hex_round_trip_and_constant_time_match() {
+        let t = Token::random();
+        let back = Token::from_hex(&t.to_hex()).unwrap();
+        assert!(t.matches(&back.0));
+        let mut other = t.0;
+        other[31] ^= 1;
+        assert!(!t.matches(&other));
+        assert!(Token::from_hex("zz").is_none());
+        assert_eq!(format!("{t:?}"), "Token(<redacted>)");
+    }
+}
