@@ -11,6 +11,7 @@
 //! | `file:///path`    | a directory             | `fs`          |
 //! | `redis://host:port/db`, `rediss://`, `redis+cluster://h1:p1,h2:p2` | Redis | `redis` |
 //! | `s3://bucket/prefix`   | S3 or an S3-compatible server | `s3` |
+//! | `quic://host:port?fingerprint=...` | a byref daemon or peer | `quic` |
 //!
 //! Options common to every scheme:
 //! - `verify=true|false`: check every fetched object against its BLAKE3 key. Defaults to
@@ -49,6 +50,8 @@ pub fn open(url: &str) -> Result<Opened> {
         s if byref_redis::SCHEMES.contains(&s) => Arc::new(byref_redis::RedisStore::open(parsed)?),
         #[cfg(feature = "s3")]
         byref_s3::SCHEME => Arc::new(byref_s3::S3Store::open(parsed)?),
+        #[cfg(feature = "quic")]
+        byref_quic::SCHEME => Arc::new(byref_quic::QuicStore::open(parsed)?),
         other => {
             return Err(Error::Config(format!(
                 "unknown store scheme {other}:// in {url:?} (this build supports: {})",
@@ -90,6 +93,8 @@ pub const SCHEMES: &[&str] = &[
     "redis+cluster://",
     #[cfg(feature = "s3")]
     "s3://",
+    #[cfg(feature = "quic")]
+    "quic://",
 ];
 
 #[cfg(test)]
