@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import secrets
 import subprocess
 import sys
 import uuid
@@ -14,7 +15,7 @@ import pytest
 
 import byref
 
-from .servers import MotoS3, RedisCluster, RedisServer
+from .servers import MotoS3, QuicDaemon, RedisCluster, RedisServer
 
 # moto accepts any credentials; set them before any S3 store opens, so object_store never
 # looks for others (such as an instance-metadata endpoint off this machine).
@@ -22,6 +23,8 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 # Tests must not pick up a developer's own byref configuration.
 os.environ.pop("BYREF_URL", None)
+# One token for every daemon the tests start and every client (and child process) they run.
+os.environ["BYREF_TOKEN"] = secrets.token_hex(32)
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +48,7 @@ def moto_s3() -> Iterator[MotoS3]:
     server.stop()
 
 
-BACKENDS = ["memory", "file", "redis", "redis-chunked", "redis-cluster", "s3"]
+BACKENDS = ["memory", "file", "redis", "redis-chunked", "redis-cluster", "s3", "quic"]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -65,7 +68,17 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> byref.Store:
     if kind == "redis-cluster":
         url = request.getfixturevalue("redis_cluster").url
         return byref.Store(url, prefix=f"{unique}:", chunk_size=64 * 1024)
+    if kind == "quic":
+        return byref.Store(request.getfixturevalue("quic_daemon").url)
     return byref.Store(request.getfixturevalue("moto_s3").url(unique))
+
+
+@pytest.fixture
+def quic_daemon(tmp_path: Path) -> Iterator[QuicDaemon]:
+    """A daemon of its own (an empty store) for one test."""
+    daemon = QuicDaemon(tmp_path / "daemon")
+    yield daemon
+    daemon.stop()
 
 
 @pytest.fixture

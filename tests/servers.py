@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -140,3 +141,37 @@ class MotoS3:
     def stop(self) -> None:
         self.proc.kill()
         self.proc.wait()
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class QuicDaemon:
+    """`byref serve` on a free UDP port of 127.0.0.1, with its own data directory."""
+
+    def __init__(self, directory: Path, *extra: str) -> None:
+        self.directory = directory
+        self.port = free_udp_port()
+        self.extra = extra
+        self.start()
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "byref", "serve", "--listen", f"127.0.0.1:{self.port}",
+             "--dir", str(self.directory), *self.extra],
+            stdout=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        assert self.process.stdout is not None
+        self.url = self.process.stdout.readline().strip()
+        if not self.url.startswith("quic://"):
+            self.process.kill()
+            raise RuntimeError(f"byref serve printed {self.url!r}, not its URL")
+
+    def stop(self) -> int:
+        """SIGTERM, as an admin would; returns the exit status."""
+        self.process.terminate()
+        return self.process.wait(timeout=60)

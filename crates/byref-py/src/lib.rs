@@ -6,6 +6,7 @@
 
 mod buffer;
 mod cache;
+mod daemon;
 mod errors;
 mod handle;
 mod key;
@@ -25,6 +26,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<proxy_base::ProxyBase>()?;
     m.add_function(wrap_pyfunction!(store::resolve, m)?)?;
     m.add_function(wrap_pyfunction!(key::key_of, m)?)?;
+    m.add_function(wrap_pyfunction!(daemon::serve, m)?)?;
+    m.add_function(wrap_pyfunction!(daemon::status, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -197,6 +197,36 @@ impl QuicStore {
         }
     }
 
+    /// Reads a response body of `len` bytes into one buffer.
+    async fn read_body(&self, recv: &mut quinn::RecvStream, len: u64) -> Result<Bytes> {
+        let len = usize::try_from(len).map_err(|e| self.backend(e))?;
+        let mut data = BytesMut::with_capacity(len);
+        while data.len() < len {
+            match recv
+                .read_chunk(len - data.len(), true)
+                .await
+                .map_err(|e| self.backend(e))?
+            {
+                Some(chunk) => data.extend_from_slice(&chunk.bytes),
+                None => {
+                    return Err(self.backend(format!(
+                        "response ended after {} of {len} bytes",
+                        data.len()
+                    )));
+                }
+            }
+        }
+        Ok(data.freeze())
+    }
+
+    /// The daemon's status: objects and bytes per tier, requests, hits (Prometheus text).
+    pub async fn status(&self) -> Result<String> {
+        let request = self.request(Op::Status, &Key::from_bytes([0; 32]))?;
+        let (response, mut recv) = self.call(request, None).await?;
+        let body = self.read_body(&mut recv, response.value).await?;
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    }
+
     fn request(&self, op: Op, key: &Key) -> Result<Request> {
         Ok(Request {
             op,
@@ -235,25 +265,8 @@ impl Store for QuicStore {
 
     async fn get(&self, key: &Key) -> Result<Object> {
         let (response, mut recv) = self.call(self.request(Op::Get, key)?, None).await?;
-        let len = usize::try_from(response.value).map_err(|e| self.backend(e))?;
-        let mut data = BytesMut::with_capacity(len);
-        while let Some(chunk) = recv
-            .read_chunk(len - data.len(), true)
-            .await
-            .map_err(|e| self.backend(e))?
-        {
-            data.extend_from_slice(&chunk.bytes);
-            if data.len() == len {
-                break;
-            }
-        }
-        if data.len() != len {
-            return Err(self.backend(format!(
-                "object {key} ended after {} of {len} bytes",
-                data.len()
-            )));
-        }
-        Ok(Object::Shared(data.freeze()))
+        let data = self.read_body(&mut recv, response.value).await?;
+        Ok(Object::Shared(data))
     }
 
     async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes> {

@@ -1,0 +1,74 @@
+//! The store daemon inside the extension, so that `byref serve` needs no Rust toolchain, and
+//! its status query.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use byref::{Error, StoreUrl};
+use byref_daemon::{Daemon, Options};
+use byref_quic::QuicStore;
+use pyo3::prelude::*;
+
+use crate::errors::to_py;
+use crate::runtime::block_on;
+
+fn config(e: impl std::fmt::Display) -> PyErr {
+    to_py(Error::Config(e.to_string()))
+}
+
+/// Serves a store on `listen` until SIGINT or SIGTERM; prints the URL clients open first.
+#[pyfunction]
+#[pyo3(signature = (listen, dir, memory_limit, disk_limit = None, metrics = None))]
+pub(crate) fn serve(
+    py: Python<'_>,
+    listen: &str,
+    dir: PathBuf,
+    memory_limit: u64,
+    disk_limit: Option<u64>,
+    metrics: Option<&str>,
+) -> PyResult<()> {
+    let listen: SocketAddr = listen.parse().map_err(config)?;
+    let metrics: Option<SocketAddr> = metrics.map(str::parse).transpose().map_err(config)?;
+    let token = byref_quic::token::server_token().map_err(config)?;
+    let mut options = Options::new(dir);
+    options.memory_limit = memory_limit;
+    options.disk_limit = disk_limit.unwrap_or(u64::MAX);
+    let daemon = Arc::new(Daemon::open(options, token).map_err(to_py)?);
+    block_on(py, async move {
+        let endpoint = daemon.bind(listen).map_err(config)?;
+        if let Some(addr) = metrics {
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(config)?;
+            tokio::spawn(byref_daemon::serve_metrics(listener, daemon.clone()));
+        }
+        let url = daemon.url(endpoint.local_addr().map_err(config)?);
+        {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{url}")
+                .and_then(|()| out.flush())
+                .map_err(config)?;
+        }
+        byref_daemon::run(endpoint, daemon, shutdown_signal())
+            .await
+            .map_err(to_py)
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+/// The status of the daemon at `url` (Prometheus text).
+#[pyfunction]
+pub(crate) fn status(py: Python<'_>, url: &str) -> PyResult<String> {
+    let store = QuicStore::open(StoreUrl::parse(url).map_err(to_py)?).map_err(to_py)?;
+    block_on(py, async move { store.status().await }).map_err(to_py)
+}
