@@ -161,18 +161,27 @@ impl QuicStore {
         send.write_all(&request.encode())
             .await
             .map_err(|e| self.backend(e))?;
+        // The daemon may answer before the body is through (a full store refuses at the
+        // header) and stop reading: then its answer, not the interrupted write, is the news.
+        let mut interrupted = None;
         if let Some(payload) = body {
             for part in payload.parts() {
-                send.write_chunk(part.clone())
-                    .await
-                    .map_err(|e| self.backend(e))?;
+                if let Err(e) = send.write_chunk(part.clone()).await {
+                    interrupted = Some(e);
+                    break;
+                }
             }
         }
-        send.finish().map_err(|e| self.backend(e))?;
+        if interrupted.is_none() {
+            send.finish().map_err(|e| self.backend(e))?;
+        }
         let mut head = [0u8; RESPONSE_LEN];
-        recv.read_exact(&mut head)
-            .await
-            .map_err(|e| self.backend(e))?;
+        if let Err(e) = recv.read_exact(&mut head).await {
+            return Err(match interrupted {
+                Some(write) => self.backend(write),
+                None => self.backend(e),
+            });
+        }
         let response = Response::decode(&head).map_err(|e| self.backend(e))?;
         let mut message = vec![0; usize::from(response.message_len)];
         recv.read_exact(&mut message)
@@ -182,7 +191,10 @@ impl QuicStore {
         let key = request.key;
         let store = self.url.clone();
         match response.status {
-            Status::Ok => Ok((response, recv)),
+            Status::Ok => match interrupted {
+                None => Ok((response, recv)),
+                Some(write) => Err(self.backend(write)),
+            },
             Status::NotFound => Err(Error::NotFound { store, key }),
             Status::ReferenceGone => Err(Error::ReferenceGone { store, key }),
             Status::Unauthenticated => Err(Error::Unauthenticated {
