@@ -29,7 +29,7 @@ import redis
 import byref
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from timing import best, fmt_time
+from timing import best, fmt_time, publish
 
 from tests.servers import MotoS3, RedisServer
 
@@ -114,14 +114,11 @@ def main() -> None:
                 f"| {raw_put / put:.2f}x | {fmt_time(raw_get)} ({gbps(n, raw_get)}) | "
                 f"{fmt_time(get)} ({gbps(n, get)}) | {raw_get / get:.2f}x |"
             )
-    text = "\n".join(lines)
-    print()
-    print(text)
-    out = Path(__file__).with_name("RESULTS-backends.md")
-    out.write_text(
-        "# Backend benchmark\n\nWritten by `python benches/backends.py` (`make bench`).\n\n"
-        + text
-        + "\n"
+    out = publish(
+        "\n".join(lines),
+        "RESULTS-backends.md",
+        "Backend benchmark",
+        "`python benches/backends.py` (`make bench`)",
     )
     print(f"\nwritten to {out}")
 

@@ -41,7 +41,7 @@ from parsl.config import Config
 from parsl.executors import HighThroughputExecutor
 from parsl.providers import LocalProvider
 from parsl.serialize import facade
-from timing import fmt_time
+from timing import fmt_time, publish
 
 import byref
 import byref.parsl
@@ -203,18 +203,19 @@ def main() -> None:
         parsl.clear()
         shutil.rmtree(work, ignore_errors=True)
 
-    table = render(rows, sizes)
-    print(table)
-    (HERE / "RESULTS-parsl.md").write_text(table)
+    results = publish(
+        render(rows, sizes),
+        "RESULTS-parsl.md",
+        "Parsl HighThroughputExecutor: large task arguments",
+        "`make demo` (`python benches/parsl_throughput.py`)",
+    )
     plot(rows, sizes, HERE / "parsl-throughput.png")
-    print(f"wrote {HERE / 'RESULTS-parsl.md'} and {HERE / 'parsl-throughput.png'}")
+    print(f"wrote {results} and {HERE / 'parsl-throughput.png'}")
 
 
 def render(rows: list[Row], sizes: dict[str, int]) -> str:
     inline = {r.size: r for r in rows if r.mode == "inline"}
     lines = [
-        "# Parsl HighThroughputExecutor: large task arguments",
-        "",
         f"{platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"Parsl {parsl.__version__}, byref {byref.__version__}; 2 workers on 127.0.0.1; "
         "byref and ProxyStore store in files on the same disk.",

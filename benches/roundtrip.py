@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from timing import best, fmt_time
+from timing import best, fmt_time, publish
 
 import byref
 
@@ -209,14 +209,11 @@ def main() -> None:
         f"{small_inline * 1e6:.1f} µs"
         + (f"; ProxyStore (FileConnector) {small_ps * 1e6:.1f} µs." if small_ps else "."),
     ]
-    table = "\n".join(lines)
-    print()
-    print(table)
-    results = Path(__file__).with_name("RESULTS.md")
-    results.write_text(
-        "# Round-trip benchmark\n\nWritten by `make demo` (`python benches/roundtrip.py`).\n\n"
-        + table
-        + "\n"
+    results = publish(
+        "\n".join(lines),
+        "RESULTS.md",
+        "Round-trip benchmark",
+        "`python benches/roundtrip.py` (`make bench`)",
     )
     print(f"\nwritten to {results}")
 

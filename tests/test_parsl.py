@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import os
 import sqlite3
 import sys
 import time
@@ -18,38 +17,18 @@ import byref
 
 parsl = pytest.importorskip("parsl")
 
-from parsl.config import Config  # noqa: E402
-from parsl.executors import HighThroughputExecutor  # noqa: E402
-from parsl.providers import LocalProvider  # noqa: E402
 from parsl.serialize import facade  # noqa: E402
 
 import byref.parsl  # noqa: E402
 
+from .htex import loaded  # noqa: E402
 from .servers import RedisServer  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def htex(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    # The apps below are pickled by reference (module `tests.test_parsl`): the workers, which
-    # inherit this environment, must be able to import it, as a user's workers their package.
-    root = str(Path(__file__).resolve().parents[1])
-    saved = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, saved) if p)
-    executor = HighThroughputExecutor(
-        label="htex",
-        address="127.0.0.1",
-        loopback_address="127.0.0.1",
-        max_workers_per_node=2,
-        provider=LocalProvider(init_blocks=1, max_blocks=1),
-    )
-    dfk = parsl.load(Config(executors=[executor], run_dir=str(tmp_path_factory.mktemp("parsl"))))
-    yield
-    dfk.cleanup()
-    parsl.clear()
-    if saved is None:
-        os.environ.pop("PYTHONPATH", None)
-    else:
-        os.environ["PYTHONPATH"] = saved
+    with loaded(tmp_path_factory.mktemp("parsl")):
+        yield
 
 
 @pytest.fixture

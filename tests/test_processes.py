@@ -22,6 +22,15 @@ def _child_round_trip(url: str, wire: bytes) -> None:
     assert pickle.loads(wire).sum() == 45
 
 
+def finish(child: multiprocessing.Process, timeout: float, hung: str) -> None:
+    """Waits for a forked child; a hang fails the test (and kills the child), never blocks it."""
+    child.join(timeout=timeout)
+    if child.is_alive():
+        child.kill()
+        raise AssertionError(hung)
+    assert child.exitcode == 0
+
+
 def test_forked_child_uses_the_store_after_the_parent_did(file_store: byref.Store) -> None:
     big = np.arange(2_000_000, dtype=np.float64)
     file_store.get(file_store.put(big))  # starts the runtime and the hashing threads here
@@ -29,11 +38,7 @@ def test_forked_child_uses_the_store_after_the_parent_did(file_store: byref.Stor
     ctx = multiprocessing.get_context("fork")
     child = ctx.Process(target=_child_round_trip, args=(file_store.url, wire))
     child.start()
-    child.join(timeout=120)
-    if child.is_alive():
-        child.kill()
-        raise AssertionError("forked child hung")
-    assert child.exitcode == 0
+    finish(child, 120, "forked child hung")
 
 
 SHARER = """
@@ -77,8 +82,4 @@ def test_forked_child_reconnects_to_redis(redis_server: RedisServer) -> None:
         target=_child_uses_redis, args=(store.url, key)
     )
     child.start()
-    child.join(timeout=60)
-    if child.is_alive():
-        child.kill()
-        raise AssertionError("forked child hung on the parent's connection")
-    assert child.exitcode == 0
+    finish(child, 60, "forked child hung on the parent's connection")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import socket
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .errors import SerializationError, WorkerImportError
@@ -59,6 +60,27 @@ def unpicklable_path(obj: Any, root: str, fails: Callable[[Any], bool]) -> str:
     return path
 
 
+class _Sink:
+    """A file that forgets what is written: a probe needs only success or failure."""
+
+    def write(self, data: Any) -> int:
+        return len(data)
+
+
+def probe(make_pickler: Callable[[Any], Any]) -> Callable[[Any], bool]:
+    """A test of whether a value fails to pickle with the pickler ``make_pickler(file)``
+    builds; nothing is kept of what it writes."""
+
+    def fails(obj: Any) -> bool:
+        try:
+            make_pickler(_Sink()).dump(obj)
+        except Exception:
+            return True
+        return False
+
+    return fails
+
+
 def pickling_error(
     obj: Any, root: str, error: BaseException, fails: Callable[[Any], bool]
 ) -> SerializationError:
@@ -69,6 +91,19 @@ def pickling_error(
 
 def _where() -> str:
     return f"{socket.gethostname()}, {sys.executable}"
+
+
+@contextmanager
+def naming_missing_imports(what: str | Callable[[], str]) -> Iterator[None]:
+    """Turns an unpickling failure caused by a missing module or name, inside the block, into
+    a :class:`WorkerImportError` naming it; ``what`` (or ``what()``) says what was loading."""
+    try:
+        yield
+    except (ModuleNotFoundError, AttributeError) as e:
+        error = import_error(e, what if isinstance(what, str) else what())
+        if error is None:
+            raise
+        raise error from None
 
 
 def import_error(error: BaseException, what: str) -> WorkerImportError | None:

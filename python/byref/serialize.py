@@ -20,7 +20,7 @@ from typing import Any
 
 import cloudpickle
 
-from .diagnose import import_error, pickling_error
+from .diagnose import naming_missing_imports, pickling_error, probe
 
 RAW, PICKLE5, CLOUDPICKLE = 0, 1, 2
 
@@ -108,19 +108,9 @@ def dumps(obj: Any) -> tuple[int, bytes, list[memoryview]]:
     return CLOUDPICKLE, stream.getvalue(), buffers.views
 
 
-class _Sink:
-    """A file that forgets what is written: probes need only success or failure."""
-
-    def write(self, data: Any) -> int:
-        return len(data)
-
-
-def _cloudpickle_fails(obj: Any) -> bool:
-    try:
-        cloudpickle.Pickler(_Sink(), protocol=5, buffer_callback=lambda _: None).dump(obj)
-    except Exception:
-        return True
-    return False
+_cloudpickle_fails = probe(
+    lambda file: cloudpickle.Pickler(file, protocol=5, buffer_callback=lambda _: None)
+)
 
 
 class _Unpickler(pickle.Unpickler):
@@ -163,10 +153,5 @@ def loads(
             seen.append(buf)
             yield buf
 
-    try:
+    with naming_missing_imports(what):
         return _Unpickler(stream, feed(), seen).load()
-    except (ModuleNotFoundError, AttributeError) as e:
-        error = import_error(e, what())
-        if error is None:
-            raise
-        raise error from None

@@ -11,6 +11,7 @@ mod serve;
 mod tiers;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -94,7 +95,7 @@ impl Daemon {
     }
 
     /// The URL clients open for a daemon reachable at `addr`.
-    pub fn url(&self, addr: std::net::SocketAddr) -> String {
+    pub fn url(&self, addr: SocketAddr) -> String {
         format!("quic://{addr}?fingerprint={}", self.identity.fingerprint())
     }
 
@@ -104,7 +105,7 @@ impl Daemon {
     }
 
     /// A QUIC endpoint on `addr` presenting this daemon's certificate.
-    pub fn bind(&self, addr: std::net::SocketAddr) -> std::io::Result<quinn::Endpoint> {
+    pub fn bind(&self, addr: SocketAddr) -> std::io::Result<quinn::Endpoint> {
         quinn::Endpoint::server(self.identity.server_config()?, addr)
     }
 }
@@ -169,6 +170,42 @@ async fn expire_forever(daemon: Arc<Daemon>) {
         tick.tick().await;
         // A failed sweep is retried on the next tick.
         let _ = daemon.tiers.expire().await;
+    }
+}
+
+/// Serves `daemon` on `listen` (and metrics over HTTP on `metrics`) until SIGINT or SIGTERM:
+/// what `byrefd` and `byref serve` run. First prints, as the one line on stdout, the URL
+/// clients open (the token stays in its file).
+pub async fn serve_until_signalled(
+    daemon: Arc<Daemon>,
+    listen: SocketAddr,
+    metrics: Option<SocketAddr>,
+) -> std::io::Result<()> {
+    use std::io::Write;
+
+    let endpoint = daemon.bind(listen)?;
+    if let Some(addr) = metrics {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        tokio::spawn(serve_metrics(listener, daemon.clone()));
+    }
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", daemon.url(endpoint.local_addr()?))?;
+        out.flush()?;
+    }
+    run(endpoint, daemon, shutdown_signal())
+        .await
+        .map_err(std::io::Error::other)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
     }
 }
 

@@ -40,71 +40,74 @@ impl Metrics {
 
     /// The metrics and the tiers' usage, as Prometheus text.
     pub fn render(&self, tiers: &Tiers) -> String {
-        let mut out = String::new();
         let (memory, disk) = tiers.usage();
-        let mut gauge = |name: &str, help: &str, rows: &[(&str, u64)]| {
-            let _ = writeln!(out, "# HELP byref_{name} {help}\n# TYPE byref_{name} gauge");
-            for (labels, value) in rows {
-                let _ = writeln!(out, "byref_{name}{labels} {value}");
-            }
-        };
-        gauge(
-            "objects",
-            "Objects stored, per tier.",
-            &[
-                ("{tier=\"memory\"}", memory.objects),
-                ("{tier=\"disk\"}", disk.objects),
-            ],
-        );
-        gauge(
-            "bytes",
-            "Bytes stored, per tier.",
-            &[
-                ("{tier=\"memory\"}", memory.bytes),
-                ("{tier=\"disk\"}", disk.bytes),
-            ],
-        );
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let ops = ["put", "get", "head", "release", "status"];
-        let requests: Vec<(String, u64)> = ops
+        let per_tier = |memory: u64, disk: u64| {
+            vec![
+                ("{tier=\"memory\"}".to_owned(), memory),
+                ("{tier=\"disk\"}".to_owned(), disk),
+            ]
+        };
+        let requests = ["put", "get", "head", "release", "status"]
             .iter()
             .zip(&self.requests)
             .map(|(op, n)| (format!("{{op=\"{op}\"}}"), load(n)))
             .collect();
-        let rows: Vec<(&str, u64)> = requests.iter().map(|(l, n)| (l.as_str(), *n)).collect();
-        let mut counter = |name: &str, help: &str, rows: &[(&str, u64)]| {
+        let total = |n: &AtomicU64| vec![(String::new(), load(n))];
+        let families = [
+            (
+                "objects",
+                "gauge",
+                "Objects stored, per tier.",
+                per_tier(memory.objects, disk.objects),
+            ),
+            (
+                "bytes",
+                "gauge",
+                "Bytes stored, per tier.",
+                per_tier(memory.bytes, disk.bytes),
+            ),
+            (
+                "requests_total",
+                "counter",
+                "Requests served, per operation.",
+                requests,
+            ),
+            (
+                "hits_total",
+                "counter",
+                "GETs answered, per tier.",
+                per_tier(load(&self.hits[0]), load(&self.hits[1])),
+            ),
+            (
+                "misses_total",
+                "counter",
+                "GETs of absent objects.",
+                total(&self.misses),
+            ),
+            (
+                "refused_total",
+                "counter",
+                "Requests refused: bad token or malformed frame.",
+                total(&self.refused),
+            ),
+            (
+                "connections_total",
+                "counter",
+                "Connections accepted.",
+                total(&self.connections),
+            ),
+        ];
+        let mut out = String::new();
+        for (name, kind, help, rows) in families {
             let _ = writeln!(
                 out,
-                "# HELP byref_{name} {help}\n# TYPE byref_{name} counter"
+                "# HELP byref_{name} {help}\n# TYPE byref_{name} {kind}"
             );
             for (labels, value) in rows {
                 let _ = writeln!(out, "byref_{name}{labels} {value}");
             }
-        };
-        counter("requests_total", "Requests served, per operation.", &rows);
-        counter(
-            "hits_total",
-            "GETs answered, per tier.",
-            &[
-                ("{tier=\"memory\"}", load(&self.hits[0])),
-                ("{tier=\"disk\"}", load(&self.hits[1])),
-            ],
-        );
-        counter(
-            "misses_total",
-            "GETs of absent objects.",
-            &[("", load(&self.misses))],
-        );
-        counter(
-            "refused_total",
-            "Requests refused: bad token or malformed frame.",
-            &[("", load(&self.refused))],
-        );
-        counter(
-            "connections_total",
-            "Connections accepted.",
-            &[("", load(&self.connections))],
-        );
+        }
         out
     }
 }

@@ -8,8 +8,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use byref_core::{Error, Key, Object, Payload, PutOptions, RefId, Result, Store, StoreUrl};
@@ -83,8 +83,12 @@ impl Tiers {
         })
     }
 
-    fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {
+    fn memory(&self) -> MutexGuard<'_, Memory> {
         self.memory.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn disk_expiry(&self) -> MutexGuard<'_, HashMap<Key, Instant>> {
+        self.disk_expiry.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether an object of `len` bytes could be stored now (checked before its body is
@@ -126,21 +130,23 @@ impl Tiers {
                 return Ok(());
             }
         }
-        self.put_disk(key, data, reference, expires, true).await
+        self.put_disk(key, data, reference, expires, on_disk, true)
+            .await
     }
 
-    /// Puts on disk; `within_limit: false` ignores the disk limit (the shutdown flush: keeping
-    /// objects is worth more than the limit, and only a truly full disk stops it).
+    /// Puts on disk, where the object already `exists` or not; `within_limit: false` ignores
+    /// the disk limit (the shutdown flush: keeping objects is worth more than the limit, and
+    /// only a truly full disk stops it).
     async fn put_disk(
         &self,
         key: &Key,
         data: Bytes,
         reference: RefId,
         expires: Option<Instant>,
+        exists: bool,
         within_limit: bool,
     ) -> Result<()> {
         let len = data.len() as u64;
-        let exists = self.disk.head(key).await?.is_some();
         if within_limit && !exists && self.disk_used.load(Ordering::Relaxed) + len > self.disk_limit
         {
             return Err(Error::StorageFull {
@@ -167,7 +173,7 @@ impl Tiers {
             self.disk_used.fetch_add(len, Ordering::Relaxed);
             self.disk_objects.fetch_add(1, Ordering::Relaxed);
         }
-        let mut expiry = self.disk_expiry.lock().unwrap_or_else(|p| p.into_inner());
+        let mut expiry = self.disk_expiry();
         match (exists, expires) {
             (_, None) => {
                 expiry.remove(key);
@@ -238,10 +244,7 @@ impl Tiers {
     fn forget_disk(&self, key: &Key, len: u64) {
         self.disk_used.fetch_sub(len, Ordering::Relaxed);
         self.disk_objects.fetch_sub(1, Ordering::Relaxed);
-        self.disk_expiry
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
+        self.disk_expiry().remove(key);
     }
 
     /// Drops every object whose TTL has passed, with all its references.
@@ -249,22 +252,18 @@ impl Tiers {
         let now = Instant::now();
         {
             let mut memory = self.memory();
-            let gone: Vec<Key> = memory
-                .objects
-                .iter()
-                .filter(|(_, e)| e.expires.is_some_and(|at| at <= now))
-                .map(|(k, _)| *k)
-                .collect();
-            for key in gone {
-                if let Some(entry) = memory.objects.remove(&key) {
-                    memory.used -= entry.data.len() as u64;
+            let mut freed = 0;
+            memory.objects.retain(|_, entry| {
+                let due = entry.expires.is_some_and(|at| at <= now);
+                if due {
+                    freed += entry.data.len() as u64;
                 }
-            }
+                !due
+            });
+            memory.used -= freed;
         }
         let due: Vec<Key> = self
-            .disk_expiry
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .disk_expiry()
             .iter()
             .filter(|(_, at)| **at <= now)
             .map(|(k, _)| *k)
@@ -288,9 +287,18 @@ impl Tiers {
     pub async fn flush(&self) -> Result<()> {
         let objects = std::mem::take(&mut self.memory().objects);
         for (key, entry) in objects {
+            let mut exists = self.disk.head(&key).await?.is_some();
             for reference in entry.refs {
-                self.put_disk(&key, entry.data.clone(), reference, entry.expires, false)
-                    .await?;
+                self.put_disk(
+                    &key,
+                    entry.data.clone(),
+                    reference,
+                    entry.expires,
+                    exists,
+                    false,
+                )
+                .await?;
+                exists = true;
             }
         }
         self.memory().used = 0;

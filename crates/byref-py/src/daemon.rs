@@ -1,7 +1,6 @@
 //! The store daemon inside the extension, so that `byref serve` needs no Rust toolchain, and
 //! its status query.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -37,33 +36,9 @@ pub(crate) fn serve(
     options.disk_limit = disk_limit.unwrap_or(u64::MAX);
     let daemon = Arc::new(Daemon::open(options, token).map_err(to_py)?);
     block_on(py, async move {
-        let endpoint = daemon.bind(listen).map_err(config)?;
-        if let Some(addr) = metrics {
-            let listener = tokio::net::TcpListener::bind(addr).await.map_err(config)?;
-            tokio::spawn(byref_daemon::serve_metrics(listener, daemon.clone()));
-        }
-        let url = daemon.url(endpoint.local_addr().map_err(config)?);
-        {
-            let mut out = std::io::stdout().lock();
-            writeln!(out, "{url}")
-                .and_then(|()| out.flush())
-                .map_err(config)?;
-        }
-        byref_daemon::run(endpoint, daemon, shutdown_signal())
-            .await
-            .map_err(to_py)
+        byref_daemon::serve_until_signalled(daemon, listen, metrics).await
     })
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
+    .map_err(|e| to_py(Error::backend("byref serve", e)))
 }
 
 /// The status of the daemon at `url` (Prometheus text).

@@ -11,7 +11,7 @@ from typing import Any
 import dill
 from parsl.app.python import PythonApp
 
-from ..diagnose import import_error
+from ..diagnose import naming_missing_imports
 from ..errors import ConfigError
 from ..store import Store
 from . import memo
@@ -27,13 +27,8 @@ class _Results:
 
 
 def _load_worker_side(pickled: bytes) -> _WorkerSide:
-    try:
+    with naming_missing_imports("the task's function"):
         func, results = dill.loads(pickled)
-    except (ModuleNotFoundError, AttributeError) as e:
-        error = import_error(e, "the task's function")
-        if error is None:
-            raise
-        raise error from None
     return _WorkerSide(func, results)
 
 

@@ -23,7 +23,7 @@ import dill
 from parsl.serialize import facade
 from parsl.serialize.base import SerializerBase
 
-from ..diagnose import import_error, pickling_error
+from ..diagnose import naming_missing_imports, pickling_error, probe
 from ..errors import ConfigError
 from ..proxy import handle_of
 from ..store import Store
@@ -57,19 +57,9 @@ class _ProbePickler(dill.Pickler):
         return (bytes, ()) if self._policy.should_proxy(obj) else NotImplemented
 
 
-class _Sink:
-    def write(self, data: Any) -> int:
-        return len(data)
-
-
 def _loads(body: bytes, what: str) -> Any:
-    try:
+    with naming_missing_imports(what):
         return dill.loads(body)
-    except (ModuleNotFoundError, AttributeError) as e:
-        error = import_error(e, what)
-        if error is None:
-            raise
-        raise error from None
 
 
 class ByrefSerializer(SerializerBase):
@@ -102,15 +92,9 @@ class ByrefSerializer(SerializerBase):
                 self._store.evict(key)
             # Parsl pickles the positional arguments as a tuple and the keywords as a dict.
             root = {tuple: "args", dict: "kwargs"}.get(type(data), "value")
-            raise pickling_error(data, root, e, self._fails) from None
+            fails = probe(lambda file: _ProbePickler(file, self._policy))
+            raise pickling_error(data, root, e, fails) from None
         return out.getvalue()
-
-    def _fails(self, obj: Any) -> bool:
-        try:
-            _ProbePickler(_Sink(), self._policy).dump(obj)
-        except Exception:
-            return True
-        return False
 
     def deserialize(self, payload: bytes) -> Any:
         return _loads(payload, "a task argument")

@@ -76,26 +76,6 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     options.disk_limit = args.disk.unwrap_or(u64::MAX);
     options.max_connections = args.max_connections;
     let daemon = Arc::new(Daemon::open(options, token)?);
-    let endpoint = daemon.bind(args.listen)?;
-    if let Some(addr) = args.metrics {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        tokio::spawn(byref_daemon::serve_metrics(listener, daemon.clone()));
-    }
-    // The one line a user copies: the URL workers open (the token stays in the token file).
-    #[allow(clippy::print_stdout)]
-    {
-        println!("{}", daemon.url(endpoint.local_addr()?));
-    }
-    byref_daemon::run(endpoint, daemon, shutdown_signal()).await?;
+    byref_daemon::serve_until_signalled(daemon, args.listen, args.metrics).await?;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }

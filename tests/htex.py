@@ -1,0 +1,41 @@
+"""A real local HighThroughputExecutor for the Parsl tests: 2 workers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import parsl
+import pytest
+from parsl.config import Config
+from parsl.executors import HighThroughputExecutor
+from parsl.providers import LocalProvider
+
+ROOT = str(Path(__file__).resolve().parents[1])
+
+
+@contextmanager
+def loaded(run_dir: Path, **config: Any) -> Iterator[Any]:
+    """Parsl, loaded with a local HTEX until the block ends.
+
+    The tests' apps are pickled by reference (module `tests....`): the workers, which inherit
+    this environment, must import them, as a user's workers their package.
+    """
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PYTHONPATH", os.pathsep.join(p for p in (ROOT, os.getenv("PYTHONPATH")) if p))
+        executor = HighThroughputExecutor(
+            label="htex",
+            address="127.0.0.1",
+            loopback_address="127.0.0.1",
+            max_workers_per_node=2,
+            provider=LocalProvider(init_blocks=1, max_blocks=1),
+        )
+        dfk = parsl.load(Config(executors=[executor], run_dir=str(run_dir), **config))
+        try:
+            yield dfk
+        finally:
+            dfk.cleanup()
+            parsl.clear()
