@@ -171,11 +171,12 @@ def test_a_writer_killed_mid_put_leaves_nothing_visible(
     memory = byref.Store("memory://crash")
     key = memory.put(np.random.default_rng(7).random(100_000_000))
     memory.evict(key)
+    # Made before the writer starts: building a boto3 client takes longer than the write.
+    s3 = boto3.client("s3", endpoint_url=moto_s3.endpoint, region_name="us-east-1")
     writer = subprocess.Popen(
         [sys.executable, "-c", WRITER, url], stdout=subprocess.PIPE, text=True
     )
     assert writer.stdout is not None and writer.stdout.readline() == "writing\n"
-    s3 = boto3.client("s3", endpoint_url=moto_s3.endpoint, region_name="us-east-1")
 
     def mid_write() -> bool:
         """Evidence that the write has begun: a temp file, a chunk, a multipart upload."""
