@@ -48,7 +48,7 @@ def moto_s3() -> Iterator[MotoS3]:
     server.stop()
 
 
-BACKENDS = ["memory", "file", "redis", "redis-chunked", "redis-cluster", "s3", "quic"]
+BACKENDS = ["memory", "file", "redis", "redis-chunked", "redis-cluster", "s3", "quic", "peer"]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -70,6 +70,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> byref.Store:
         return byref.Store(url, prefix=f"{unique}:", chunk_size=64 * 1024)
     if kind == "quic":
         return byref.Store(request.getfixturevalue("quic_daemon").url)
+    if kind == "peer":
+        # This process serves it; its own spill directory makes it a store of its own.
+        return byref.Store("peer://127.0.0.1", dir=str(tmp_path / "peer"))
     return byref.Store(request.getfixturevalue("moto_s3").url(unique))
 
 

@@ -57,6 +57,15 @@ def test_large_arguments_travel_as_proxies_small_ones_inline(
     assert total == float(1 << 18)
 
 
+def test_workers_fetch_arguments_from_a_peer_submitter(htex: None, tmp_path: Path) -> None:
+    # No store server at all: the submitting process serves its arguments to the workers.
+    peer = byref.Store("peer://127.0.0.1", dir=str(tmp_path / "peer"))
+    app = byref.parsl.proxy_args(peer, threshold=1 << 20)(describe)
+    kinds, total = app(np.ones(1 << 18)).result(timeout=120)
+    assert kinds == {"x": "Proxy"}
+    assert total == float(1 << 18)
+
+
 def test_wrapping_keeps_name_signature_and_wrapped(store: byref.Store) -> None:
     app = byref.parsl.proxy_args(store)(describe)
     assert app.__name__ == "describe" and app.__wrapped__ is describe

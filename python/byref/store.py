@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,11 @@ from . import _native
 from .errors import ConfigError
 from .proxy import CallableProxy, Proxy, handle_of, is_proxy
 from .serialize import dumps, loads
+
+
+# A peer:// store serves from this process: when it exits, tell connected workers at once
+# (instead of after their idle timeout) and remove its spill directory.
+atexit.register(_native.close_peers)
 
 
 def default_url() -> str:
@@ -35,6 +41,10 @@ class Store:
     ``Store()`` opens ``$BYREF_URL``, else a file store under the user's cache directory.
     Options are URL query options given as keywords: ``Store("file:///data", fsync=True)``.
     Every instance for one URL shares one open backend per process.
+
+    ``Store("peer://")`` makes this process the store: it serves what it puts over QUIC, and
+    its proxies resolve on workers by fetching straight from it, with no daemon. Its objects
+    last as long as the process does.
     """
 
     def __init__(self, url: str | None = None, **options: Any) -> None:

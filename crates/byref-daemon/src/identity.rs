@@ -26,15 +26,20 @@ impl Identity {
                 key: key.into(),
             });
         }
+        let made = Self::generate()?;
+        // Key first: a crash between the two writes leaves no certificate without its key.
+        write_private(&key_path, made.key.secret_pkcs8_der())?;
+        write_private(&cert_path, &made.cert)?;
+        Ok(made)
+    }
+
+    /// A new self-signed pair, kept in memory only (a peer's: it lives as long as its process).
+    pub fn generate() -> io::Result<Self> {
         let made = rcgen::generate_simple_self_signed(vec!["byref".to_owned()])
             .map_err(io::Error::other)?;
-        let key = made.signing_key.serialize_der();
-        // Key first: a crash between the two writes leaves no certificate without its key.
-        write_private(&key_path, &key)?;
-        write_private(&cert_path, made.cert.der())?;
         Ok(Identity {
             cert: made.cert.der().clone(),
-            key: key.into(),
+            key: made.signing_key.serialize_der().into(),
         })
     }
 

@@ -7,7 +7,9 @@
 
 mod identity;
 mod metrics;
+pub mod peer;
 mod serve;
+mod size;
 mod tiers;
 
 use std::future::Future;
@@ -24,6 +26,8 @@ use tokio::task::JoinSet;
 
 pub use identity::Identity;
 pub use metrics::Metrics;
+pub use peer::PeerStore;
+pub use size::parse_size;
 pub use tiers::{Tier, Tiers, Usage};
 
 /// How a daemon is set up.
@@ -39,6 +43,9 @@ pub struct Options {
     pub max_connections: usize,
     /// The largest object a client may put.
     pub max_object: u64,
+    /// Write the memory tier to disk on shutdown, so that a restart keeps it. A daemon does;
+    /// a peer does not, since its objects are meant to go with its process.
+    pub persist: bool,
 }
 
 impl Options {
@@ -50,6 +57,7 @@ impl Options {
             disk_limit: u64::MAX,
             max_connections: 1024,
             max_object: 64 << 30,
+            persist: true,
         }
     }
 }
@@ -67,13 +75,19 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Opens (or creates) the data directory and certificate; `token` authenticates clients.
+    /// Opens (or creates) the data directory and the certificate kept in it; `token`
+    /// authenticates clients.
     pub fn open(options: Options, token: Token) -> Result<Self> {
-        let to_config = |e: std::io::Error| {
-            byref_core::Error::Config(format!("data directory {}: {e}", options.dir.display()))
-        };
-        std::fs::create_dir_all(&options.dir).map_err(to_config)?;
-        let identity = Identity::load_or_create(&options.dir).map_err(to_config)?;
+        let identity = std::fs::create_dir_all(&options.dir)
+            .and_then(|()| Identity::load_or_create(&options.dir))
+            .map_err(|e| {
+                byref_core::Error::Config(format!("data directory {}: {e}", options.dir.display()))
+            })?;
+        Self::new(options, token, identity)
+    }
+
+    /// A daemon presenting `identity`, its disk tier under `options.dir`.
+    pub fn new(options: Options, token: Token, identity: Identity) -> Result<Self> {
         let tiers = Tiers::open(
             &options.dir.join("store"),
             options.memory_limit,
@@ -159,7 +173,9 @@ pub async fn run(
     endpoint.close(0u32.into(), b"daemon shutting down");
     connections.shutdown().await;
     expiry.abort();
-    daemon.tiers.flush().await?;
+    if daemon.options.persist {
+        daemon.tiers.flush().await?;
+    }
     endpoint.wait_idle().await;
     Ok(())
 }

@@ -47,3 +47,9 @@ pub(crate) fn status(py: Python<'_>, url: &str) -> PyResult<String> {
     let store = QuicStore::open(StoreUrl::parse(url).map_err(to_py)?).map_err(to_py)?;
     block_on(py, async move { store.status().await }).map_err(to_py)
 }
+
+/// Closes the peer stores this process serves (at exit): connected workers are told at once.
+#[pyfunction]
+pub(crate) fn close_peers(py: Python<'_>) {
+    block_on(py, byref_daemon::peer::close_all());
+}

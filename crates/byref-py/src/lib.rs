@@ -28,6 +28,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(key::key_of, m)?)?;
     m.add_function(wrap_pyfunction!(daemon::serve, m)?)?;
     m.add_function(wrap_pyfunction!(daemon::status, m)?)?;
+    m.add_function(wrap_pyfunction!(daemon::close_peers, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

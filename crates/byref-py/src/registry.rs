@@ -29,7 +29,8 @@ pub(crate) fn open(url: &str) -> byref::Result<Arc<Opened>> {
     if let Some(found) = stores(&mut STORES.lock().unwrap_or_else(|p| p.into_inner())).get(url) {
         return Ok(found.clone());
     }
-    let opened = Arc::new(byref::open(url)?);
+    // Inside the runtime: a peer:// store starts serving as it opens.
+    let opened = Arc::new(crate::runtime::within(|| byref::open(url))?);
     let mut slot = STORES.lock().unwrap_or_else(|p| p.into_inner());
     let map = stores(&mut slot);
     // Another thread may have opened it meanwhile; keep the first so all share one store.

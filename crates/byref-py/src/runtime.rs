@@ -49,3 +49,11 @@ where
     let rt = runtime();
     py.detach(|| rt.block_on(future))
 }
+
+/// Runs `f` inside the runtime's context, for what starts tasks as it opens (a peer store's
+/// server).
+pub(crate) fn within<T>(f: impl FnOnce() -> T) -> T {
+    let rt = runtime();
+    let _entered = rt.enter();
+    f()
+}

@@ -35,6 +35,8 @@ pub struct QuicStore {
     connect_timeout: Duration,
     /// Read once, at open: `BYREF_TOKEN` or the token file, unless given.
     token: Option<Token>,
+    /// `pid@host` of the producing process, when this is a peer's endpoint.
+    peer: Option<String>,
     endpoint: OnceCell<quinn::Endpoint>,
     connection: Mutex<Option<quinn::Connection>>,
 }
@@ -74,23 +76,31 @@ impl QuicStore {
                 "fingerprint {fingerprint:?} is not 64 hex digits"
             )));
         }
+        let mut canonical = format!("{display}?fingerprint={}", fingerprint.to_ascii_lowercase());
         let connect_timeout = match url.take("connect_timeout") {
             None => Duration::from_secs(10),
-            Some(s) => s
-                .parse::<f64>()
-                .ok()
-                .and_then(|s| Duration::try_from_secs_f64(s).ok())
-                .ok_or_else(|| Error::Config(format!("connect_timeout={s:?} is not seconds")))?,
+            Some(s) => {
+                canonical.push_str(&format!("&connect_timeout={s}"));
+                s.parse::<f64>()
+                    .ok()
+                    .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                    .ok_or_else(|| Error::Config(format!("connect_timeout={s:?} is not seconds")))?
+            }
         };
+        let peer = url.take("peer");
+        if let Some(peer) = &peer {
+            canonical.push_str(&format!("&peer={peer}"));
+        }
         url.finish()?;
         let client = tls::client_config(&fingerprint)
             .map_err(|e| Error::Config(format!("TLS setup for {display}: {e}")))?;
         Ok(QuicStore {
-            url: format!("{display}?fingerprint={}", fingerprint.to_ascii_lowercase()),
+            url: canonical,
             addr,
             client,
             connect_timeout,
             token,
+            peer,
             endpoint: OnceCell::new(),
             connection: Mutex::new(None),
         })
@@ -98,6 +108,17 @@ impl QuicStore {
 
     fn backend(&self, e: impl std::fmt::Display) -> Error {
         Error::backend(&self.url, e.to_string())
+    }
+
+    /// The server cannot be reached, or the connection to it was lost. A peer's objects live
+    /// only as long as its process: say which process, since that is what the user can check.
+    fn unreachable(&self, e: impl std::fmt::Display) -> Error {
+        match &self.peer {
+            Some(peer) => self.backend(format!(
+                "peer {peer} (the process that stored this object) is gone or unreachable: {e}"
+            )),
+            None => self.backend(e),
+        }
     }
 
     fn token(&self) -> Result<[u8; TOKEN_LEN]> {
@@ -140,12 +161,12 @@ impl QuicStore {
         let conn = tokio::time::timeout(self.connect_timeout, connecting)
             .await
             .map_err(|_| {
-                self.backend(format!(
+                self.unreachable(format!(
                     "no answer within {:?} (is the daemon running?)",
                     self.connect_timeout
                 ))
             })?
-            .map_err(|e| self.backend(format!("cannot connect: {e}")))?;
+            .map_err(|e| self.unreachable(format!("cannot connect: {e}")))?;
         *slot = Some(conn.clone());
         Ok(conn)
     }
@@ -157,7 +178,7 @@ impl QuicStore {
         body: Option<&Payload>,
     ) -> Result<(Response, quinn::RecvStream)> {
         let conn = self.connection().await?;
-        let (mut send, mut recv) = conn.open_bi().await.map_err(|e| self.backend(e))?;
+        let (mut send, mut recv) = conn.open_bi().await.map_err(|e| self.unreachable(e))?;
         send.write_all(&request.encode())
             .await
             .map_err(|e| self.backend(e))?;
@@ -178,8 +199,8 @@ impl QuicStore {
         let mut head = [0u8; RESPONSE_LEN];
         if let Err(e) = recv.read_exact(&mut head).await {
             return Err(match interrupted {
-                Some(write) => self.backend(write),
-                None => self.backend(e),
+                Some(write) => self.unreachable(write),
+                None => self.unreachable(e),
             });
         }
         let response = Response::decode(&head).map_err(|e| self.backend(e))?;

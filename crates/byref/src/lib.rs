@@ -12,6 +12,7 @@
 //! | `redis://host:port/db`, `rediss://`, `redis+cluster://h1:p1,h2:p2` | Redis | `redis` |
 //! | `s3://bucket/prefix`   | S3 or an S3-compatible server | `s3` |
 //! | `quic://host:port?fingerprint=...` | a byref daemon or peer | `quic` |
+//! | `peer://[host][:port]` | this process, serving its objects over QUIC (opened inside a tokio runtime) | `peer` |
 //!
 //! Options common to every scheme:
 //! - `verify=true|false`: check every fetched object against its BLAKE3 key. Defaults to
@@ -52,6 +53,8 @@ pub fn open(url: &str) -> Result<Opened> {
         byref_s3::SCHEME => Arc::new(byref_s3::S3Store::open(parsed)?),
         #[cfg(feature = "quic")]
         byref_quic::SCHEME => Arc::new(byref_quic::QuicStore::open(parsed)?),
+        #[cfg(feature = "peer")]
+        byref_daemon::peer::SCHEME => Arc::new(byref_daemon::PeerStore::open(parsed)?),
         other => {
             return Err(Error::Config(format!(
                 "unknown store scheme {other}:// in {url:?} (this build supports: {})",
@@ -77,7 +80,7 @@ pub fn open(url: &str) -> Result<Opened> {
 
 /// Whether a scheme's objects live on this machine, written only by byref.
 fn is_local(scheme: &str) -> bool {
-    matches!(scheme, MEMORY_SCHEME | "file")
+    matches!(scheme, MEMORY_SCHEME | "file" | "peer")
 }
 
 /// The schemes this build can open.
@@ -95,6 +98,8 @@ pub const SCHEMES: &[&str] = &[
     "s3://",
     #[cfg(feature = "quic")]
     "quic://",
+    #[cfg(feature = "peer")]
+    "peer://",
 ];
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use byref_daemon::{Daemon, Options};
+use byref_daemon::{Daemon, Options, parse_size};
 use clap::Parser;
 
 /// Serve a byref store over QUIC.
@@ -30,31 +30,6 @@ struct Args {
     /// Connections served at once.
     #[arg(long, default_value_t = 1024)]
     max_connections: usize,
-}
-
-/// Parses `8GiB`, `512MB`, `1000`.
-fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size"))?;
-    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "kb" => 1e3,
-        "mb" => 1e6,
-        "gb" => 1e9,
-        "tb" => 1e12,
-        "kib" | "k" => 1024.0,
-        "mib" | "m" => 1024.0 * 1024.0,
-        "gib" | "g" => 1024.0 * 1024.0 * 1024.0,
-        "tib" | "t" => 1024.0f64.powi(4),
-        other => return Err(format!("unknown size unit {other:?}")),
-    };
-    Ok((number * scale) as u64)
 }
 
 #[tokio::main]

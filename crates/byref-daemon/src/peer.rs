@@ -1,0 +1,240 @@
+//! `peer://[host][:port]`: the producing process serves its own objects, with no daemon.
+//!
+//! Opening a peer store starts the daemon's server inside this process, on the caller's tokio
+//! runtime. What is put here stays in this process's memory (past `memory=`, it spills to a
+//! private temporary directory or `dir=`), and workers fetch it straight from here over QUIC.
+//! The store's URL, which handles carry, is the endpoint's `quic://` URL with the
+//! certificate's fingerprint and the peer's name, so a worker needs only the handle and the
+//! shared token file. The objects go with the process: a worker resolving one afterwards is
+//! told which peer is gone.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use byref_core::{
+    Capabilities, Error, Key, Object, Payload, PutOptions, RefId, Result, Store, StoreUrl,
+    check_range,
+};
+use byref_quic::token::Token;
+use bytes::{Bytes, BytesMut};
+use tokio::sync::oneshot;
+
+use crate::{Daemon, Identity, Options, parse_size};
+
+/// The URL scheme.
+pub const SCHEME: &str = "peer";
+
+/// A store served from this process.
+#[derive(Debug)]
+pub struct PeerStore {
+    daemon: Arc<Daemon>,
+    url: String,
+    /// Dropping it shuts the server down (requests in flight finish first).
+    _stop: oneshot::Sender<()>,
+    /// The spill directory, when none was given; removed with the store.
+    _scratch: Option<tempfile::TempDir>,
+}
+
+/// An endpoint this process serves, for [`close_all`].
+#[derive(Debug)]
+struct Serving {
+    pid: u32,
+    endpoint: quinn::Endpoint,
+    scratch: Option<PathBuf>,
+}
+
+static SERVING: Mutex<Vec<Serving>> = Mutex::new(Vec::new());
+
+fn serving() -> MutexGuard<'static, Vec<Serving>> {
+    SERVING.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn config(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Config(format!("peer store: {what}: {e}"))
+}
+
+impl PeerStore {
+    /// Opens `peer://[host][:port][?memory=SIZE&dir=PATH&advertise=HOST&connect_timeout=S]`
+    /// and starts serving on `host:port`, on the current tokio runtime.
+    ///
+    /// With no host it listens on every interface and advertises this machine's hostname;
+    /// with no port it takes a free one. `advertise` is the address workers dial, when it is
+    /// not the one listened on; `connect_timeout` goes into the URL workers open. Workers
+    /// authenticate with the token of `BYREF_TOKEN` or the token file (made if missing).
+    pub fn open(url: StoreUrl) -> Result<Self> {
+        let token = byref_quic::token::server_token().map_err(|e| config("token", e))?;
+        Self::open_with_token(url, token)
+    }
+
+    /// Opens with the given token (embedders and tests; never from a URL).
+    pub fn open_with_token(mut url: StoreUrl, token: Token) -> Result<Self> {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| config("opening", "serving needs a tokio runtime; open it inside one"))?;
+        let host = url.url().host_str().unwrap_or_default();
+        let host = host.trim_matches(['[', ']']).to_owned();
+        let ip = if host.is_empty() {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        } else {
+            (host.as_str(), 0)
+                .to_socket_addrs()
+                .map_err(|e| config(&host, e))?
+                .next()
+                .ok_or_else(|| config(&host, "resolves to no address"))?
+                .ip()
+        };
+        let port = url.url().port().unwrap_or(0);
+        let advertise = match url.take("advertise") {
+            Some(advertised) => advertised,
+            None if ip.is_unspecified() => machine_name()
+                .ok_or_else(|| config("no hostname to advertise", "give ?advertise=HOST"))?,
+            None => host,
+        };
+        let memory_limit = match url.take("memory") {
+            Some(size) => parse_size(&size).map_err(|e| config("memory", e))?,
+            None => u64::MAX,
+        };
+        let dir = url.take("dir").map(PathBuf::from);
+        let connect_timeout = url.take("connect_timeout");
+        url.finish()?;
+
+        let scratch = match dir {
+            Some(_) => None,
+            None => Some(
+                tempfile::Builder::new()
+                    .prefix("byref-peer-")
+                    .tempdir()
+                    .map_err(|e| config("spill directory", e))?,
+            ),
+        };
+        let dir = dir.unwrap_or_else(|| scratch.as_ref().expect("made above").path().into());
+        let mut options = Options::new(dir);
+        options.memory_limit = memory_limit;
+        options.persist = false;
+        let identity = Identity::generate().map_err(|e| config("certificate", e))?;
+        let daemon = Arc::new(Daemon::new(options, token, identity)?);
+        let endpoint = daemon
+            .bind(SocketAddr::new(ip, port))
+            .map_err(|e| config(&format!("listening on {ip}:{port}"), e))?;
+        let port = endpoint.local_addr().map_err(|e| config("endpoint", e))?.port();
+
+        let authority = if advertise.contains(':') {
+            format!("[{advertise}]:{port}")
+        } else {
+            format!("{advertise}:{port}")
+        };
+        let name = format!(
+            "{}@{}",
+            std::process::id(),
+            machine_name().unwrap_or_else(|| advertise.clone())
+        );
+        let mut url = format!(
+            "{}://{authority}?fingerprint={}&peer={name}",
+            byref_quic::SCHEME,
+            daemon.identity().fingerprint()
+        );
+        if let Some(timeout) = connect_timeout {
+            url.push_str(&format!("&connect_timeout={timeout}"));
+        }
+
+        serving().push(Serving {
+            pid: std::process::id(),
+            endpoint: endpoint.clone(),
+            scratch: scratch.as_ref().map(|s| s.path().to_owned()),
+        });
+        let (stop, stopped) = oneshot::channel::<()>();
+        runtime.spawn(crate::run(endpoint, daemon.clone(), async move {
+            let _ = stopped.await;
+        }));
+        Ok(PeerStore {
+            daemon,
+            url,
+            _stop: stop,
+            _scratch: scratch,
+        })
+    }
+}
+
+/// This machine's hostname (Linux), which workers on other nodes can dial.
+fn machine_name() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let name = name.trim();
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
+/// Closes every peer endpoint this process serves, for a process about to exit: connected
+/// workers are told at once (rather than after their idle timeout) and the spill
+/// directories go. Endpoints inherited across `fork()` belong to the parent and are left be.
+pub async fn close_all() {
+    let pid = std::process::id();
+    let (own, inherited): (Vec<_>, Vec<_>) = std::mem::take(&mut *serving())
+        .into_iter()
+        .partition(|s| s.pid == pid);
+    // Driven by the parent's runtime, which a forked child lacks: never touch them.
+    std::mem::forget(inherited);
+    for peer in &own {
+        peer.endpoint
+            .close(0u32.into(), b"the peer process has exited");
+    }
+    for peer in own {
+        // Long enough for the close to reach connected workers, short enough not to hold up
+        // an exiting process.
+        let _ = tokio::time::timeout(Duration::from_secs(1), peer.endpoint.wait_idle()).await;
+        if let Some(dir) = peer.scratch {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+#[async_trait]
+impl Store for PeerStore {
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            private_mappings: false,
+            ttl: true,
+            shared: true,
+        }
+    }
+
+    async fn put(&self, key: &Key, payload: &Payload, options: &PutOptions) -> Result<()> {
+        // One copy, as into any memory store: the payload's buffers belong to the caller, who
+        // may change them once the put returns.
+        let mut data = BytesMut::with_capacity(payload.len() as usize);
+        for part in payload.parts() {
+            data.extend_from_slice(part);
+        }
+        self.daemon
+            .tiers
+            .put(key, data.freeze(), options.reference, options.ttl)
+            .await
+    }
+
+    async fn get(&self, key: &Key) -> Result<Object> {
+        Ok(self.daemon.tiers.get(key).await?.0)
+    }
+
+    async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes> {
+        let object = self.get(key).await?;
+        check_range(&self.url, key, &range, object.len() as u64)?;
+        let range = range.start as usize..range.end as usize;
+        Ok(match object {
+            Object::Shared(data) => data.slice(range),
+            other => Bytes::copy_from_slice(&other.as_slice()[range]),
+        })
+    }
+
+    async fn head(&self, key: &Key) -> Result<Option<u64>> {
+        self.daemon.tiers.head(key).await
+    }
+
+    async fn release(&self, key: &Key, reference: Option<&RefId>) -> Result<bool> {
+        self.daemon.tiers.release(key, reference).await
+    }
+}
