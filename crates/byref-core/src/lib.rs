@@ -29,4 +29,6 @@ pub use frame::{Encoding, Layout, Payload};
 pub use handle::Handle;
 pub use key::Key;
 pub use memory::{MemoryStore, SCHEME as MEMORY_SCHEME};
-pub use store::{Capabilities, Object, PutOptions, RefId, Store, check_range, refuse_ttl};
+pub use store::{
+    Capabilities, Object, Progress, PutOptions, RefId, Store, check_range, refuse_ttl,
+};

@@ -2,6 +2,8 @@
 
 use std::fmt;
 use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -48,6 +50,23 @@ impl fmt::Debug for RefId {
     }
 }
 
+/// Bytes of a transfer done so far, for a progress bar: a backend that streams advances it as
+/// parts go out, and another task reads it. Backends that store in one step leave it be.
+#[derive(Debug, Clone, Default)]
+pub struct Progress(Arc<AtomicU64>);
+
+impl Progress {
+    /// Counts `n` more bytes done.
+    pub fn advance(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Bytes done so far.
+    pub fn done(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// How to store one object.
 #[derive(Debug, Clone)]
 pub struct PutOptions {
@@ -55,6 +74,8 @@ pub struct PutOptions {
     pub reference: RefId,
     /// Drop the object (all references) after this long; needs [`Capabilities::ttl`].
     pub ttl: Option<Duration>,
+    /// Advanced as the payload is sent, by backends that stream it.
+    pub progress: Option<Progress>,
 }
 
 impl PutOptions {
@@ -63,6 +84,7 @@ impl PutOptions {
         PutOptions {
             reference: RefId::random(),
             ttl: None,
+            progress: None,
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::tiers::{Tier, Tiers};
 /// What the daemon has done since it started.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    requests: [AtomicU64; 5],
+    requests: [AtomicU64; 6],
     hits: [AtomicU64; 2],
     misses: AtomicU64,
     refused: AtomicU64,
@@ -48,7 +48,7 @@ impl Metrics {
                 ("{tier=\"disk\"}".to_owned(), disk),
             ]
         };
-        let requests = ["put", "get", "head", "release", "status"]
+        let requests = ["put", "get", "head", "release", "status", "get_range"]
             .iter()
             .zip(&self.requests)
             .map(|(op, n)| (format!("{{op=\"{op}\"}}"), load(n)))

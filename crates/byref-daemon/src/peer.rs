@@ -72,8 +72,12 @@ impl PeerStore {
 
     /// Opens with the given token (embedders and tests; never from a URL).
     pub fn open_with_token(mut url: StoreUrl, token: Token) -> Result<Self> {
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|_| config("opening", "serving needs a tokio runtime; open it inside one"))?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            config(
+                "opening",
+                "serving needs a tokio runtime; open it inside one",
+            )
+        })?;
         let host = url.url().host_str().unwrap_or_default();
         let host = host.trim_matches(['[', ']']).to_owned();
         let ip = if host.is_empty() {
@@ -119,7 +123,10 @@ impl PeerStore {
         let endpoint = daemon
             .bind(SocketAddr::new(ip, port))
             .map_err(|e| config(&format!("listening on {ip}:{port}"), e))?;
-        let port = endpoint.local_addr().map_err(|e| config("endpoint", e))?.port();
+        let port = endpoint
+            .local_addr()
+            .map_err(|e| config("endpoint", e))?
+            .port();
 
         let authority = if advertise.contains(':') {
             format!("[{advertise}]:{port}")

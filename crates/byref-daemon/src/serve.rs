@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use byref_core::{Error, Object};
 use byref_quic::protocol::{MAX_MESSAGE, Op, REQUEST_LEN, Request, Response, Status};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use crate::Daemon;
 
@@ -122,6 +122,28 @@ async fn request(daemon: &Daemon, recv: &mut quinn::RecvStream) -> Result<Reply,
                 Err(failure(e))
             }
         },
+        Op::GetRange => {
+            let (object, tier) = tiers.get(key).await.map_err(|e| {
+                daemon.metrics.miss();
+                failure(e)
+            })?;
+            daemon.metrics.hit(tier);
+            let range = &request.range;
+            if range.end > object.len() as u64 {
+                return Err((
+                    Status::BadRequest,
+                    format!(
+                        "range {range:?} is outside object {key} of {} bytes",
+                        object.len()
+                    ),
+                ));
+            }
+            let range = range.start as usize..range.end as usize;
+            Ok(Reply::Body(match object {
+                Object::Shared(data) => Object::Shared(data.slice(range)),
+                other => Object::Shared(Bytes::copy_from_slice(&other.as_slice()[range])),
+            }))
+        }
         Op::Head => match tiers.head(key).await.map_err(failure)? {
             Some(len) => Ok(Reply::Value(len)),
             None => Err((Status::NotFound, format!("object {key} not found"))),

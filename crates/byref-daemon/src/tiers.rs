@@ -164,7 +164,7 @@ impl Tiers {
         }
         let options = PutOptions {
             reference,
-            ttl: None,
+            ..PutOptions::new()
         };
         self.disk
             .put(key, &Payload::from_parts(vec![data]), &options)

@@ -32,15 +32,18 @@ async fn workers_fetch_what_the_peer_put_and_are_told_when_it_is_gone() {
     let local = peer("peer://127.0.0.1?connect_timeout=1", &token);
     let url = local.url().to_owned();
     assert!(url.starts_with("quic://127.0.0.1:"), "{url}");
-    assert!(url.contains(&format!("peer={}@", std::process::id())), "{url}");
+    assert!(
+        url.contains(&format!("peer={}@", std::process::id())),
+        "{url}"
+    );
 
     let data = Payload::from_parts(vec![Bytes::from(vec![7u8; 3 << 20])]);
-    let key = local
-        .put_payload(&data, &PutOptions::new())
-        .await
-        .unwrap();
+    let key = local.put_payload(&data, &PutOptions::new()).await.unwrap();
     let remote = worker(&local, &token);
-    assert_eq!(remote.get(&key).await.unwrap().as_slice(), &vec![7u8; 3 << 20][..]);
+    assert_eq!(
+        remote.get(&key).await.unwrap().as_slice(),
+        &vec![7u8; 3 << 20][..]
+    );
 
     drop(local);
     // A fresh worker (no connection yet) and the connected one both name the peer.
@@ -63,7 +66,11 @@ fn worker_at(url: &str, token: &Token) -> QuicStore {
 async fn advertises_the_given_address_and_rejects_unknown_options() {
     let token = Token::random();
     let local = peer("peer://127.0.0.1:0?advertise=localhost", &token);
-    assert!(local.url().starts_with("quic://localhost:"), "{}", local.url());
+    assert!(
+        local.url().starts_with("quic://localhost:"),
+        "{}",
+        local.url()
+    );
     let err = PeerStore::open_with_token(
         StoreUrl::parse("peer://127.0.0.1?colour=red").unwrap(),
         token,
@@ -74,7 +81,10 @@ async fn advertises_the_given_address_and_rejects_unknown_options() {
 
 #[test]
 fn opening_outside_a_runtime_is_a_clear_error() {
-    let err = PeerStore::open_with_token(StoreUrl::parse("peer://127.0.0.1").unwrap(), Token::random())
-        .unwrap_err();
+    let err = PeerStore::open_with_token(
+        StoreUrl::parse("peer://127.0.0.1").unwrap(),
+        Token::random(),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("tokio runtime"), "{err}");
 }

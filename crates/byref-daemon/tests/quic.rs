@@ -226,6 +226,7 @@ async fn malformed_frames_are_rejected_and_the_daemon_carries_on() {
         reference: None,
         length: 0,
         ttl: None,
+        range: 0..0,
     }
     .encode();
     let mut bad_version = valid;
@@ -266,6 +267,7 @@ async fn a_client_gone_mid_upload_leaves_nothing() {
         reference: Some(byref_core::RefId::random()),
         length: data.len() as u64,
         ttl: None,
+        range: 0..0,
     };
     send.write_all(&header.encode()).await.unwrap();
     send.write_all(&data[..4 << 20]).await.unwrap();

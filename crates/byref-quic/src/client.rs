@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use byref_core::{
-    Capabilities, Error, Key, Object, Payload, PutOptions, RefId, Result, Store, StoreUrl,
-    check_range, secrets,
+    Capabilities, Error, Key, Object, Payload, Progress, PutOptions, RefId, Result, Store,
+    StoreUrl, secrets,
 };
 use bytes::{Bytes, BytesMut};
 use tokio::sync::{Mutex, OnceCell};
@@ -22,6 +22,8 @@ use crate::token::{self, TOKEN_VAR, Token};
 
 /// The URL scheme.
 pub const SCHEME: &str = "quic";
+/// A put's progress moves in steps of this many bytes.
+const PROGRESS_STEP: usize = 4 << 20;
 /// The config-file line (or environment variable) holding the daemon's fingerprint, for URLs
 /// without one.
 pub const FINGERPRINT_VAR: &str = "BYREF_QUIC_FINGERPRINT";
@@ -161,10 +163,12 @@ impl QuicStore {
         let conn = tokio::time::timeout(self.connect_timeout, connecting)
             .await
             .map_err(|_| {
-                self.unreachable(format!(
-                    "no answer within {:?} (is the daemon running?)",
-                    self.connect_timeout
-                ))
+                let hint = if self.peer.is_some() {
+                    ""
+                } else {
+                    " (is the daemon running?)"
+                };
+                self.unreachable(format!("no answer within {:?}{hint}", self.connect_timeout))
             })?
             .map_err(|e| self.unreachable(format!("cannot connect: {e}")))?;
         *slot = Some(conn.clone());
@@ -175,7 +179,7 @@ impl QuicStore {
     async fn call(
         &self,
         request: Request,
-        body: Option<&Payload>,
+        body: Option<(&Payload, Option<&Progress>)>,
     ) -> Result<(Response, quinn::RecvStream)> {
         let conn = self.connection().await?;
         let (mut send, mut recv) = conn.open_bi().await.map_err(|e| self.unreachable(e))?;
@@ -185,11 +189,19 @@ impl QuicStore {
         // The daemon may answer before the body is through (a full store refuses at the
         // header) and stop reading: then its answer, not the interrupted write, is the news.
         let mut interrupted = None;
-        if let Some(payload) = body {
-            for part in payload.parts() {
-                if let Err(e) = send.write_chunk(part.clone()).await {
-                    interrupted = Some(e);
-                    break;
+        if let Some((payload, progress)) = body {
+            'parts: for part in payload.parts() {
+                // Slices (zero-copy) so that a progress bar moves during a big part.
+                for at in (0..part.len()).step_by(PROGRESS_STEP) {
+                    let slice = part.slice(at..part.len().min(at + PROGRESS_STEP));
+                    let len = slice.len() as u64;
+                    if let Err(e) = send.write_chunk(slice).await {
+                        interrupted = Some(e);
+                        break 'parts;
+                    }
+                    if let Some(progress) = progress {
+                        progress.advance(len);
+                    }
                 }
             }
         }
@@ -268,6 +280,7 @@ impl QuicStore {
             reference: None,
             length: 0,
             ttl: None,
+            range: 0..0,
         })
     }
 }
@@ -293,7 +306,9 @@ impl Store for QuicStore {
             ttl: options.ttl,
             ..self.request(Op::Put, key)?
         };
-        self.call(request, Some(payload)).await.map(drop)
+        self.call(request, Some((payload, options.progress.as_ref())))
+            .await
+            .map(drop)
     }
 
     async fn get(&self, key: &Key) -> Result<Object> {
@@ -303,12 +318,12 @@ impl Store for QuicStore {
     }
 
     async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes> {
-        // The protocol has no ranged GET yet: fetch whole, then slice.
-        let Object::Shared(data) = self.get(key).await? else {
-            unreachable!("QUIC gets are always shared buffers")
+        let request = Request {
+            range,
+            ..self.request(Op::GetRange, key)?
         };
-        check_range(&self.url, key, &range, data.len() as u64)?;
-        Ok(data.slice(range.start as usize..range.end as usize))
+        let (response, mut recv) = self.call(request, None).await?;
+        self.read_body(&mut recv, response.value).await
     }
 
     async fn head(&self, key: &Key) -> Result<Option<u64>> {

@@ -10,17 +10,18 @@
 //! |---|---|---|
 //! | 0 | 2 | magic `BQ` |
 //! | 2 | 1 | protocol version, 1 |
-//! | 3 | 1 | operation: 1 `PUT`, 2 `GET`, 3 `HEAD`, 4 `RELEASE`, 5 `STATUS` |
+//! | 3 | 1 | operation: 1 `PUT`, 2 `GET`, 3 `HEAD`, 4 `RELEASE`, 5 `STATUS`, 6 `GET_RANGE` |
 //! | 4 | 32 | token |
 //! | 36 | 32 | key (BLAKE3 digest); zero for `STATUS` |
 //! | 68 | 16 | reference: added by `PUT`, dropped by `RELEASE` |
 //! | 84 | 1 | flags: bit 0, "reference given" (`RELEASE` without it drops any one) |
 //! | 85 | 7 | zero |
-//! | 92 | 8 | `PUT`: body length |
-//! | 100 | 8 | `PUT`: time to live in milliseconds, 0 for none |
+//! | 92 | 8 | `PUT`: body length; `GET_RANGE`: first byte |
+//! | 100 | 8 | `PUT`: time to live in milliseconds, 0 for none; `GET_RANGE`: end (exclusive) |
 //!
 //! Response (server → client), a fixed 16-byte header, an error message of `message_len`
-//! UTF-8 bytes (at most [`MAX_MESSAGE`]), then for `GET` and `STATUS` `value` body bytes:
+//! UTF-8 bytes (at most [`MAX_MESSAGE`]), then for `GET`, `GET_RANGE` and `STATUS` `value`
+//! body bytes:
 //!
 //! | offset | size | field |
 //! |---|---|---|
@@ -28,12 +29,13 @@
 //! | 1 | 1 | zero |
 //! | 2 | 2 | `message_len` |
 //! | 4 | 4 | zero |
-//! | 8 | 8 | `value`: `GET`/`STATUS` body length, `HEAD` object length, `RELEASE` 1 if the object was deleted |
+//! | 8 | 8 | `value`: `GET`/`GET_RANGE`/`STATUS` body length, `HEAD` object length, `RELEASE` 1 if the object was deleted |
 //!
 //! Decoding checks every field: a wrong magic, version, operation, flag or nonzero reserved
 //! byte, or a length over the receiver's limit, is an error, never a panic or an allocation.
 
 use std::fmt;
+use std::ops::Range;
 use std::time::Duration;
 
 use byref_core::{Key, RefId};
@@ -66,6 +68,8 @@ pub enum Op {
     Release = 4,
     /// Send the daemon's status in Prometheus text format.
     Status = 5,
+    /// Send a byte range of the object.
+    GetRange = 6,
 }
 
 impl TryFrom<u8> for Op {
@@ -78,6 +82,7 @@ impl TryFrom<u8> for Op {
             3 => Op::Head,
             4 => Op::Release,
             5 => Op::Status,
+            6 => Op::GetRange,
             other => return Err(DecodeError(format!("unknown operation {other}"))),
         })
     }
@@ -110,6 +115,8 @@ pub struct Request {
     pub length: u64,
     /// `PUT`: how long to keep the object at least (and at most, unless put again).
     pub ttl: Option<Duration>,
+    /// `GET_RANGE`: the bytes to send.
+    pub range: Range<u64>,
 }
 
 impl Request {
@@ -125,11 +132,16 @@ impl Request {
             out[68..84].copy_from_slice(reference.as_bytes());
             out[84] = FLAG_REFERENCE;
         }
-        out[92..100].copy_from_slice(&self.length.to_le_bytes());
-        let ttl_ms = self
-            .ttl
-            .map_or(0, |t| t.as_millis().clamp(1, u64::MAX as u128) as u64);
-        out[100..108].copy_from_slice(&ttl_ms.to_le_bytes());
+        let (first, second) = if self.op == Op::GetRange {
+            (self.range.start, self.range.end)
+        } else {
+            let ttl_ms = self
+                .ttl
+                .map_or(0, |t| t.as_millis().clamp(1, u64::MAX as u128) as u64);
+            (self.length, ttl_ms)
+        };
+        out[92..100].copy_from_slice(&first.to_le_bytes());
+        out[100..108].copy_from_slice(&second.to_le_bytes());
         out
     }
 
@@ -149,7 +161,16 @@ impl Request {
         if flags & !FLAG_REFERENCE != 0 || data[85..92].iter().any(|&b| b != 0) {
             return Err(DecodeError("reserved bits set".into()));
         }
-        let length = u64::from_le_bytes(data[92..100].try_into().expect("8 bytes"));
+        let first = u64::from_le_bytes(data[92..100].try_into().expect("8 bytes"));
+        let second = u64::from_le_bytes(data[100..108].try_into().expect("8 bytes"));
+        let (length, ttl_ms, range) = if op == Op::GetRange {
+            if first > second {
+                return Err(DecodeError(format!("range {first}..{second} is backwards")));
+            }
+            (0, 0, first..second)
+        } else {
+            (first, second, 0..0)
+        };
         if length > max_length {
             return Err(DecodeError(format!(
                 "body of {length} bytes is over the limit of {max_length}"
@@ -158,7 +179,6 @@ impl Request {
         if op != Op::Put && length != 0 {
             return Err(DecodeError("only PUT carries a body".into()));
         }
-        let ttl_ms = u64::from_le_bytes(data[100..108].try_into().expect("8 bytes"));
         let reference = (flags & FLAG_REFERENCE != 0)
             .then(|| RefId::from_bytes(data[68..84].try_into().expect("16 bytes")));
         if op == Op::Put && reference.is_none() {
@@ -171,6 +191,7 @@ impl Request {
             reference,
             length,
             ttl: (ttl_ms > 0).then(|| Duration::from_millis(ttl_ms)),
+            range,
         })
     }
 }
@@ -263,6 +284,7 @@ mod tests {
             reference: Some(RefId::from_bytes([9; 16])),
             length: 1234,
             ttl: Some(Duration::from_millis(1500)),
+            range: 0..0,
         }
     }
 
@@ -278,6 +300,19 @@ mod tests {
             ..request()
         };
         assert_eq!(Request::decode(&release.encode(), 0).unwrap(), release);
+        let ranged = Request {
+            op: Op::GetRange,
+            reference: None,
+            length: 0,
+            ttl: None,
+            range: 5..u64::MAX,
+            ..request()
+        };
+        assert_eq!(Request::decode(&ranged.encode(), 0).unwrap(), ranged);
+        let mut backwards = ranged.encode();
+        backwards[92] = 9;
+        backwards[100..108].copy_from_slice(&5u64.to_le_bytes());
+        assert!(Request::decode(&backwards, 0).is_err());
         let resp = Response {
             status: Status::StoreFull,
             message_len: 12,
