@@ -1,11 +1,19 @@
-"""``byref``: the command line. ``byref serve`` runs the store daemon; ``byref status URL``
-shows what it holds.
+"""``byref``: the command line.
 
     byref serve --listen 127.0.0.1:7390 --dir /scratch/byref --memory 8GiB
 
-prints the URL that clients open (``quic://host:port?fingerprint=...``). The token that
-authenticates them is in ``~/.config/byref/token`` (made on first start; ``BYREF_TOKEN``
-overrides it), which compute nodes sharing the home directory read as they are.
+runs the store daemon and prints the URL that clients open (``quic://host:port?fingerprint=
+...``). The token that authenticates them is in ``~/.config/byref/token`` (made on first
+start; ``BYREF_TOKEN`` overrides it), which compute nodes sharing the home directory read as
+they are. ``byref status URL`` shows what a daemon holds.
+
+    key=$(byref put --store URL big.h5)      # prints the key
+    byref get --store URL "$key" -o copy.h5  # verified against the key before it appears
+    byref stat --store URL "$key"
+    byref evict --store URL "$key"
+
+move files in and out of any store (``--store`` defaults to ``$BYREF_URL``, else the file
+store in ``~/.cache/byref``), with a progress bar on a terminal.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import sys
 
 from . import _native
 from .errors import ByrefError
+from .store import Store
 
 _UNITS = {
     "": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
@@ -34,7 +43,8 @@ def parse_size(text: str) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="byref", description="byref's command line: the store daemon and its status."
+        prog="byref",
+        description="byref's command line: the store daemon, and files in and out of stores.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the store daemon (QUIC)")
@@ -45,16 +55,54 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--metrics", help="serve Prometheus metrics over HTTP on HOST:PORT")
     status = commands.add_parser("status", help="objects, bytes, requests and hits of a daemon")
     status.add_argument("url")
+
+    def with_store(name: str, help: str) -> argparse.ArgumentParser:
+        command = commands.add_parser(name, help=help)
+        command.add_argument("--store", help="store URL (default: $BYREF_URL, else ~/.cache/byref)")
+        return command
+
+    put = with_store("put", "store files; prints each one's key")
+    put.add_argument("files", nargs="+")
+    put.add_argument("--ttl", type=float, help="seconds to keep them (stores with expiry)")
+    get = with_store("get", "write a stored file's bytes, verified against its key")
+    get.add_argument("key")
+    get.add_argument("-o", "--output", help="file to write (default: standard output)")
+    stat = with_store("stat", "size and kind of stored objects")
+    stat.add_argument("keys", nargs="+")
+    evict = with_store("evict", "drop one reference to each object (the last deletes it)")
+    evict.add_argument("keys", nargs="+")
     return parser
+
+
+def _run(args: argparse.Namespace) -> None:
+    if args.command == "serve":
+        _native.serve(args.listen, args.dir, args.memory, args.disk, args.metrics)
+        return
+    if args.command == "status":
+        print(_native.status(args.url), end="")
+        return
+    url = Store(args.store).url
+    if args.command == "put":
+        for path in args.files:
+            print(_native.put_file(url, path, args.ttl), flush=True)
+    elif args.command == "get":
+        sys.stdout.flush()
+        _native.get_file(url, args.key, args.output)
+    elif args.command == "stat":
+        for key in args.keys:
+            size, encoding, buffers = _native.stat(url, key)
+            kind = "raw bytes" if encoding == "raw" else f"{encoding}, {buffers} buffer(s)"
+            print(f"{key}  {size} bytes  {kind}")
+    else:
+        for key in args.keys:
+            deleted = Store(url).evict(key)
+            print(f"{key}  {'deleted' if deleted else 'released; other references remain'}")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        if args.command == "serve":
-            _native.serve(args.listen, args.dir, args.memory, args.disk, args.metrics)
-        else:
-            print(_native.status(args.url), end="")
+        _run(args)
     except ByrefError as e:
         print(f"byref {args.command}: {e}", file=sys.stderr)
         return 1

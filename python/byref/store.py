@@ -13,7 +13,6 @@ from .errors import ConfigError
 from .proxy import CallableProxy, Proxy, handle_of, is_proxy
 from .serialize import dumps, loads
 
-
 # A peer:// store serves from this process: when it exits, tell connected workers at once
 # (instead of after their idle timeout) and remove its spill directory.
 atexit.register(_native.close_peers)

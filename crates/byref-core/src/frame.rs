@@ -129,6 +129,15 @@ impl Payload {
     }
 }
 
+/// How many bytes a frame's header takes, from its first [`ALIGN`] bytes (or fewer, for a
+/// frame that short): what [`Layout::parse_prefix`] needs.
+pub fn header_len(start: &[u8]) -> usize {
+    let count = start.get(8..12).map_or(0, |b| {
+        u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize
+    });
+    align_up(FIXED_HEADER + 8 * count.min(MAX_BUFFERS as usize))
+}
+
 /// Where the stream and the buffers sit inside a stored frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
@@ -146,6 +155,14 @@ impl Layout {
     /// `key` only labels the error: a frame that does not parse is treated like one that does
     /// not hash right, as a corrupted object.
     pub fn parse(frame: &[u8], store: &str, key: &Key) -> Result<Layout> {
+        Self::parse_prefix(frame, frame.len() as u64, store, key)
+    }
+
+    /// Parses the header from the first bytes of a frame of `len` bytes (for reading the rest
+    /// range by range). [`header_len`] of the first [`ALIGN`] bytes says how many
+    /// `prefix` needs; a short one is an error.
+    pub fn parse_prefix(prefix: &[u8], len: u64, store: &str, key: &Key) -> Result<Layout> {
+        let frame = prefix;
         let corrupt = |reason: String| Error::Integrity {
             store: store.to_owned(),
             key: *key,
@@ -187,11 +204,8 @@ impl Layout {
             end = begin.checked_add(len).ok_or_else(too_long)?;
             buffers.push(begin..end);
         }
-        if end != frame.len() {
-            return Err(corrupt(format!(
-                "sections end at {end}, frame has {}",
-                frame.len()
-            )));
+        if end as u64 != len {
+            return Err(corrupt(format!("sections end at {end}, frame has {len}")));
         }
         Ok(Layout {
             encoding,

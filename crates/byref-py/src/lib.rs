@@ -14,6 +14,7 @@ mod proxy_base;
 mod registry;
 mod runtime;
 mod store;
+mod transfer;
 
 use pyo3::prelude::*;
 
@@ -29,6 +30,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(daemon::serve, m)?)?;
     m.add_function(wrap_pyfunction!(daemon::status, m)?)?;
     m.add_function(wrap_pyfunction!(daemon::close_peers, m)?)?;
+    m.add_function(wrap_pyfunction!(transfer::put_file, m)?)?;
+    m.add_function(wrap_pyfunction!(transfer::get_file, m)?)?;
+    m.add_function(wrap_pyfunction!(transfer::stat, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
