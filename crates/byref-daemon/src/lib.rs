@@ -120,7 +120,7 @@ impl Daemon {
 
     /// A QUIC endpoint on `addr` presenting this daemon's certificate.
     pub fn bind(&self, addr: SocketAddr) -> std::io::Result<quinn::Endpoint> {
-        quinn::Endpoint::server(self.identity.server_config()?, addr)
+        byref_quic::tls::endpoint(addr, Some(self.identity.server_config()?))
     }
 }
 

@@ -152,7 +152,7 @@ impl QuicStore {
                 } else {
                     "0.0.0.0:0".parse().expect("address")
                 };
-                let mut endpoint = quinn::Endpoint::client(local).map_err(|e| self.backend(e))?;
+                let mut endpoint = tls::endpoint(local, None).map_err(|e| self.backend(e))?;
                 endpoint.set_default_client_config(self.client.clone());
                 Ok::<_, Error>(endpoint)
             })
