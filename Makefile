@@ -52,12 +52,13 @@ py-test: build
 
 test: lint rust-test py-test
 
-# Criterion and the backend comparison start their own redis-server and moto_server.
+# Criterion and the backend comparisons start their own redis-server, moto_server and daemon.
 bench: build $(DEMO_STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo bench --workspace
 	$(PY) benches/roundtrip.py
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/parsl_throughput.py
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/backends.py
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/quic.py
 
 clean:
 	rm -rf $(VENV) target
