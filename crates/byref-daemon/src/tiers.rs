@@ -4,13 +4,14 @@
 //! dropped to make room. When both tiers are full a put fails with `StorageFull`, and an
 //! object leaves only when its last reference is released or its TTL passes. The disk tier
 //! is a byref file store (atomic writes, reference counts in the filesystem), so it survives
-//! restarts; on a graceful shutdown the memory tier is written to it as well.
+//! restarts, TTLs included (one small file per object with a TTL); on a graceful shutdown
+//! the memory tier is written to it as well.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use byref_core::{Error, Key, Object, Payload, PutOptions, RefId, Result, Store, StoreUrl};
 use byref_fs::FileStore;
@@ -56,9 +57,11 @@ pub struct Tiers {
     disk_objects: AtomicU64,
     disk_used: AtomicU64,
     disk_limit: u64,
-    /// TTLs of objects on disk (kept in memory: after a restart, disk objects have none and
-    /// stay until evicted, never shorter than asked).
+    /// TTLs of objects on disk, mirrored in `expiry_dir` so that a restart keeps them.
     disk_expiry: Mutex<HashMap<Key, Instant>>,
+    /// One file per disk object with a TTL, named by its key, holding its expiry time (Unix
+    /// milliseconds, decimal).
+    expiry_dir: PathBuf,
 }
 
 fn later(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
@@ -72,6 +75,10 @@ impl Tiers {
         let url = format!("file://{}", dir.display());
         let disk = FileStore::open(StoreUrl::parse(&url)?)?;
         let usage = disk_usage(&dir.join("objects"));
+        let expiry_dir = dir.join("expiry");
+        std::fs::create_dir_all(&expiry_dir)
+            .map_err(|e| Error::backend(&url, format!("{}: {e}", expiry_dir.display())))?;
+        let disk_expiry = read_expiry(&expiry_dir, &dir.join("objects"));
         Ok(Tiers {
             memory: Mutex::new(Memory::default()),
             memory_limit,
@@ -79,7 +86,8 @@ impl Tiers {
             disk_objects: AtomicU64::new(usage.objects),
             disk_used: AtomicU64::new(usage.bytes),
             disk_limit,
-            disk_expiry: Mutex::new(HashMap::new()),
+            disk_expiry: Mutex::new(disk_expiry),
+            expiry_dir,
         })
     }
 
@@ -173,21 +181,46 @@ impl Tiers {
             self.disk_used.fetch_add(len, Ordering::Relaxed);
             self.disk_objects.fetch_add(1, Ordering::Relaxed);
         }
-        let mut expiry = self.disk_expiry();
-        match (exists, expires) {
-            (_, None) => {
-                expiry.remove(key);
-            }
-            (false, Some(at)) => {
-                expiry.insert(*key, at);
-            }
-            (true, Some(at)) => {
-                if let Some(old) = expiry.get_mut(key) {
-                    *old = (*old).max(at);
+        let changed = {
+            let mut expiry = self.disk_expiry();
+            match (exists, expires) {
+                (_, None) => expiry.remove(key).map(|_| None),
+                (false, Some(at)) => {
+                    expiry.insert(*key, at);
+                    Some(Some(at))
                 }
+                (true, Some(at)) => expiry.get_mut(key).map(|old| {
+                    *old = (*old).max(at);
+                    Some(*old)
+                }),
             }
+        };
+        if let Some(expires) = changed {
+            self.save_expiry(key, expires)?;
         }
         Ok(())
+    }
+
+    /// Mirrors a disk object's expiry (`None`: it has none) in its file, atomically.
+    fn save_expiry(&self, key: &Key, expires: Option<Instant>) -> Result<()> {
+        let path = self.expiry_dir.join(key.to_hex());
+        let written = match expires {
+            None => match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            },
+            Some(at) => {
+                let wall = SystemTime::now() + at.saturating_duration_since(Instant::now());
+                let ms = wall
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_millis();
+                let scratch = path.with_extension("tmp");
+                std::fs::write(&scratch, ms.to_string())
+                    .and_then(|()| std::fs::rename(&scratch, &path))
+            }
+        };
+        written.map_err(|e| Error::backend("byref daemon", format!("{}: {e}", path.display())))
     }
 
     /// The object and the tier it came from.
@@ -244,7 +277,11 @@ impl Tiers {
     fn forget_disk(&self, key: &Key, len: u64) {
         self.disk_used.fetch_sub(len, Ordering::Relaxed);
         self.disk_objects.fetch_sub(1, Ordering::Relaxed);
-        self.disk_expiry().remove(key);
+        if self.disk_expiry().remove(key).is_some() {
+            // Left behind, it would give a later object of equal data this one's expiry after
+            // a restart. Failing to remove it fails nothing now: it is retried on the next one.
+            let _ = self.save_expiry(key, None);
+        }
     }
 
     /// Drops every object whose TTL has passed, with all its references.
@@ -319,6 +356,34 @@ impl Tiers {
             },
         )
     }
+}
+
+/// The expiry times a previous run left in `dir`, as instants of this run, for the objects
+/// still under `objects` (the files of any others are removed).
+fn read_expiry(dir: &Path, objects: &Path) -> HashMap<Key, Instant> {
+    let (now, wall) = (Instant::now(), SystemTime::now());
+    let Ok(files) = std::fs::read_dir(dir) else {
+        return HashMap::new();
+    };
+    files
+        .flatten()
+        .filter_map(|file| {
+            let key: Key = file.file_name().to_str()?.parse().ok()?;
+            let hex = key.to_hex();
+            if !objects.join(&hex[..2]).join(&hex).exists() {
+                let _ = std::fs::remove_file(file.path());
+                return None;
+            }
+            let ms: u64 = std::fs::read_to_string(file.path())
+                .ok()?
+                .trim()
+                .parse()
+                .ok()?;
+            let at = UNIX_EPOCH + Duration::from_millis(ms);
+            // Already past: due now, and the first sweep drops it.
+            Some((key, now + at.duration_since(wall).unwrap_or_default()))
+        })
+        .collect()
 }
 
 /// Counts the objects a file store holds (`objects/hh/<hex>`).

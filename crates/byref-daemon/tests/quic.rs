@@ -192,6 +192,47 @@ async fn objects_expire_after_their_ttl() {
     daemon.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ttls_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = Token::random();
+    let daemon = Running::start(small_options(dir.path()), &token);
+    let client = daemon.client(&token);
+    let short = PutOptions {
+        ttl: Some(Duration::from_millis(1500)),
+        ..PutOptions::new()
+    };
+    // One spilled to disk at once, one written there by the shutdown flush, one kept.
+    let on_disk = client
+        .put_payload(&payload(&vec![3; 2 << 20]), &short)
+        .await
+        .unwrap();
+    let flushed = client
+        .put_payload(&payload(b"flushed"), &short)
+        .await
+        .unwrap();
+    let kept = client
+        .put_payload(&payload(&vec![4; 2 << 20]), &PutOptions::new())
+        .await
+        .unwrap();
+    daemon.stop().await;
+
+    let again = Running::start(small_options(dir.path()), &token);
+    let client = again.client(&token);
+    assert!(client.head(&on_disk).await.unwrap().is_some());
+    assert!(client.head(&flushed).await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert!(client.head(&on_disk).await.unwrap().is_none());
+    assert!(client.head(&flushed).await.unwrap().is_none());
+    assert!(client.head(&kept).await.unwrap().is_some());
+    let status = again.daemon.status();
+    assert!(
+        status.contains("byref_objects{tier=\"disk\"} 1\n"),
+        "{status}"
+    );
+    again.stop().await;
+}
+
 /// A raw connection, for sending what no well-behaved client would.
 async fn raw(daemon: &Running) -> quinn::Connection {
     let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
