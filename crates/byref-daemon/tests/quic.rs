@@ -351,3 +351,23 @@ async fn many_clients_at_once_lose_nothing() {
     );
     daemon.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_reports_its_progress_to_the_last_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = Token::random();
+    let daemon = Running::start(Options::new(dir.path()), &token);
+    let progress = byref_core::Progress::default();
+    let options = PutOptions {
+        progress: Some(progress.clone()),
+        ..PutOptions::new()
+    };
+    let data = payload(&vec![2u8; 20 << 20]);
+    daemon
+        .client(&token)
+        .put_payload(&data, &options)
+        .await
+        .unwrap();
+    assert_eq!(progress.done(), data.len());
+    daemon.stop().await;
+}

@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use byref_core::{
-    Capabilities, Error, Key, Object, Payload, PutOptions, RefId, Result, Store, StoreUrl,
-    check_range, refuse_ttl,
+    Capabilities, Error, Key, Object, Payload, Progress, PutOptions, RefId, Result, Store,
+    StoreUrl, check_range, refuse_ttl,
 };
 use bytes::Bytes;
 
@@ -40,6 +40,8 @@ const INLINE_WRITE_MAX: u64 = 1 << 20;
 /// How often a reader retries an object that a concurrent release has just moved aside and
 /// is about to put back (see [`FileStore::release`]).
 const RESTORE_RETRIES: u32 = 5;
+/// A put's progress moves in steps of this many bytes.
+const PROGRESS_STEP: usize = 8 << 20;
 
 /// A store in a directory.
 #[derive(Debug, Clone)]
@@ -145,13 +147,24 @@ impl FileStore {
     }
 
     /// Writes the object under a private temporary name, then renames it into place.
-    fn write_object(&self, key: &Key, payload: &Payload) -> Result<()> {
+    fn write_object(
+        &self,
+        key: &Key,
+        payload: &Payload,
+        progress: Option<&Progress>,
+    ) -> Result<()> {
         let target = self.paths.object(key);
         let scratch = self.paths.scratch(key, "put");
         let written = (|| {
             let mut file = File::create_new(&scratch)?;
             for part in payload.parts() {
-                file.write_all(part)?;
+                // In steps, so that a progress bar moves during a big part.
+                for step in part.chunks(PROGRESS_STEP) {
+                    file.write_all(step)?;
+                    if let Some(progress) = progress {
+                        progress.advance(step.len() as u64);
+                    }
+                }
             }
             if self.fsync {
                 file.sync_all()?;
@@ -172,13 +185,13 @@ impl FileStore {
         Ok(())
     }
 
-    fn put_blocking(&self, key: &Key, payload: &Payload, reference: &RefId) -> Result<()> {
+    fn put_blocking(&self, key: &Key, payload: &Payload, options: &PutOptions) -> Result<()> {
         // Reference first, object second: a concurrent last release that checks for
         // references after moving the object aside then sees ours and puts it back.
-        self.add_reference(key, reference)?;
+        self.add_reference(key, &options.reference)?;
         match fs::metadata(self.paths.object(key)) {
             Ok(m) if m.len() == payload.len() => Ok(()),
-            _ => self.write_object(key, payload),
+            _ => self.write_object(key, payload, options.progress.as_ref()),
         }
     }
 
@@ -300,11 +313,10 @@ impl Store for FileStore {
     async fn put(&self, key: &Key, payload: &Payload, options: &PutOptions) -> Result<()> {
         refuse_ttl(&self.url, options, "ttl")?;
         if payload.len() <= INLINE_WRITE_MAX {
-            return self.put_blocking(key, payload, &options.reference);
+            return self.put_blocking(key, payload, options);
         }
-        let (this, key, payload, reference) =
-            (self.clone(), *key, payload.clone(), options.reference);
-        tokio::task::spawn_blocking(move || this.put_blocking(&key, &payload, &reference))
+        let (this, key, payload, options) = (self.clone(), *key, payload.clone(), options.clone());
+        tokio::task::spawn_blocking(move || this.put_blocking(&key, &payload, &options))
             .await
             .map_err(|e| Error::backend(&self.url, e))?
     }

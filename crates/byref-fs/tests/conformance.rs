@@ -76,3 +76,21 @@ fn unknown_options_and_hosts_are_rejected() {
     let store = FileStore::open(StoreUrl::parse(&url).unwrap()).unwrap();
     assert_eq!(store.url(), url);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_reports_its_progress_to_the_last_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let payload = byref_core::Payload::frame(
+        byref_core::Encoding::Raw,
+        bytes::Bytes::new(),
+        vec![bytes::Bytes::from(vec![1u8; 20 << 20])],
+    );
+    let progress = byref_core::Progress::default();
+    let options = PutOptions {
+        progress: Some(progress.clone()),
+        ..PutOptions::new()
+    };
+    store.put_payload(&payload, &options).await.unwrap();
+    assert_eq!(progress.done(), payload.len());
+}
