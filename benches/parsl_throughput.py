@@ -37,14 +37,14 @@ from typing import Any
 
 import numpy as np
 import parsl
-from parsl.config import Config
-from parsl.executors import HighThroughputExecutor
-from parsl.providers import LocalProvider
 from parsl.serialize import facade
 from timing import fmt_time, publish
 
 import byref
 import byref.parsl
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.htex import local_config
 
 SIZES = {
     "1KiB": 1 << 10,
@@ -144,17 +144,6 @@ def measure(app: Callable[..., Any], source: np.ndarray, n: int) -> tuple[float,
     return statistics.median(singles), run_tasks(app, slices)
 
 
-def executor_config(run_dir: str) -> Config:
-    executor = HighThroughputExecutor(
-        label="htex",
-        address="127.0.0.1",
-        loopback_address="127.0.0.1",
-        max_workers_per_node=2,
-        provider=LocalProvider(init_blocks=1, max_blocks=1),
-    )
-    return Config(executors=[executor], run_dir=run_dir)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=",".join(SIZES))
@@ -176,7 +165,7 @@ def main() -> None:
         modes["proxystore"] = (ps, consume)
 
     print(f"Starting a HighThroughputExecutor (2 workers) in {work} ...", file=sys.stderr)
-    parsl.load(executor_config(str(work / "runinfo")))
+    parsl.load(local_config(work / "runinfo"))
     rows: list[Row] = []
     try:
         for setup, app in modes.values():  # workers import numpy, byref, proxystore once

@@ -17,6 +17,18 @@ from parsl.providers import LocalProvider
 ROOT = str(Path(__file__).resolve().parents[1])
 
 
+def local_config(run_dir: Path | str, **config: Any) -> Config:
+    """A HighThroughputExecutor with 2 workers on 127.0.0.1, its files under `run_dir`."""
+    executor = HighThroughputExecutor(
+        label="htex",
+        address="127.0.0.1",
+        loopback_address="127.0.0.1",
+        max_workers_per_node=2,
+        provider=LocalProvider(init_blocks=1, max_blocks=1),
+    )
+    return Config(executors=[executor], run_dir=str(run_dir), **config)
+
+
 @contextmanager
 def loaded(run_dir: Path, **config: Any) -> Iterator[Any]:
     """Parsl, loaded with a local HTEX until the block ends.
@@ -26,14 +38,7 @@ def loaded(run_dir: Path, **config: Any) -> Iterator[Any]:
     """
     with pytest.MonkeyPatch.context() as env:
         env.setenv("PYTHONPATH", os.pathsep.join(p for p in (ROOT, os.getenv("PYTHONPATH")) if p))
-        executor = HighThroughputExecutor(
-            label="htex",
-            address="127.0.0.1",
-            loopback_address="127.0.0.1",
-            max_workers_per_node=2,
-            provider=LocalProvider(init_blocks=1, max_blocks=1),
-        )
-        dfk = parsl.load(Config(executors=[executor], run_dir=str(run_dir), **config))
+        dfk = parsl.load(local_config(run_dir, **config))
         try:
             yield dfk
         finally:

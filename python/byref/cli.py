@@ -81,7 +81,8 @@ def _run(args: argparse.Namespace) -> None:
     if args.command == "status":
         print(_native.status(args.url), end="")
         return
-    url = Store(args.store).url
+    store = Store(args.store)
+    url = store.url
     if args.command == "put":
         for path in args.files:
             print(_native.put_file(url, path, args.ttl), flush=True)
@@ -95,7 +96,7 @@ def _run(args: argparse.Namespace) -> None:
             print(f"{key}  {size} bytes  {kind}")
     else:
         for key in args.keys:
-            deleted = Store(url).evict(key)
+            deleted = store.evict(key)
             print(f"{key}  {'deleted' if deleted else 'released; other references remain'}")
 
 

@@ -136,6 +136,15 @@ impl Object {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The bytes in `range` (within the object): shared without a copy when they are
+    /// shared, copied out of a mapping otherwise.
+    pub fn into_range(self, range: Range<usize>) -> Bytes {
+        match self {
+            Object::Shared(data) => data.slice(range),
+            Object::Mapped(map) => Bytes::copy_from_slice(&map[range]),
+        }
+    }
 }
 
 /// Checks `range` against an object of `len` bytes, as every `get_range` must.

@@ -108,9 +108,13 @@ impl Daemon {
         &self.identity
     }
 
-    /// The URL clients open for a daemon reachable at `addr`.
-    pub fn url(&self, addr: SocketAddr) -> String {
-        format!("quic://{addr}?fingerprint={}", self.identity.fingerprint())
+    /// The URL clients open for a daemon reachable at `authority` (`host:port`).
+    pub fn url(&self, authority: impl std::fmt::Display) -> String {
+        format!(
+            "{}://{authority}?fingerprint={}",
+            byref_quic::SCHEME,
+            self.identity.fingerprint()
+        )
     }
 
     /// Status in the Prometheus text format.

@@ -33,6 +33,8 @@ pub const SCHEME: &str = "peer";
 pub struct PeerStore {
     daemon: Arc<Daemon>,
     url: String,
+    /// Where it listens: names its entry in the endpoints this process serves.
+    addr: SocketAddr,
     /// Dropping it shuts the server down (requests in flight finish first).
     _stop: oneshot::Sender<()>,
     /// The spill directory, when none was given; removed with the store.
@@ -43,6 +45,7 @@ pub struct PeerStore {
 #[derive(Debug)]
 struct Serving {
     pid: u32,
+    addr: SocketAddr,
     endpoint: quinn::Endpoint,
     scratch: Option<PathBuf>,
 }
@@ -91,9 +94,11 @@ impl PeerStore {
                 .ip()
         };
         let port = url.url().port().unwrap_or(0);
+        let machine = machine_name();
         let advertise = match url.take("advertise") {
             Some(advertised) => advertised,
-            None if ip.is_unspecified() => machine_name()
+            None if ip.is_unspecified() => machine
+                .clone()
                 .ok_or_else(|| config("no hostname to advertise", "give ?advertise=HOST"))?,
             None => host,
         };
@@ -123,32 +128,26 @@ impl PeerStore {
         let endpoint = daemon
             .bind(SocketAddr::new(ip, port))
             .map_err(|e| config(&format!("listening on {ip}:{port}"), e))?;
-        let port = endpoint
-            .local_addr()
-            .map_err(|e| config("endpoint", e))?
-            .port();
+        let addr = endpoint.local_addr().map_err(|e| config("endpoint", e))?;
 
         let authority = if advertise.contains(':') {
-            format!("[{advertise}]:{port}")
+            format!("[{advertise}]:{}", addr.port())
         } else {
-            format!("{advertise}:{port}")
+            format!("{advertise}:{}", addr.port())
         };
         let name = format!(
             "{}@{}",
             std::process::id(),
-            machine_name().unwrap_or_else(|| advertise.clone())
+            machine.unwrap_or_else(|| advertise.clone())
         );
-        let mut url = format!(
-            "{}://{authority}?fingerprint={}&peer={name}",
-            byref_quic::SCHEME,
-            daemon.identity().fingerprint()
-        );
+        let mut url = format!("{}&peer={name}", daemon.url(authority));
         if let Some(timeout) = connect_timeout {
             url.push_str(&format!("&connect_timeout={timeout}"));
         }
 
         serving().push(Serving {
             pid: std::process::id(),
+            addr,
             endpoint: endpoint.clone(),
             scratch: scratch.as_ref().map(|s| s.path().to_owned()),
         });
@@ -159,9 +158,18 @@ impl PeerStore {
         Ok(PeerStore {
             daemon,
             url,
+            addr,
             _stop: stop,
             _scratch: scratch,
         })
+    }
+}
+
+impl Drop for PeerStore {
+    fn drop(&mut self) {
+        // Its endpoint closes as the server stops; an entry left here would keep it bound.
+        let pid = std::process::id();
+        serving().retain(|s| s.pid != pid || s.addr != self.addr);
     }
 }
 
@@ -230,11 +238,7 @@ impl Store for PeerStore {
     async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes> {
         let object = self.get(key).await?;
         check_range(&self.url, key, &range, object.len() as u64)?;
-        let range = range.start as usize..range.end as usize;
-        Ok(match object {
-            Object::Shared(data) => data.slice(range),
-            other => Bytes::copy_from_slice(&other.as_slice()[range]),
-        })
+        Ok(object.into_range(range.start as usize..range.end as usize))
     }
 
     async fn head(&self, key: &Key) -> Result<Option<u64>> {

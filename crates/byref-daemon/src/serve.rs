@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use byref_core::{Error, Object};
 use byref_quic::protocol::{MAX_MESSAGE, Op, REQUEST_LEN, Request, Response, Status};
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 
 use crate::Daemon;
 
@@ -139,10 +139,7 @@ async fn request(daemon: &Daemon, recv: &mut quinn::RecvStream) -> Result<Reply,
                 ));
             }
             let range = range.start as usize..range.end as usize;
-            Ok(Reply::Body(match object {
-                Object::Shared(data) => Object::Shared(data.slice(range)),
-                other => Object::Shared(Bytes::copy_from_slice(&other.as_slice()[range])),
-            }))
+            Ok(Reply::Body(Object::Shared(object.into_range(range))))
         }
         Op::Head => match tiers.head(key).await.map_err(failure)? {
             Some(len) => Ok(Reply::Value(len)),

@@ -100,8 +100,8 @@ pub(crate) fn put_file(
     .map_err(to_py)
 }
 
-/// The layout of the object `key`, from its first bytes.
-async fn layout(opened: &Opened, key: &Key) -> byref::Result<(u64, Layout)> {
+/// The length and layout of the object `key`, and the first bytes they were read from.
+async fn layout(opened: &Opened, key: &Key) -> byref::Result<(u64, Layout, Bytes)> {
     let store = &opened.store;
     let len = store.head(key).await?.ok_or_else(|| Error::NotFound {
         store: opened.url.clone(),
@@ -114,7 +114,8 @@ async fn layout(opened: &Opened, key: &Key) -> byref::Result<(u64, Layout)> {
     } else {
         store.get_range(key, 0..head).await?
     };
-    Ok((len, Layout::parse_prefix(&prefix, len, &opened.url, key)?))
+    let layout = Layout::parse_prefix(&prefix, len, &opened.url, key)?;
+    Ok((len, layout, prefix))
 }
 
 /// The stored size, encoding and buffer count of `key`.
@@ -122,7 +123,7 @@ async fn layout(opened: &Opened, key: &Key) -> byref::Result<(u64, Layout)> {
 pub(crate) fn stat(py: Python<'_>, url: &str, key: &str) -> PyResult<(u64, String, usize)> {
     let key: Key = key.parse().map_err(to_py)?;
     let opened = registry::open(url).map_err(to_py)?;
-    let (len, layout) = block_on(py, layout(&opened, &key)).map_err(to_py)?;
+    let (len, layout, _) = block_on(py, layout(&opened, &key)).map_err(to_py)?;
     let encoding = match layout.encoding {
         Encoding::Raw => "raw",
         Encoding::Pickle5 => "pickle",
@@ -146,7 +147,7 @@ pub(crate) fn get_file(
     let key: Key = key.parse().map_err(to_py)?;
     let opened = registry::open(url).map_err(to_py)?;
     block_on(py, async move {
-        let (len, layout) = layout(&opened, &key).await?;
+        let (_, layout, prefix) = layout(&opened, &key).await?;
         let data = match (layout.encoding, layout.buffers.as_slice()) {
             (Encoding::Raw, [data]) => data.clone(),
             _ => {
@@ -165,7 +166,7 @@ pub(crate) fn get_file(
             Some(p) => Box::new(File::create(p).map_err(|e| io_error(p, e))?),
             None => Box::new(std::io::stdout()),
         };
-        let written = copy_verified(&opened, &key, len, data, &mut out).await;
+        let written = copy_verified(&opened, &key, &prefix, data, &mut out).await;
         drop(out);
         match (written, &partial, &path) {
             (Ok(n), Some(from), Some(to)) => {
@@ -183,20 +184,25 @@ pub(crate) fn get_file(
     .map_err(to_py)
 }
 
-/// Fetches `data` (a byte range of the `len`-byte object `key`) range by range into `out`,
-/// and checks the whole object against its key.
+/// Fetches `data`, the last section of the object `key` (`Layout` checks that it ends the
+/// object), range by range into `out`, and checks the whole object against its key;
+/// `prefix` is the object's first bytes.
 async fn copy_verified(
     opened: &Opened,
     key: &Key,
-    len: u64,
+    prefix: &Bytes,
     data: std::ops::Range<usize>,
     out: &mut (dyn Write + Send),
 ) -> byref::Result<u64> {
     let store = &opened.store;
     let (start, end) = (data.start as u64, data.end as u64);
     let mut hasher = blake3::Hasher::new();
-    // The header and padding before the bytes are part of what the key hashes.
-    hasher.update(&store.get_range(key, 0..start).await?);
+    // The header and padding before the bytes are part of what the key hashes: a raw frame's
+    // bytes start right after its header, which `prefix` holds.
+    match prefix.get(..data.start) {
+        Some(head) => hasher.update(head),
+        None => hasher.update(&store.get_range(key, 0..start).await?),
+    };
     let bar = bar(end - start, "fetching");
     let ranges = (start..end)
         .step_by(RANGE as usize)
@@ -212,7 +218,6 @@ async fn copy_verified(
     }
     out.flush().map_err(write)?;
     bar.finish_and_clear();
-    hasher.update(&store.get_range(key, end..len).await?);
     let got = Key::from_bytes(*hasher.finalize().as_bytes());
     if got != *key {
         return Err(Error::Integrity {
