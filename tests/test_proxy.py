@@ -100,13 +100,17 @@ def test_memoryview_of_a_proxy_views_its_target(file_store: byref.Store) -> None
         memoryview(unresolved(file_store, [1, 2]))
 
 
-def test_in_place_operators_update_the_target(store: byref.Store) -> None:
+def test_in_place_operators_act_as_on_the_value(store: byref.Store) -> None:
     n = unresolved(store, 5)
+    alias = n
     n += 1
-    assert n == 6 and byref.extract(n) == 6
+    # An immutable value: the name gets a new one, every other alias keeps the old.
+    assert n == 6 and type(n) is int and alias == 5 and byref.is_proxy(alias)
     items = unresolved(store, [1])
+    same = items
     items += [2]
-    assert byref.extract(items) == [1, 2]
+    # A mutable one changes in place, under every alias.
+    assert items is same and byref.extract(same) == [1, 2]
 
 
 def test_in_place_on_a_mapped_array_stays_private(file_store: byref.Store) -> None:

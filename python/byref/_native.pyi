@@ -9,12 +9,10 @@ __version__: str
 
 @final
 class Buffer:
-    """A zero-copy slice of a fetched object (buffer protocol)."""
+    """A writable slice of this process's private copy of a fetched object (buffer protocol)."""
 
     def __len__(self) -> int: ...
     def __buffer__(self, flags: int, /) -> memoryview: ...
-    @property
-    def readonly(self) -> bool: ...
 
 @final
 class Frame:

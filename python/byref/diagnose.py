@@ -82,11 +82,16 @@ def probe(make_pickler: Callable[[Any], Any]) -> Callable[[Any], bool]:
 
 
 def pickling_error(
-    obj: Any, root: str, error: BaseException, fails: Callable[[Any], bool]
+    obj: Any,
+    root: str,
+    error: BaseException,
+    fails: Callable[[Any], bool],
+    raising: type[SerializationError] = SerializationError,
 ) -> SerializationError:
-    """A :class:`SerializationError` naming where in ``obj`` pickling failed, and why."""
+    """A :class:`SerializationError` (or subclass ``raising``) naming where in ``obj`` pickling
+    failed, and why."""
     path = unpicklable_path(obj, root, fails)
-    return SerializationError(f"cannot pickle {path}: {error}")
+    return raising(f"cannot pickle {path}: {error}")
 
 
 def _where() -> str:
@@ -94,32 +99,37 @@ def _where() -> str:
 
 
 @contextmanager
-def naming_missing_imports(what: str | Callable[[], str]) -> Iterator[None]:
+def naming_missing_imports(
+    what: str | Callable[[], str], raising: type[WorkerImportError] = WorkerImportError
+) -> Iterator[None]:
     """Turns an unpickling failure caused by a missing module or name, inside the block, into
-    a :class:`WorkerImportError` naming it; ``what`` (or ``what()``) says what was loading."""
+    a :class:`WorkerImportError` (or subclass ``raising``) naming it; ``what`` (or ``what()``)
+    says what was loading."""
     try:
         yield
     except (ModuleNotFoundError, AttributeError) as e:
-        error = import_error(e, what if isinstance(what, str) else what())
+        error = import_error(e, what if isinstance(what, str) else what(), raising)
         if error is None:
             raise
         raise error from None
 
 
-def import_error(error: BaseException, what: str) -> WorkerImportError | None:
+def import_error(
+    error: BaseException, what: str, raising: type[WorkerImportError] = WorkerImportError
+) -> WorkerImportError | None:
     """The byref error for an unpickling ``error`` caused by a missing module or name.
 
-    ``what`` says what was being loaded (for example "the task's function"). Returns None for
-    other errors.
+    ``what`` says what was being loaded (for example "the task's function"); ``raising`` is the
+    class to build. Returns None for other errors.
     """
     if isinstance(error, ModuleNotFoundError) and error.name:
-        return WorkerImportError(
+        return raising(
             f"{what} refers to module {error.name!r}, which cannot be imported here "
             f"({_where()}): it must be importable on the workers as well as where the task "
             "was submitted; install it there or add its directory to the workers' PYTHONPATH"
         )
     if isinstance(error, AttributeError) and str(error).startswith("Can't get attribute"):
-        return WorkerImportError(
+        return raising(
             f"{what} refers to a name its module lacks here ({_where()}): {error}; the "
             "workers must import the same version of that module as the submitting side"
         )

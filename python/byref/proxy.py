@@ -1,31 +1,43 @@
-"""Proxies: stand-ins that pickle as a handle and become their target when first touched."""
+"""Proxies: stand-ins that behave as their target, fetched when first touched.
+
+A proxy pickles as what it stands for *now* (the README's "What travels"):
+
+- Unresolved, it pickles as its handle: nothing was fetched, so nothing can have changed.
+- Holding its target (fetched here, or made here by ``store.proxy``), it pickles as the
+  target's current value. If the proxy may still hand on its handle (it was made here, and
+  a handle released on resolve has not been handed on yet) and the value still has the
+  handle's key, that handle travels. Otherwise a small value travels inline, and a larger one
+  is stored again in the proxy's store and travels as a fresh handle: content addressing makes
+  an unchanged value cost one hash and no write.
+"""
 
 from __future__ import annotations
 
+import copy
 import importlib
+import math
 import operator
+import os
+import pickle
 import threading
 from typing import Any
 
 from . import _native
 from .errors import BackendError
-from .serialize import loads
+from .serialize import dumps, loads
 
 _UNRESOLVED: Any = object()
 
+#: Values whose frame is smaller than this travel inline when a proxy pickles as its value.
+INLINE_MAX = 1 << 20
 
-def _unpickle(handle: bytes, kind: str | None = None) -> Proxy:
-    """Rebuilds a proxy from the handle it pickled as (no I/O until first use)."""
-    return Proxy(handle, kind=kind)
+#: Types whose instances cannot change: a proxy of one never needs re-hashing to pickle.
+_IMMUTABLE = (bytes, str, int, float, complex, bool, type(None), range)
 
 
 def _label(handle: bytes) -> str:
     decoded = _native.Handle.decode(handle)
     return f"object {decoded.key} in {decoded.url}"
-
-
-def _unpickle_callable(handle: bytes, kind: str | None = None) -> Proxy:
-    return CallableProxy(handle, kind=kind)
 
 
 def _class_name(cls: type) -> str | None:
@@ -50,6 +62,11 @@ def is_proxy(obj: Any) -> bool:
     return issubclass(type(obj), Proxy)
 
 
+def _unwrap(obj: Any) -> Any:
+    """The target of a proxy, anything else as it is: both operands of an operator."""
+    return _target(obj) if is_proxy(obj) else obj
+
+
 def _target(proxy: Proxy) -> Any:
     """The proxy's target, fetching and unpickling it on first use."""
     target = object.__getattribute__(proxy, "_byref_target")
@@ -68,19 +85,106 @@ def _target(proxy: Proxy) -> Any:
                 raise type(e)(f"{e} (resolving {_native.Handle.decode(handle).key})") from None
             target = loads(frame.encoding, frame.stream, frame.buffers, lambda: _label(handle))
             object.__setattr__(proxy, "_byref_target", target)
+            # A fetched proxy's handle may have been released by this very resolve, and is the
+            # sender's to hand on in any case: from now on this proxy travels as its value.
+            object.__setattr__(proxy, "_byref_owns_handle", False)
     return target
+
+
+# Special methods that only some targets have. A proxy class defines them only if its target's
+# class does, so that checks such as `callable(p)`, `isinstance(p, os.PathLike)` or
+# `inspect.isawaitable(p)` answer as for the target. Each is a bit in a proxy's capabilities.
+_CALL, _FSPATH, _AWAIT, _AITER, _ANEXT, _ACONTEXT = 1, 2, 4, 8, 16, 32
+_CAPABILITY_METHODS = (
+    (_CALL, "__call__"),
+    (_FSPATH, "__fspath__"),
+    (_AWAIT, "__await__"),
+    (_AITER, "__aiter__"),
+    (_ANEXT, "__anext__"),
+    (_ACONTEXT, "__aenter__"),
+)
+
+
+def capabilities_of(obj: Any) -> int:
+    """The optional special methods ``obj``'s class has, as capability bits."""
+    # Looked up in the class's own namespace: `hasattr(cls, "__call__")` is true of any class.
+    mro = type(obj).__mro__
+    return sum(bit for bit, name in _CAPABILITY_METHODS if any(name in c.__dict__ for c in mro))
+
+
+def _unpickle(handle: bytes, kind: str | None = None, capabilities: int = 0) -> Proxy:
+    """Rebuilds a proxy from the handle it pickled as (no I/O until first use)."""
+    return proxy_class(capabilities)(handle, kind=kind)
+
+
+def _unpickle_callable(handle: bytes, kind: str | None = None) -> Proxy:
+    """Proxies of callables pickled before capabilities were a number."""
+    return _unpickle(handle, kind, _CALL)
+
+
+def _inline(encoding: int, stream: bytes, buffers: list[Any]) -> Any:
+    """A value a proxy pickled as: plain, no longer a proxy."""
+    # In-band buffers may arrive as bytes; the value's arrays must be writable as the sender's.
+    own = [bytearray(b) if memoryview(b).readonly else b for b in buffers]
+    return loads(encoding, stream, own)
+
+
+def reduce_handle(handle: bytes, kind: str | None, capabilities: int) -> tuple[Any, tuple[Any, ...]]:
+    """What pickles as an unresolved proxy of ``handle`` (no capabilities: two bytes fewer)."""
+    return _unpickle, (handle, kind, capabilities) if capabilities else (handle, kind)
+
+
+def reduce_stored(handle: bytes, obj: Any) -> tuple[Any, tuple[Any, ...]]:
+    """What pickles as a proxy of ``obj``, just stored under ``handle``."""
+    return reduce_handle(handle, _class_name(type(obj)), capabilities_of(obj))
+
+
+class _FromTarget(str):
+    """A class's ``__module__`` or ``__doc__`` that its instances take from their target.
+
+    A string, the class's own value, wherever Python reads the class's (``repr(Proxy)``,
+    pickling the class, ``help``); a descriptor for instances, which answer with the target's.
+    """
+
+    def __new__(cls, name: str, on_class: str) -> _FromTarget:
+        value = super().__new__(cls, on_class)
+        value.name = name
+        return value
+
+    def __get__(self, proxy: Any, owner: type | None = None) -> Any:
+        if proxy is None:
+            return str(self)
+        return getattr(_target(proxy), self.name)
+
+    def __reduce__(self) -> tuple[type[str], tuple[str]]:
+        return str, (str(self),)  # pickling the class writes its module name: a plain string
 
 
 class Proxy(_native.ProxyBase):
     """A lazy reference to a value in a byref store.
 
-    Behaves as its target: attribute access, operators, ``len``, iteration, ``in``,
-    comparisons, ``hash``, ``isinstance`` (through ``__class__``), ``str``/``repr``, numpy
-    interop, and ``memoryview`` of targets with a buffer. Pickling it, resolved or not, writes
-    only its handle.
+    Behaves as its target: attribute access, operators (also between two proxies), ``len``,
+    iteration, ``in``, comparisons, ``hash``, ``isinstance`` (through ``__class__``, and with a
+    proxy of a class as the second argument), ``str``/``repr``, ``__module__``/``__doc__``,
+    ``math.floor`` and friends, numpy interop, ``memoryview`` of targets with a buffer, and
+    where the target has them, calls, ``os.fspath``, ``await``, ``async for`` and
+    ``async with``. ``copy.copy``/``copy.deepcopy`` copy the current value.
+
+    Pickles as its handle while unresolved, else as its current value (see the module's
+    docstring and the README).
     """
 
-    __slots__ = ("__weakref__", "_byref_handle", "_byref_kind", "_byref_lock", "_byref_target")
+    __slots__ = (
+        "__weakref__",
+        "_byref_handle",
+        "_byref_kind",
+        "_byref_lock",
+        "_byref_owns_handle",
+        "_byref_target",
+    )
+
+    #: The optional special methods this class defines (see `_CAPABILITY_METHODS`).
+    _byref_capabilities = 0
 
     def __init__(self, handle: bytes, target: Any = _UNRESOLVED, kind: str | None = None) -> None:
         object.__setattr__(self, "_byref_handle", handle)
@@ -90,14 +194,29 @@ class Proxy(_native.ProxyBase):
         if kind is None and target is not _UNRESOLVED:
             kind = _class_name(type(target))
         object.__setattr__(self, "_byref_kind", kind)
-        object.__setattr__(self, "_byref_lock", threading.Lock())
+        # Reentrant: pickling a target that contains its own proxy must fail, not hang.
+        object.__setattr__(self, "_byref_lock", threading.RLock())
+        # Whether pickling may hand on `handle` itself: true for a proxy made here with its
+        # target (store.proxy) until a handle released on resolve has been handed on once.
+        object.__setattr__(self, "_byref_owns_handle", target is not _UNRESOLVED)
 
-    def __reduce_ex__(self, protocol: Any) -> tuple[Any, tuple[bytes, str | None]]:
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, tuple[Any, ...]]:
         get = object.__getattribute__
-        return _unpickle, (get(self, "_byref_handle"), get(self, "_byref_kind"))
+        with get(self, "_byref_lock"):
+            handle = get(self, "_byref_handle")
+            target = get(self, "_byref_target")
+            if target is _UNRESOLVED:
+                return reduce_handle(handle, get(self, "_byref_kind"), self._byref_capabilities)
+            return _reduce_value(self, target, protocol)
 
-    def __reduce__(self) -> tuple[Any, tuple[bytes, str | None]]:
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         return self.__reduce_ex__(None)
+
+    def __copy__(self) -> Any:
+        return copy.copy(_target(self))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return copy.deepcopy(_target(self), memo)
 
     @property  # type: ignore[misc]
     def __class__(self) -> type:
@@ -110,6 +229,12 @@ class Proxy(_native.ProxyBase):
                 return cls
             target = _target(self)
         return type(target)
+
+    def __instancecheck__(self, instance: Any) -> bool:
+        return isinstance(instance, _target(self))
+
+    def __subclasscheck__(self, subclass: Any) -> bool:
+        return issubclass(subclass, _target(self))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(_target(self), name)
@@ -186,6 +311,25 @@ class Proxy(_native.ProxyBase):
     def __round__(self, *args: Any) -> Any:
         return round(_target(self), *args)
 
+    def __trunc__(self) -> Any:
+        return math.trunc(_target(self))
+
+    def __floor__(self) -> Any:
+        return math.floor(_target(self))
+
+    def __ceil__(self) -> Any:
+        return math.ceil(_target(self))
+
+    def __pow__(self, other: Any, modulo: Any = None) -> Any:
+        if modulo is None:
+            return _target(self) ** _unwrap(other)
+        return pow(_target(self), _unwrap(other), _unwrap(modulo))
+
+    def __rpow__(self, other: Any, modulo: Any = None) -> Any:
+        if modulo is None:
+            return _unwrap(other) ** _target(self)
+        return pow(_unwrap(other), _target(self), _unwrap(modulo))
+
     def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
         import numpy
 
@@ -194,27 +338,66 @@ class Proxy(_native.ProxyBase):
         return numpy.asarray(_target(self), dtype=dtype)
 
 
+def _reduce_value(proxy: Proxy, target: Any, protocol: Any) -> tuple[Any, tuple[Any, ...]]:
+    """Pickles a proxy holding its target as that target's current value (module docstring).
+
+    Called with the proxy's lock held.
+    """
+    get = object.__getattribute__
+    handle = get(proxy, "_byref_handle")
+    kind = get(proxy, "_byref_kind")
+    decoded = _native.Handle.decode(handle)
+    owns = get(proxy, "_byref_owns_handle")
+    if owns and type(target) in _IMMUTABLE:
+        return _hand_on(proxy, decoded, reduce_handle(handle, kind, proxy._byref_capabilities))
+    encoding, stream, buffers = dumps(target)
+    if owns and _native.key_of(encoding, stream, buffers) == decoded.key:
+        return _hand_on(proxy, decoded, reduce_handle(handle, kind, proxy._byref_capabilities))
+    if len(stream) + sum(b.nbytes for b in buffers) < INLINE_MAX:
+        in_band = protocol is not None and protocol >= 5
+        parts = [pickle.PickleBuffer(b) if in_band else bytes(b) for b in buffers]
+        return _inline, (encoding, stream, parts)
+    # Stored again, with a fresh reference that is released on resolve if the old one was.
+    fresh = _native.Store(decoded.url).put(encoding, stream, buffers, evict=decoded.evict)
+    fresh_handle = fresh.encode()
+    object.__setattr__(proxy, "_byref_handle", fresh_handle)
+    object.__setattr__(proxy, "_byref_kind", _class_name(type(target)))
+    object.__setattr__(proxy, "_byref_owns_handle", not fresh.evict)
+    return reduce_stored(fresh_handle, target)
+
+
+def _hand_on(proxy: Proxy, decoded: _native.Handle, reduced: Any) -> Any:
+    """``reduced``, the proxy's own handle; a handle released on resolve goes only once."""
+    if decoded.evict:
+        object.__setattr__(proxy, "_byref_owns_handle", False)
+    return reduced
+
+
 def _comparison(op: Any) -> Any:
     def compare(self: Proxy, other: Any) -> Any:
-        return op(_target(self), other)
+        return op(_target(self), _unwrap(other))
 
     return compare
 
 
 def _binary(op: Any) -> tuple[Any, Any]:
     def forward(self: Proxy, other: Any) -> Any:
-        return op(_target(self), other)
+        return op(_target(self), _unwrap(other))
 
     def reflected(self: Proxy, other: Any) -> Any:
-        return op(other, _target(self))
+        return op(_unwrap(other), _target(self))
 
     return forward, reflected
 
 
 def _in_place(op: Any) -> Any:
-    def update(self: Proxy, other: Any) -> Proxy:
-        object.__setattr__(self, "_byref_target", op(_target(self), other))
-        return self
+    def update(self: Proxy, other: Any) -> Any:
+        target = _target(self)
+        result = op(target, _unwrap(other))
+        # A mutable target changed in place: every alias of the proxy sees it, as of the value.
+        # An immutable one gave a new value: only the name assigned to changes, so that name
+        # gets the plain value and other aliases keep the proxy.
+        return self if result is target else result
 
     return update
 
@@ -229,7 +412,7 @@ def _unary(op: Any) -> Any:
 for _name in ("lt", "le", "eq", "ne", "gt", "ge"):
     setattr(Proxy, f"__{_name}__", _comparison(getattr(operator, _name)))
 for _name in (
-    "add", "sub", "mul", "matmul", "truediv", "floordiv", "mod", "pow",
+    "add", "sub", "mul", "matmul", "truediv", "floordiv", "mod",
     "lshift", "rshift", "and", "xor", "or",
 ):  # fmt: skip
     _op = getattr(operator, f"{_name}_" if _name in ("and", "or") else _name)
@@ -237,6 +420,7 @@ for _name in (
     setattr(Proxy, f"__{_name}__", _fwd)
     setattr(Proxy, f"__r{_name}__", _rev)
     setattr(Proxy, f"__i{_name}__", _in_place(getattr(operator, f"i{_name}")))
+Proxy.__ipow__ = _in_place(operator.ipow)
 Proxy.__divmod__ = _binary(divmod)[0]
 Proxy.__rdivmod__ = _binary(divmod)[1]
 for _name in ("neg", "pos", "abs", "invert"):
@@ -244,7 +428,63 @@ for _name in ("neg", "pos", "abs", "invert"):
 del _name, _op, _fwd, _rev
 
 
-class CallableProxy(Proxy):
+class _Calls:
+    __slots__ = ()
+
+    # `self` positional-only: a call may pass a keyword argument named "self".
+    def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
+        return _target(self)(*args, **kwargs)
+
+
+class _PathLike:
+    __slots__ = ()
+
+    def __fspath__(self) -> Any:
+        return os.fspath(_target(self))
+
+
+class _Awaitable:
+    __slots__ = ()
+
+    def __await__(self) -> Any:
+        return _target(self).__await__()
+
+
+class _AsyncIterable:
+    __slots__ = ()
+
+    def __aiter__(self) -> Any:
+        return _target(self).__aiter__()
+
+
+class _AsyncIterator:
+    __slots__ = ()
+
+    def __anext__(self) -> Any:
+        return _target(self).__anext__()
+
+
+class _AsyncContext:
+    __slots__ = ()
+
+    def __aenter__(self) -> Any:
+        return _target(self).__aenter__()
+
+    def __aexit__(self, *exc: Any) -> Any:
+        return _target(self).__aexit__(*exc)
+
+
+_MIXINS = {
+    _CALL: _Calls,
+    _FSPATH: _PathLike,
+    _AWAIT: _Awaitable,
+    _AITER: _AsyncIterable,
+    _ANEXT: _AsyncIterator,
+    _ACONTEXT: _AsyncContext,
+}
+
+
+class CallableProxy(_Calls, Proxy):
     """A proxy of a callable: ``callable()`` is true of a proxy exactly when of its target.
 
     Code such as Parsl's serializer picks a path by ``callable(obj)``, so a proxy of an array
@@ -252,13 +492,48 @@ class CallableProxy(Proxy):
     """
 
     __slots__ = ()
+    _byref_capabilities = _CALL
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return _target(self)(*args, **kwargs)
 
-    def __reduce_ex__(self, protocol: Any) -> tuple[Any, tuple[bytes, str | None]]:
-        get = object.__getattribute__
-        return _unpickle_callable, (get(self, "_byref_handle"), get(self, "_byref_kind"))
+def _take_from_target(cls: type) -> None:
+    """Instances of ``cls`` report their target's ``__module__`` and ``__doc__``."""
+    cls.__module__ = _FromTarget("__module__", cls.__module__)
+    cls.__doc__ = _FromTarget("__doc__", cls.__doc__ or "")
+
+
+_classes: dict[int, type[Proxy]] = {0: Proxy, _CALL: CallableProxy}
+for _cls in _classes.values():
+    _take_from_target(_cls)
+del _cls
+
+
+def proxy_class(capabilities: int) -> type[Proxy]:
+    """The proxy class defining exactly the optional special methods ``capabilities`` names."""
+    cls = _classes.get(capabilities)
+    if cls is None:
+        mixins = tuple(mixin for bit, mixin in _MIXINS.items() if capabilities & bit)
+        base = CallableProxy if capabilities & _CALL else Proxy
+        cls = type(
+            base.__name__,
+            (*mixins, base),
+            {
+                "__slots__": (),
+                "_byref_capabilities": capabilities,
+                "__module__": __name__,
+                "__doc__": base.__doc__,
+            },
+        )
+        _take_from_target(cls)
+        _classes[capabilities] = cls
+    return cls
+
+
+def proxy_of(handle: bytes, obj: Any, *, hold: bool) -> Proxy:
+    """A proxy of ``obj``, just stored under ``handle``; holding ``obj`` itself if ``hold``."""
+    cls = proxy_class(capabilities_of(obj))
+    if hold:
+        return cls(handle, obj)
+    return cls(handle, kind=_class_name(type(obj)))
 
 
 def resolve(proxy: Proxy) -> None:
@@ -277,5 +552,5 @@ def extract(proxy: Proxy) -> Any:
 
 
 def handle_of(proxy: Proxy) -> _native.Handle:
-    """The decoded handle the proxy pickles as."""
+    """The decoded handle the proxy pickles as while it is unresolved or unchanged."""
     return _native.Handle.decode(object.__getattribute__(proxy, "_byref_handle"))

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from . import _native
 from .errors import ConfigError
-from .proxy import CallableProxy, Proxy, handle_of, is_proxy
+from .proxy import Proxy, extract, handle_of, is_proxy, is_resolved, proxy_of
 from .serialize import dumps, loads
 
 # A peer:// store serves from this process: when it exits, tell connected workers at once
@@ -83,14 +83,21 @@ class Store:
             frame.encoding, frame.stream, frame.buffers, lambda: f"object {key} in {self.url}"
         )
 
-    def proxy(self, obj: Any, *, evict: bool = False, ttl: float | None = None) -> Proxy:
+    def proxy(
+        self, obj: Any, *, evict: bool = False, ttl: float | None = None, hold: bool = True
+    ) -> Proxy:
         """Stores ``obj`` and returns a proxy whose pickle is a ~100-byte handle.
 
         With ``evict=True`` the stored object is released on its first resolve, so a second
         resolve raises :class:`byref.ObjectNotFound`. ``ttl`` as for :meth:`put`.
+
+        The proxy holds ``obj`` itself (``hold=True``): used here it is ``obj``, and when it
+        is pickled, a change made to ``obj`` since is caught by hashing it again (one hash, no
+        write when unchanged) and travels. With ``hold=False`` it keeps only the handle: it
+        pickles with no hashing and resolves from the store if used here.
         """
         handle = self._put(obj, evict=evict, ttl=ttl)
-        return (CallableProxy if callable(obj) else Proxy)(handle.encode(), obj)
+        return proxy_of(handle.encode(), obj, hold=hold)
 
     def exists(self, key: str) -> bool:
         """Whether ``key`` is stored."""
@@ -121,9 +128,12 @@ class Store:
 def key_of(obj: Any) -> str:
     """The key ``obj`` has (or would have) in any store, without storing it.
 
-    The BLAKE3 digest of the bytes a ``put`` would write; for a proxy, its handle's key. Equal
-    values pickle the same and so share a key: what memoization keys a task's inputs by.
+    The BLAKE3 digest of the bytes a ``put`` would write; for an unresolved proxy, its handle's
+    key, and for a resolved one, its current value's. Equal values pickle the same and so share
+    a key: what memoization keys a task's inputs by.
     """
     if is_proxy(obj):
-        return handle_of(obj).key
+        if not is_resolved(obj):
+            return handle_of(obj).key
+        obj = extract(obj)
     return _native.key_of(*dumps(obj))

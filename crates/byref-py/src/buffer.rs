@@ -14,24 +14,25 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 
 /// The memory of one fetched object, kept alive while any [`Buffer`] views it.
+///
+/// Always this process's own, writable memory: a task may write into its arguments as into
+/// any array, and the writes must never reach the store or another holder of the bytes.
 pub(crate) struct Region {
-    /// Start of the object's bytes. For a private mapping it was taken from `&mut`, while this
-    /// region was its only owner; afterwards Rust never reads or writes the memory through
-    /// `owner` again, so Python may write through it.
+    /// Start of the object's bytes, taken from `&mut` while `owner` was its only owner;
+    /// afterwards Rust never reads or writes the memory through `owner` again, so Python may
+    /// write through it.
     ptr: *mut u8,
     /// Length of the object.
     len: usize,
-    /// Whether Python may write: only private copy-on-write mappings, never shared bytes.
-    writable: bool,
     /// Owns the memory `ptr` points into; only ever dropped.
     _owner: Owner,
 }
 
-/// What keeps a region's memory alive; held only to be dropped with the region.
-#[expect(dead_code, reason = "the fields are owned, never read")]
+/// What keeps a region's memory alive.
 enum Owner {
-    Object(Object),
-    /// Fetched bytes this region alone holds.
+    /// A private copy-on-write mapping of a stored file: pages are copied only when written.
+    Mapped(memmap2::MmapMut),
+    /// Bytes this region alone holds: fetched for it, or copied from shared ones.
     Unique(BytesMut),
 }
 
@@ -44,28 +45,22 @@ unsafe impl Sync for Region {}
 impl Region {
     pub(crate) fn new(object: Object) -> Self {
         let len = object.len();
-        let (ptr, writable, owner) = match object {
-            Object::Mapped(mut map) => (map.as_mut_ptr(), true, Owner::Object(Object::Mapped(map))),
-            // Fetched bytes nobody else holds (not cached, not kept by a memory store) are
-            // ours to write; shared ones stay read-only.
-            Object::Shared(bytes) => match bytes.try_into_mut() {
-                Ok(mut unique) => (unique.as_mut_ptr(), true, Owner::Unique(unique)),
-                Err(shared) => (
-                    shared.as_ptr().cast_mut(),
-                    false,
-                    Owner::Object(Object::Shared(shared)),
-                ),
-            },
-            other => (
-                other.as_slice().as_ptr().cast_mut(),
-                false,
-                Owner::Object(other),
-            ),
+        let mut owner = match object {
+            Object::Mapped(map) => Owner::Mapped(map),
+            // Fetched bytes nobody else holds are ours to write. Bytes shared with a cache or
+            // a memory store are copied: the only case that costs a copy (README, "Writable").
+            Object::Shared(bytes) => {
+                Owner::Unique(bytes.try_into_mut().unwrap_or_else(|s| BytesMut::from(&s[..])))
+            }
+            other => Owner::Unique(BytesMut::from(other.as_slice())),
+        };
+        let ptr = match &mut owner {
+            Owner::Mapped(map) => map.as_mut_ptr(),
+            Owner::Unique(bytes) => bytes.as_mut_ptr(),
         };
         Region {
             ptr,
             len,
-            writable,
             _owner: owner,
         }
     }
@@ -78,8 +73,7 @@ impl Region {
 /// A contiguous slice of a fetched object, usable wherever Python takes a buffer
 /// (`memoryview`, `numpy.frombuffer`, `pickle.loads(..., buffers=...)`).
 ///
-/// Writable when the object is a private mapping of a file-store object: the writes stay in
-/// this process and never reach the store.
+/// Writable: the writes stay in this process and never reach the store.
 #[pyclass(frozen, module = "byref._native")]
 pub(crate) struct Buffer {
     /// The object this slice belongs to.
@@ -110,11 +104,6 @@ impl Buffer {
         self.len
     }
 
-    #[getter]
-    fn readonly(&self) -> bool {
-        !self.region.writable
-    }
-
     /// # Safety
     /// Called by CPython with a valid `view` to fill.
     unsafe fn __getbuffer__(
@@ -133,7 +122,7 @@ impl Buffer {
                 slf.as_ptr(),
                 slf.region.ptr.add(slf.start).cast::<c_void>(),
                 slf.len as ffi::Py_ssize_t,
-                c_int::from(!slf.region.writable),
+                0,
                 flags,
             )
         };

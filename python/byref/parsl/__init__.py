@@ -14,9 +14,10 @@ Either way buffers of at least 1 MiB (numpy arrays, ``bytes``, ``bytearray``,
 ``memoryview``) are stored once and cross to the workers as ~100-byte proxies, which resolve
 (zero-copy where the store allows) when the task first touches them. Proxies memoize by
 content, and a worker that lacks a module raises :class:`byref.WorkerImportError` naming it.
+Errors raised here are also Parsl's own types (:mod:`byref.parsl.errors`).
 """
 
-from . import memo
+from . import errors, memo
 from .arguments import DEFAULT_THRESHOLD, Policy
 from .decorator import proxy_args
 from .serializer import ByrefCallableSerializer, ByrefSerializer, install, uninstall
@@ -26,6 +27,7 @@ __all__ = [
     "ByrefCallableSerializer",
     "ByrefSerializer",
     "Policy",
+    "errors",
     "install",
     "memo",
     "proxy_args",

@@ -8,6 +8,7 @@ from typing import Any
 
 from parsl.data_provider.files import File
 
+from .._native import Handle
 from ..proxy import handle_of, is_proxy
 from ..store import Store
 
@@ -49,18 +50,21 @@ class Policy:
 class Replacer:
     """Swaps the values a policy selects for proxies, inside lists, tuples and dicts too.
 
-    Remembers the keys it stored, so that the caller can release them.
+    Remembers the handles it stored under, so that the caller can release them.
     """
 
     def __init__(self, store: Store, policy: Policy) -> None:
         self.store = store
         self.policy = policy
-        self.keys: list[str] = []
+        self.handles: list[Handle] = []
 
     def __call__(self, obj: Any) -> Any:
         if self.policy.should_proxy(obj):
+            # Holding `obj`: HTEX takes the repr of every argument, which would otherwise fetch
+            # it back. Pickling re-hashes it (~13 ms per 100 MB), so a change made to `obj`
+            # before the task launches still reaches the task, as without byref.
             proxy = self.store.proxy(obj)
-            self.keys.append(handle_of(proxy).key)
+            self.handles.append(handle_of(proxy))
             return proxy
         kind = type(obj)
         if kind is list:

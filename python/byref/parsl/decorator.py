@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,8 +14,11 @@ from parsl.app.python import PythonApp
 
 from ..diagnose import naming_missing_imports
 from ..errors import ConfigError
+from .._native import Handle
+from ..proxy import handle_of, is_proxy
 from ..store import Store
 from . import memo
+from .errors import WorkerImportError
 from .arguments import DEFAULT_THRESHOLD, Policy, Replacer
 
 
@@ -27,7 +31,7 @@ class _Results:
 
 
 def _load_worker_side(pickled: bytes) -> _WorkerSide:
-    with naming_missing_imports("the task's function"):
+    with naming_missing_imports("the task's function", WorkerImportError):
         func, results = dill.loads(pickled)
     return _WorkerSide(func, results)
 
@@ -82,6 +86,27 @@ def _rebuild(app: PythonApp, results: _Results | None) -> PythonApp:
     )
 
 
+def _handles_in(value: Any) -> Iterator[bytes]:
+    """The handles of the proxies in a task's result, also inside lists, tuples and dicts."""
+    if is_proxy(value):
+        yield handle_of(value).encode()
+    elif type(value) in (list, tuple):
+        for item in value:
+            yield from _handles_in(item)
+    elif type(value) is dict:
+        for item in value.values():
+            yield from _handles_in(item)
+
+
+def _release_inputs(store: Store, handles: list[Handle], done: Future[Any]) -> None:
+    """Releases a completed task's proxied inputs, but those it returned untouched: their
+    handles came back as they went, and must stay resolvable."""
+    returned = set() if done.exception() is not None else set(_handles_in(done.result()))
+    for handle in handles:
+        if handle.encode() not in returned:
+            store.evict(handle.key)
+
+
 def proxy_args(
     store: Store | str | None = None,
     threshold: int = DEFAULT_THRESHOLD,
@@ -99,7 +124,7 @@ def proxy_args(
     Parsl still sees every dependency.
 
     ``evict=True`` releases the proxied inputs when the task's future completes (not on first
-    resolve, so Parsl's retries still find them). ``results=True`` makes the worker store large
+    resolve, so Parsl's retries still find them), except those the task returned untouched. ``results=True`` makes the worker store large
     return values the same way and return proxies; those stay until evicted
     (``store.evict(byref.handle_of(result).key)``).
 
@@ -121,9 +146,9 @@ def proxy_args(
         def submit(*args: Any, **kwargs: Any) -> Any:
             replace = Replacer(opened, policy)
             future = target(*replace(args), **replace(kwargs))
-            if evict and replace.keys:
-                keys = list(replace.keys)
-                future.add_done_callback(lambda _f: [opened.evict(k) for k in keys])
+            if evict and replace.handles:
+                handles = list(replace.handles)
+                future.add_done_callback(lambda done: _release_inputs(opened, handles, done))
             return future
 
         return submit

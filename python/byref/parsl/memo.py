@@ -15,7 +15,7 @@ from typing import Any
 
 from parsl.dataflow.memoization import id_for_memo
 
-from ..proxy import handle_of, is_proxy
+from ..proxy import is_proxy
 from ..store import key_of
 
 _registered: set[type] = set()
@@ -28,7 +28,7 @@ def _content_id(obj: Any, output_ref: bool = False) -> bytes:
 def _proxy_aware(previous: Any) -> Any:
     def memo_id(obj: Any, output_ref: bool = False) -> bytes:
         if is_proxy(obj):
-            return b"byref:" + handle_of(obj).key.encode()
+            return _content_id(obj)
         return previous(obj, output_ref=output_ref)
 
     return memo_id

@@ -28,6 +28,7 @@ from ..errors import ConfigError
 from ..proxy import handle_of
 from ..store import Store
 from .arguments import DEFAULT_THRESHOLD, Policy
+from .errors import SerializationError, WorkerImportError
 
 
 class _ProxyingPickler(dill.Pickler):
@@ -40,7 +41,8 @@ class _ProxyingPickler(dill.Pickler):
 
     def reducer_override(self, obj: Any) -> Any:
         if self._policy.should_proxy(obj):
-            proxy = self._store.proxy(obj, evict=self._evict)
+            # Not holding `obj`: an unresolved proxy pickles as its handle, with no hashing.
+            proxy = self._store.proxy(obj, evict=self._evict, hold=False)
             self.keys.append(handle_of(proxy).key)
             return proxy.__reduce_ex__(None)
         return NotImplemented
@@ -58,7 +60,7 @@ class _ProbePickler(dill.Pickler):
 
 
 def _loads(body: bytes, what: str) -> Any:
-    with naming_missing_imports(what):
+    with naming_missing_imports(what, WorkerImportError):
         return dill.loads(body)
 
 
@@ -93,7 +95,7 @@ class ByrefSerializer(SerializerBase):
             # Parsl pickles the positional arguments as a tuple and the keywords as a dict.
             root = {tuple: "args", dict: "kwargs"}.get(type(data), "value")
             fails = probe(lambda file: _ProbePickler(file, self._policy))
-            raise pickling_error(data, root, e, fails) from None
+            raise pickling_error(data, root, e, fails, SerializationError) from None
         return out.getvalue()
 
     def deserialize(self, payload: bytes) -> Any:
@@ -113,6 +115,7 @@ class ByrefCallableSerializer(SerializerBase):
         return _loads(payload, "the task's function")
 
 
+#: Parsl's tables as they were before :func:`install`, for :func:`uninstall`.
 _saved: tuple[dict[bytes, SerializerBase], dict[bytes, SerializerBase]] | None = None
 
 
@@ -138,20 +141,23 @@ def install(
     if _saved is None:
         _saved = (dict(facade.methods_for_data), dict(facade.methods_for_code))
     # Parsl tries every registered serializer and reports the last one's error: byref must be
-    # the only one, so that its error (naming the argument that failed) is the one raised.
-    # Results still come back from the workers in Parsl's own format: keep those readable.
-    for saved in _saved:
-        for identifier, serializer in saved.items():
-            facade.additional_methods_for_deserialization.setdefault(identifier, serializer)
+    # the only data serializer, so that its error (naming the argument that failed) is raised.
     facade.methods_for_data.clear()
     facade.methods_for_data[data.identifier] = data
     facade.methods_for_code.clear()
     facade.methods_for_code[code.identifier] = code
+    # Workers send results back in Parsl's own format: its serializers stay here to decode
+    # them, after byref's. Not in `additional_methods_for_deserialization`, which other set-ups
+    # reset (Parsl's ProxyStore one does). Parsl tries them to pickle a function only if byref's
+    # dill fails, and they fail alike, so they never change what is sent.
+    for saved in _saved:
+        for identifier, serializer in saved.items():
+            facade.methods_for_code.setdefault(identifier, serializer)
     return data
 
 
 def uninstall() -> None:
-    """Restores the serializers Parsl had before :func:`install`."""
+    """Restores exactly the serializers Parsl had before :func:`install`."""
     global _saved
     if _saved is None:
         return
