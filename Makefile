@@ -9,7 +9,7 @@ PY_DEPS := maturin==1.16.0 numpy cloudpickle pytest typing_extensions ruff "moto
 DEMO_DEPS := proxystore matplotlib
 DEMO_STAMP := $(VENV)/.demo-deps-installed
 
-.PHONY: demo test build lint rust-test py-test bench clean
+.PHONY: demo test build lint rust-test py-test bench wrapt-check clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -59,6 +59,10 @@ bench: build $(DEMO_STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/parsl_throughput.py
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/backends.py
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/quic.py
+
+# wrapt's own ObjectProxy tests against byref.Proxy (downloads wrapt's sdist from PyPI).
+wrapt-check: build
+	$(PY) tests/wrapt_check.py
 
 clean:
 	rm -rf $(VENV) target

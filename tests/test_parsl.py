@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import pickle
 import sqlite3
 import sys
 import time
@@ -17,6 +18,7 @@ import byref
 
 parsl = pytest.importorskip("parsl")
 
+from parsl.serialize import errors as parsl_errors  # noqa: E402
 from parsl.serialize import facade  # noqa: E402
 
 import byref.parsl  # noqa: E402
@@ -143,12 +145,33 @@ def test_plugin_sends_buffers_out_of_band_without_changing_apps(
     assert total_ == float(1 << 18)
 
 
-def test_uninstall_restores_parsl_serializers(store: byref.Store) -> None:
-    before = dict(facade.methods_for_data), dict(facade.methods_for_code)
+def tables() -> tuple[dict[bytes, object], ...]:
+    return (
+        dict(facade.methods_for_data),
+        dict(facade.methods_for_code),
+        dict(facade.additional_methods_for_deserialization),
+    )
+
+
+def test_uninstall_restores_exactly_what_was_there(store: byref.Store) -> None:
+    before = tables()
     byref.parsl.install(store)
     assert [type(s).__name__ for s in facade.methods_for_data.values()] == ["ByrefSerializer"]
     byref.parsl.uninstall()
-    assert (dict(facade.methods_for_data), dict(facade.methods_for_code)) == before
+    assert tables() == before
+
+
+def test_results_decode_when_other_code_resets_the_deserialization_table(
+    htex: None, plugin: byref.Store
+) -> None:
+    # What Parsl's own ProxyStore set-up does in its teardown.
+    saved = dict(facade.additional_methods_for_deserialization)
+    facade.additional_methods_for_deserialization.clear()
+    try:
+        assert total(np.ones(1 << 18)).result(timeout=120) == float(1 << 18)
+        assert add_one(np.zeros(4)).result(timeout=120).tolist() == [1.0] * 4
+    finally:
+        facade.additional_methods_for_deserialization.update(saved)
 
 
 def test_plugin_proxies_are_released_once_resolved(htex: None, plugin: byref.Store) -> None:
@@ -164,8 +187,12 @@ def test_plugin_names_the_argument_that_cannot_be_pickled(htex: None, plugin: by
             self.fn = sqlite3.connect(":memory:")
 
     future = describe(np.ones(1 << 18), {"model": Model()})
-    with pytest.raises(byref.SerializationError, match=r"args\[1\]\['model'\]\.fn"):
+    with pytest.raises(byref.SerializationError, match=r"args\[1\]\['model'\]\.fn") as raised:
         future.result(timeout=120)
+    # Also Parsl's own type, for code that catches that; still pickles as it was.
+    assert isinstance(raised.value, parsl_errors.SerializationError)
+    back = pickle.loads(pickle.dumps(raised.value))
+    assert type(back) is type(raised.value) and str(back) == str(raised.value)
 
 
 def test_evicted_argument_fails_on_the_worker_naming_key_and_store(
@@ -209,8 +236,9 @@ def test_decorator_names_a_module_missing_on_the_workers(
     app = byref.parsl.proxy_args(store)(submit_only_module.double)  # type: ignore[attr-defined]
     with pytest.raises(
         byref.WorkerImportError, match=r"'byref_submit_only'.*importable on the workers"
-    ):
+    ) as raised:
         app(21).result(timeout=120)
+    assert isinstance(raised.value, parsl_errors.DeserializationError)
 
 
 def test_plugin_names_a_module_missing_on_the_workers(
@@ -259,3 +287,17 @@ def test_memoization_of_values_proxied_by_type(htex: None, store: byref.Store) -
     assert first.result(timeout=120) == 2
     again = app({"a": 1, "b": 2})
     assert again.result(timeout=120) == 2 and again.task_record["from_memo"]
+
+
+@pytest.mark.parametrize(
+    ("cls", "parsl_cls"),
+    [
+        (byref.parsl.errors.SerializationError, parsl_errors.SerializationError),
+        (byref.parsl.errors.WorkerImportError, parsl_errors.DeserializationError),
+    ],
+)
+def test_parsl_flavoured_errors_are_both_and_pickle(cls: type, parsl_cls: type) -> None:
+    err = cls("cannot pickle args[0]: no")
+    assert isinstance(err, byref.ByrefError) and isinstance(err, parsl_cls)
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is cls and str(back) == "cannot pickle args[0]: no"

@@ -70,9 +70,7 @@ MODES = ["decorator", "decorator-evict", "plugin", "plugin-evict"]
 
 
 @pytest.fixture(params=MODES)
-def run(
-    request: pytest.FixtureRequest, htex: None, tmp_path: Path
-) -> Iterator[Callable[..., Any]]:
+def run(request: pytest.FixtureRequest, htex: None, tmp_path: Path) -> Iterator[Callable[..., Any]]:
     """Submits an app with byref in one of its modes; returns the task's result."""
     store = byref.Store(tmp_path.as_uri())
     evict = request.param.endswith("-evict")

@@ -129,7 +129,9 @@ def _inline(encoding: int, stream: bytes, buffers: list[Any]) -> Any:
     return loads(encoding, stream, own)
 
 
-def reduce_handle(handle: bytes, kind: str | None, capabilities: int) -> tuple[Any, tuple[Any, ...]]:
+def reduce_handle(
+    handle: bytes, kind: str | None, capabilities: int
+) -> tuple[Any, tuple[Any, ...]]:
     """What pickles as an unresolved proxy of ``handle`` (no capabilities: two bytes fewer)."""
     return _unpickle, (handle, kind, capabilities) if capabilities else (handle, kind)
 
@@ -158,6 +160,12 @@ class _FromTarget(str):
 
     def __reduce__(self) -> tuple[type[str], tuple[str]]:
         return str, (str(self),)  # pickling the class writes its module name: a plain string
+
+
+def _take_from_target(cls: type) -> None:
+    """Instances of ``cls`` report their target's ``__module__`` and ``__doc__``."""
+    cls.__module__ = _FromTarget("__module__", cls.__module__)
+    cls.__doc__ = _FromTarget("__doc__", cls.__doc__ or "")
 
 
 class Proxy(_native.ProxyBase):
@@ -199,6 +207,10 @@ class Proxy(_native.ProxyBase):
         # Whether pickling may hand on `handle` itself: true for a proxy made here with its
         # target (store.proxy) until a handle released on resolve has been handed on once.
         object.__setattr__(self, "_byref_owns_handle", target is not _UNRESOLVED)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _take_from_target(cls)
 
     def __reduce_ex__(self, protocol: Any) -> tuple[Any, tuple[Any, ...]]:
         get = object.__getattribute__
@@ -495,16 +507,8 @@ class CallableProxy(_Calls, Proxy):
     _byref_capabilities = _CALL
 
 
-def _take_from_target(cls: type) -> None:
-    """Instances of ``cls`` report their target's ``__module__`` and ``__doc__``."""
-    cls.__module__ = _FromTarget("__module__", cls.__module__)
-    cls.__doc__ = _FromTarget("__doc__", cls.__doc__ or "")
-
-
+_take_from_target(Proxy)  # its subclasses take them in `__init_subclass__`
 _classes: dict[int, type[Proxy]] = {0: Proxy, _CALL: CallableProxy}
-for _cls in _classes.values():
-    _take_from_target(_cls)
-del _cls
 
 
 def proxy_class(capabilities: int) -> type[Proxy]:
@@ -523,7 +527,6 @@ def proxy_class(capabilities: int) -> type[Proxy]:
                 "__doc__": base.__doc__,
             },
         )
-        _take_from_target(cls)
         _classes[capabilities] = cls
     return cls
 

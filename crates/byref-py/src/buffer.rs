@@ -49,9 +49,11 @@ impl Region {
             Object::Mapped(map) => Owner::Mapped(map),
             // Fetched bytes nobody else holds are ours to write. Bytes shared with a cache or
             // a memory store are copied: the only case that costs a copy (README, "Writable").
-            Object::Shared(bytes) => {
-                Owner::Unique(bytes.try_into_mut().unwrap_or_else(|s| BytesMut::from(&s[..])))
-            }
+            Object::Shared(bytes) => Owner::Unique(
+                bytes
+                    .try_into_mut()
+                    .unwrap_or_else(|s| BytesMut::from(&s[..])),
+            ),
             other => Owner::Unique(BytesMut::from(other.as_slice())),
         };
         let ptr = match &mut owner {

@@ -12,14 +12,14 @@ from typing import Any
 import dill
 from parsl.app.python import PythonApp
 
+from .._native import Handle
 from ..diagnose import naming_missing_imports
 from ..errors import ConfigError
-from .._native import Handle
 from ..proxy import handle_of, is_proxy
 from ..store import Store
 from . import memo
-from .errors import WorkerImportError
 from .arguments import DEFAULT_THRESHOLD, Policy, Replacer
+from .errors import WorkerImportError
 
 
 @dataclass(frozen=True)
@@ -124,9 +124,9 @@ def proxy_args(
     Parsl still sees every dependency.
 
     ``evict=True`` releases the proxied inputs when the task's future completes (not on first
-    resolve, so Parsl's retries still find them), except those the task returned untouched. ``results=True`` makes the worker store large
-    return values the same way and return proxies; those stay until evicted
-    (``store.evict(byref.handle_of(result).key)``).
+    resolve, so Parsl's retries still find them), except those the task returned untouched.
+    ``results=True`` makes the worker store large return values the same way and return
+    proxies; those stay until evicted (``store.evict(byref.handle_of(result).key)``).
 
     A worker that cannot import the app's module raises :class:`byref.WorkerImportError`.
     """
