@@ -117,11 +117,6 @@ def _unpickle(handle: bytes, kind: str | None = None, capabilities: int = 0) -> 
     return proxy_class(capabilities)(handle, kind=kind)
 
 
-def _unpickle_callable(handle: bytes, kind: str | None = None) -> Proxy:
-    """Proxies of callables pickled before capabilities were a number."""
-    return _unpickle(handle, kind, _CALL)
-
-
 def _inline(encoding: int, stream: bytes, buffers: list[Any]) -> Any:
     """A value a proxy pickled as: plain, no longer a proxy."""
     # In-band buffers may arrive as bytes; the value's arrays must be writable as the sender's.
