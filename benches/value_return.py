@@ -22,9 +22,9 @@ import numpy as np
 import byref
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from timing import best, fmt_time, publish  # noqa: E402
+from timing import best, fmt_time, publish
 
-from tests.servers import RedisServer  # noqa: E402
+from tests.servers import RedisServer
 
 
 def measure(label: str, store: byref.Store, array: np.ndarray, repeat: int) -> str:
