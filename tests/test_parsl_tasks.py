@@ -142,3 +142,25 @@ def test_tasks_write_into_arguments_on_every_store(
     assert app(np.full(size, 0.5)).result(timeout=120) == (42.0, 42.0 + (size - 1))
     returned = byref.parsl.proxy_args(any_store, threshold=1 << 20)(mutate_and_return)
     assert float(np.asarray(returned(np.full(size, 0.5)).result(timeout=120))[0]) == 1.5
+
+
+@parsl.python_app
+def after_a_while(seconds):
+    import time
+
+    time.sleep(seconds)
+    return seconds
+
+
+@parsl.python_app
+def first_element(x, _after):
+    return float(x[0])
+
+
+def test_a_change_made_before_launch_reaches_the_task(htex: None, tmp_path: Path) -> None:
+    # Plain Parsl pickles arguments when the task launches: byref must not send an older value.
+    app = byref.parsl.proxy_args(byref.Store(tmp_path.as_uri()))(first_element)
+    array = np.zeros(N)
+    future = app(array, after_a_while(1))  # launches only when the dependency is done
+    array[0] = 7.0
+    assert future.result(timeout=120) == 7.0

@@ -143,3 +143,17 @@ def test_isinstance_with_a_proxy_of_a_class(memory: byref.Store) -> None:
 def test_callable_only_where_the_target_is(memory: byref.Store) -> None:
     assert callable(arrive(memory, function)) and not callable(arrive(memory, [1]))
     assert isinstance(arrive(memory, function), byref.CallableProxy)
+
+
+class CallableCountdown(Countdown):
+    def __call__(self) -> str:
+        return "called"
+
+
+def test_every_combination_of_optional_methods_makes_a_class(memory: byref.Store) -> None:
+    p = arrive(memory, CallableCountdown(2))
+    assert p() == "called" and isinstance(p, byref.CallableProxy)
+    assert isinstance(p, AsyncIterator) and not isinstance(p, os.PathLike)
+    for capabilities in range(64):
+        cls = byref.proxy.proxy_class(capabilities)
+        assert cls._byref_capabilities == capabilities and issubclass(cls, byref.Proxy)

@@ -510,8 +510,10 @@ def proxy_class(capabilities: int) -> type[Proxy]:
     """The proxy class defining exactly the optional special methods ``capabilities`` names."""
     cls = _classes.get(capabilities)
     if cls is None:
-        mixins = tuple(mixin for bit, mixin in _MIXINS.items() if capabilities & bit)
+        # CallableProxy brings `__call__`: the other mixins go in front of it.
         base = CallableProxy if capabilities & _CALL else Proxy
+        others = capabilities & ~_CALL
+        mixins = tuple(mixin for bit, mixin in _MIXINS.items() if others & bit)
         cls = type(
             base.__name__,
             (*mixins, base),
@@ -522,7 +524,7 @@ def proxy_class(capabilities: int) -> type[Proxy]:
                 "__doc__": base.__doc__,
             },
         )
-        _classes[capabilities] = cls
+        cls = _classes.setdefault(capabilities, cls)  # another thread may have made one
     return cls
 
 

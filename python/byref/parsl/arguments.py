@@ -50,20 +50,19 @@ class Policy:
 class Replacer:
     """Swaps the values a policy selects for proxies, inside lists, tuples and dicts too.
 
-    Remembers the handles it stored under, so that the caller can release them.
+    Remembers the handles it stored under, so that the caller can release them. Its proxies
+    hold their value if ``hold`` (see :meth:`byref.Store.proxy`).
     """
 
-    def __init__(self, store: Store, policy: Policy) -> None:
+    def __init__(self, store: Store, policy: Policy, *, hold: bool) -> None:
         self.store = store
         self.policy = policy
+        self.hold = hold
         self.handles: list[Handle] = []
 
     def __call__(self, obj: Any) -> Any:
         if self.policy.should_proxy(obj):
-            # Holding `obj`: HTEX takes the repr of every argument, which would otherwise fetch
-            # it back. Pickling re-hashes it (~13 ms per 100 MB), so a change made to `obj`
-            # before the task launches still reaches the task, as without byref.
-            proxy = self.store.proxy(obj)
+            proxy = self.store.proxy(obj, hold=self.hold)
             self.handles.append(handle_of(proxy))
             return proxy
         kind = type(obj)
