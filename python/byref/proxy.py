@@ -1,6 +1,6 @@
 """Proxies: stand-ins that behave as their target, fetched when first touched.
 
-A proxy pickles as what it stands for *now* (the README's "What travels"):
+A proxy pickles as what it stands for *now* (the README's "A proxy is its value"):
 
 - Unresolved, it pickles as its handle: nothing was fetched, so nothing can have changed.
 - Holding its target (fetched here, or made here by ``store.proxy``), it pickles as the
@@ -124,16 +124,16 @@ def _inline(encoding: int, stream: bytes, buffers: list[Any]) -> Any:
     return loads(encoding, stream, own)
 
 
-def reduce_handle(
+def _reduce_handle(
     handle: bytes, kind: str | None, capabilities: int
 ) -> tuple[Any, tuple[Any, ...]]:
     """What pickles as an unresolved proxy of ``handle`` (no capabilities: two bytes fewer)."""
     return _unpickle, (handle, kind, capabilities) if capabilities else (handle, kind)
 
 
-def reduce_stored(handle: bytes, obj: Any) -> tuple[Any, tuple[Any, ...]]:
+def _reduce_stored(handle: bytes, obj: Any) -> tuple[Any, tuple[Any, ...]]:
     """What pickles as a proxy of ``obj``, just stored under ``handle``."""
-    return reduce_handle(handle, _class_name(type(obj)), capabilities_of(obj))
+    return _reduce_handle(handle, _class_name(type(obj)), capabilities_of(obj))
 
 
 class _FromTarget(str):
@@ -213,7 +213,7 @@ class Proxy(_native.ProxyBase):
             handle = get(self, "_byref_handle")
             target = get(self, "_byref_target")
             if target is _UNRESOLVED:
-                return reduce_handle(handle, get(self, "_byref_kind"), self._byref_capabilities)
+                return _reduce_handle(handle, get(self, "_byref_kind"), self._byref_capabilities)
             return _reduce_value(self, target, protocol)
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
@@ -356,10 +356,10 @@ def _reduce_value(proxy: Proxy, target: Any, protocol: Any) -> tuple[Any, tuple[
     decoded = _native.Handle.decode(handle)
     owns = get(proxy, "_byref_owns_handle")
     if owns and type(target) in _IMMUTABLE:
-        return _hand_on(proxy, decoded, reduce_handle(handle, kind, proxy._byref_capabilities))
+        return _hand_on(proxy, decoded, _reduce_handle(handle, kind, proxy._byref_capabilities))
     encoding, stream, buffers = dumps(target)
     if owns and _native.key_of(encoding, stream, buffers) == decoded.key:
-        return _hand_on(proxy, decoded, reduce_handle(handle, kind, proxy._byref_capabilities))
+        return _hand_on(proxy, decoded, _reduce_handle(handle, kind, proxy._byref_capabilities))
     if len(stream) + sum(b.nbytes for b in buffers) < INLINE_MAX:
         in_band = protocol is not None and protocol >= 5
         parts = [pickle.PickleBuffer(b) if in_band else bytes(b) for b in buffers]
@@ -370,7 +370,7 @@ def _reduce_value(proxy: Proxy, target: Any, protocol: Any) -> tuple[Any, tuple[
     object.__setattr__(proxy, "_byref_handle", fresh_handle)
     object.__setattr__(proxy, "_byref_kind", _class_name(type(target)))
     object.__setattr__(proxy, "_byref_owns_handle", not fresh.evict)
-    return reduce_stored(fresh_handle, target)
+    return _reduce_stored(fresh_handle, target)
 
 
 def _hand_on(proxy: Proxy, decoded: _native.Handle, reduced: Any) -> Any:
