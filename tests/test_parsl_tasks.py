@@ -164,3 +164,12 @@ def test_a_change_made_before_launch_reaches_the_task(htex: None, tmp_path: Path
     future = app(array, after_a_while(1))  # launches only when the dependency is done
     array[0] = 7.0
     assert future.result(timeout=120) == 7.0
+
+
+def test_a_result_feeds_several_tasks_and_the_submitter(run: Callable[..., Any]) -> None:
+    first = run(mutate_and_return, np.full(N, 0.5))
+    # One result, three consumers: two tasks (each pickles it) and this process.
+    second, third = run(total, first), run(total, first)
+    assert second.result(timeout=120) == third.result(timeout=120) == 1.5 * N
+    assert float(np.asarray(first.result()).sum()) == 1.5 * N
+    assert run(total, first.result()).result(timeout=120) == 1.5 * N

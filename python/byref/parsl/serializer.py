@@ -25,7 +25,7 @@ from parsl.serialize.base import SerializerBase
 
 from ..diagnose import naming_missing_imports, pickling_error, probe
 from ..errors import ConfigError
-from ..proxy import handle_of
+from ..proxy import handle_of, is_proxy, is_resolved, resolve
 from ..store import Store
 from .arguments import DEFAULT_THRESHOLD, Policy
 from .errors import SerializationError, WorkerImportError
@@ -45,6 +45,11 @@ class _ProxyingPickler(dill.Pickler):
             proxy = self._store.proxy(obj, evict=self._evict, hold=False)
             self.keys.append(handle_of(proxy).key)
             return proxy.__reduce_ex__(None)
+        if is_proxy(obj) and not is_resolved(obj) and handle_of(obj).evict:
+            # A proxy released on its first resolve (a task's result, say) going on to a task.
+            # A result may feed several tasks, and its one reference can serve only one: so it
+            # is resolved here and goes as its value, stored again with a reference per task.
+            resolve(obj)
         return NotImplemented
 
 
