@@ -11,6 +11,7 @@ of the same value, and pickling the array inline as plain Parsl would.
 from __future__ import annotations
 
 import argparse
+import os
 import pickle
 import sys
 import tempfile
@@ -37,14 +38,18 @@ def measure(label: str, store: byref.Store, array: np.ndarray, repeat: int) -> s
 
     def change() -> None:
         fresh[0] += 1  # each put below stores a value the store has not seen
+        os.sync()
 
+    # Every timed write starts with no dirty pages left by the one before (os.sync, untimed):
+    # otherwise later columns pay for earlier ones' writeback.
     first_put = best(lambda: store.put(fresh), repeat, between=change)
     proxies = [arrived() for _ in range(repeat)]
-    unchanged = best(lambda: pickle.dumps(proxies.pop()), repeat)
+    unchanged = best(lambda: pickle.dumps(proxies.pop()), repeat, between=os.sync)
     changed_proxies = [arrived() for _ in range(repeat)]
     for i, p in enumerate(changed_proxies):
         p += i + 1  # the task changes its argument: a value the store has not seen
-    changed = best(lambda: pickle.dumps(changed_proxies.pop()), repeat)
+    os.sync()
+    changed = best(lambda: pickle.dumps(changed_proxies.pop()), repeat, between=os.sync)
     inline = best(lambda: pickle.dumps(array, protocol=5), repeat)
     return (
         f"| {label} | {fmt_time(first_put)} | {fmt_time(unchanged)} "
