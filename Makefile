@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.deps-installed
-PY_DEPS := maturin==1.16.0 numpy cloudpickle pytest typing_extensions ruff "moto[server]" redis parsl pyyaml
+PY_DEPS := maturin==1.16.0 numpy cloudpickle pytest typing_extensions ruff mypy "moto[server]" redis parsl pyyaml
 # The demo measures ProxyStore, the tool byref is compared with, in the same run, and plots.
 DEMO_DEPS := proxystore matplotlib
 DEMO_STAMP := $(VENV)/.demo-deps-installed
@@ -37,11 +37,13 @@ build: $(STAMP)
 demo: build $(DEMO_STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/parsl_throughput.py
 
-lint: $(STAMP)
+# stubtest checks python/byref/_native.pyi against the built extension.
+lint: build
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
 	$(VENV)/bin/ruff check python tests benches
 	$(VENV)/bin/ruff format --check python tests benches
+	$(PY) -m mypy.stubtest byref._native --allowlist tests/stubtest-allowlist.txt
 
 # byref-py has no Rust tests: it is tested through Python, by pytest.
 rust-test: $(STAMP)

@@ -1,9 +1,26 @@
 """Type stubs for byref's Rust extension module."""
 
 from collections.abc import Sequence
-from typing import final
+from typing import Self, final
 
 from typing_extensions import Buffer as _BufferProtocol
+
+__all__ = [
+    "Buffer",
+    "Frame",
+    "Handle",
+    "ProxyBase",
+    "Store",
+    "__version__",
+    "close_peers",
+    "get_file",
+    "key_of",
+    "put_file",
+    "resolve",
+    "serve",
+    "stat",
+    "status",
+]
 
 __version__: str
 
@@ -45,7 +62,7 @@ class Handle:
 class Store:
     """An open backend, shared per URL within a process."""
 
-    def __init__(self, url: str) -> None: ...
+    def __new__(cls, url: str) -> Store: ...
     @property
     def url(self) -> str: ...
     def put(
@@ -64,6 +81,7 @@ class Store:
 class ProxyBase:
     """Native base of ``byref.Proxy``: lends it the target's buffer protocol."""
 
+    def __new__(cls, *_args: object, **_kwargs: object) -> Self: ...
     def __buffer__(self, flags: int, /) -> memoryview: ...
 
 def resolve(handle: bytes) -> Frame: ...
