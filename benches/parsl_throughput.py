@@ -4,7 +4,7 @@ A real local HighThroughputExecutor (2 workers on 127.0.0.1) runs a task that su
 array, for argument sizes 1 KiB to 500 MiB, in each mode:
 
 - inline: Parsl's own serializer, the array inside the task message;
-- decorator: ``@byref.parsl.proxy_args(store, evict=True)`` above the app;
+- decorator: ``@byref.parsl.proxy_args(store, release_on_completion=True)`` above the app;
 - plugin: ``byref.parsl.install(store)``, no change to the app;
 - proxystore: Parsl's ``ProxyStoreSerializer`` with a ProxyStore ``FileConnector`` (if
   ProxyStore is installed), proxying what byref proxies.
@@ -157,7 +157,7 @@ def main() -> None:
     policy = byref.parsl.Policy()
     modes: dict[str, tuple[Callable[[], Any], Callable[..., Any]]] = {
         "inline": (nothing, consume),
-        "decorator": (nothing, byref.parsl.proxy_args(store, evict=True)(consume)),
+        "decorator": (nothing, byref.parsl.proxy_args(store, release_on_completion=True)(consume)),
         "plugin": (lambda: plugin(store), consume),
     }
     ps = proxystore_mode(work / "proxystore", policy)

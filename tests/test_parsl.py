@@ -68,6 +68,13 @@ def test_workers_fetch_arguments_from_a_peer_submitter(htex: None, tmp_path: Pat
     assert total == float(1 << 18)
 
 
+def test_the_old_keyword_evict_names_the_new_one(store: byref.Store) -> None:
+    with pytest.raises(TypeError, match="release_on_completion="):
+        byref.parsl.proxy_args(store, evict=True)
+    with pytest.raises(TypeError, match="'evcit'"):
+        byref.parsl.proxy_args(store, evcit=True)
+
+
 def test_wrapping_keeps_name_signature_and_wrapped(store: byref.Store) -> None:
     app = byref.parsl.proxy_args(store)(describe)
     assert app.__name__ == "describe" and app.__wrapped__ is describe
@@ -86,11 +93,13 @@ def test_futures_between_apps_stay_dependencies(htex: None, store: byref.Store) 
     assert float(second.result(timeout=120).sum()) == 2.0 * (1 << 18)
 
 
-def test_evict_releases_inputs_when_the_task_completes(htex: None, store: byref.Store) -> None:
+def test_release_on_completion_releases_inputs_when_the_task_completes(
+    htex: None, store: byref.Store
+) -> None:
     array = np.arange(1 << 18, dtype=np.float64)
     key = store.put(array)
     store.evict(key)
-    app = byref.parsl.proxy_args(store, evict=True)(add_one)
+    app = byref.parsl.proxy_args(store, release_on_completion=True)(add_one)
     app(array).result(timeout=120)
     deadline = time.monotonic() + 10
     while store.exists(key) and time.monotonic() < deadline:

@@ -75,7 +75,9 @@ def run(request: pytest.FixtureRequest, htex: None, tmp_path: Path) -> Iterator[
     store = byref.Store(tmp_path.as_uri())
     evict = request.param.endswith("-evict")
     if request.param.startswith("decorator"):
-        yield lambda app, *args: byref.parsl.proxy_args(store, evict=evict)(app)(*args)
+        yield lambda app, *args: byref.parsl.proxy_args(store, release_on_completion=evict)(app)(
+            *args
+        )
         return
     byref.parsl.install(store, evict=evict)
     yield lambda app, *args: app(*args)

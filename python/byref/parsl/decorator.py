@@ -114,8 +114,9 @@ def proxy_args(
     threshold: int = DEFAULT_THRESHOLD,
     *,
     types: tuple[type, ...] = (),
-    evict: bool = False,
+    release_on_completion: bool = False,
     results: bool = False,
+    **removed: Any,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator, directly above ``@python_app``: large arguments travel by reference.
 
@@ -125,13 +126,21 @@ def proxy_args(
     lists, tuples and dicts. Futures, ``File`` objects and small values are left alone, so
     Parsl still sees every dependency.
 
-    ``evict=True`` releases the proxied inputs when the task's future completes (not on first
-    resolve, so Parsl's retries still find them), except those the task returned untouched.
+    ``release_on_completion=True`` releases the proxied inputs when the task's future completes
+    (not on first resolve, as ``store.proxy(evict=True)`` does, so Parsl's retries still find
+    them), except those the task returned untouched.
     ``results=True`` makes the worker store large return values the same way and return
     proxies; those stay until evicted (``store.evict(byref.handle_of(result).key)``).
 
     A worker that cannot import the app's module raises :class:`byref.WorkerImportError`.
     """
+    if "evict" in removed:
+        raise TypeError(
+            "proxy_args() takes release_on_completion=, not evict=: the inputs are released "
+            "when the task completes, not on first resolve as with store.proxy(evict=True)"
+        )
+    if removed:
+        raise TypeError(f"proxy_args() got an unexpected keyword argument {next(iter(removed))!r}")
     policy = Policy(threshold, tuple(types))
     for cls in policy.types:
         memo.register(cls)
@@ -151,7 +160,7 @@ def proxy_args(
             # 100 MB), so a change made before the task launches reaches it, as without byref.
             replace = Replacer(opened, policy, hold=True)
             future = target(*replace(args), **replace(kwargs))
-            if evict and replace.handles:
+            if release_on_completion and replace.handles:
                 handles = list(replace.handles)
                 future.add_done_callback(lambda done: _release_inputs(opened, handles, done))
             return future
