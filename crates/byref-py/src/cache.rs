@@ -1,7 +1,7 @@
 //! This process's cache of fetched objects.
 //!
-//! Only shared, read-only objects are cached; a file store's private mappings cost no copy to
-//! fetch again, and each resolve must get its own writable mapping.
+//! Only fetched bytes are cached, from their second fetch on; a file store's private mappings
+//! cost no copy to fetch again, and each resolve must get its own writable mapping.
 
 use std::sync::OnceLock;
 

@@ -51,7 +51,7 @@ async fn fetch(opened: &Opened, key: &Key) -> byref::Result<Object> {
     }
     let object = opened.store.get_verified(key, opened.verify).await?;
     if let Object::Shared(data) = &object {
-        cache::cache().insert(*key, data.clone());
+        cache::cache().offer(*key, data);
     }
     Ok(object)
 }

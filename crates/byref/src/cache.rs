@@ -1,8 +1,13 @@
 //! A cache of fetched objects, bounded in bytes, least recently used out first.
 //!
 //! Keys are content addresses, so one cache can serve every store: equal keys are equal bytes.
+//!
+//! An object is admitted on its second fetch, not its first. Most objects (a task's argument)
+//! are fetched once per process; caching them would only cost memory, and the bytes a cached
+//! object shares with the cache must be copied before Python may write to them. Objects that
+//! come back (a model every task reads) pay one more fetch, then come from the cache.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -21,7 +26,14 @@ struct Lru {
     order: BTreeMap<u64, Key>,
     /// Advances on every use.
     tick: u64,
+    /// Keys fetched once and not cached, for admission on the next fetch; at most `SEEN`.
+    seen: HashSet<Key>,
+    /// `seen`, oldest first, to forget the oldest when full.
+    seen_order: VecDeque<Key>,
 }
+
+/// How many once-fetched keys are remembered for admission.
+const SEEN: usize = 4096;
 
 impl Lru {
     fn touch(&mut self, key: &Key) -> Option<Bytes> {
@@ -31,6 +43,22 @@ impl Lru {
         *last = self.tick;
         self.order.insert(self.tick, *key);
         Some(data.clone())
+    }
+
+    /// Whether `key` was offered before (and so should be cached); remembers it if not.
+    fn seen_before(&mut self, key: &Key) -> bool {
+        if self.seen.remove(key) {
+            self.seen_order.retain(|k| k != key);
+            return true;
+        }
+        if self.seen_order.len() == SEEN
+            && let Some(oldest) = self.seen_order.pop_front()
+        {
+            self.seen.remove(&oldest);
+        }
+        self.seen.insert(*key);
+        self.seen_order.push_back(*key);
+        false
     }
 
     fn insert(&mut self, key: Key, data: Bytes) {
@@ -70,12 +98,15 @@ impl ObjectCache {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).touch(key)
     }
 
-    /// Remembers `data` as the bytes of `key`.
-    pub fn insert(&self, key: Key, data: Bytes) {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, data);
+    /// Offers `data`, just fetched, as the bytes of `key`: cached if `key` was offered before
+    /// (see the module's comment). Returns whether it was cached.
+    pub fn offer(&self, key: Key, data: &Bytes) -> bool {
+        let mut lru = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if !lru.seen_before(&key) {
+            return false;
+        }
+        lru.insert(key, data.clone());
+        true
     }
 
     /// Forgets `key`, so this process sees an evicted object as gone.
@@ -117,10 +148,37 @@ mod tests {
     }
 
     #[test]
+    fn objects_are_admitted_on_their_second_fetch() {
+        let cache = ObjectCache::new(100);
+        let key = Key::of(b"k");
+        let data = Bytes::from(vec![0; 30]);
+        assert!(!cache.offer(key, &data), "a first fetch is not cached");
+        assert!(cache.get(&key).is_none());
+        assert!(cache.offer(key, &data), "a second fetch is");
+        assert_eq!(cache.get(&key), Some(data));
+    }
+
+    #[test]
+    fn once_fetched_keys_are_remembered_boundedly() {
+        let cache = ObjectCache::new(100);
+        let data = Bytes::from(vec![0; 1]);
+        let first = Key::of(b"first");
+        assert!(!cache.offer(first, &data));
+        for i in 0..SEEN as u32 {
+            assert!(!cache.offer(Key::of(&i.to_le_bytes()), &data));
+        }
+        let lru = cache.0.lock().unwrap();
+        assert_eq!(lru.seen.len(), SEEN);
+        assert!(!lru.seen.contains(&first), "the oldest is forgotten");
+    }
+
+    #[test]
     fn removed_keys_free_their_bytes() {
         let cache = ObjectCache::new(100);
         let key = Key::of(b"k");
-        cache.insert(key, Bytes::from(vec![0; 30]));
+        let data = Bytes::from(vec![0; 30]);
+        cache.offer(key, &data);
+        cache.offer(key, &data);
         cache.remove(&key);
         assert!(cache.get(&key).is_none());
         assert_eq!(cache.0.lock().unwrap().used, 0);
