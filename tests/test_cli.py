@@ -79,3 +79,13 @@ def test_missing_input_file_is_a_clear_error(file_store: byref.Store, tmp_path: 
     done = cli("put", "--store", file_store.url, str(tmp_path / "nope.bin"))
     assert done.returncode == 1
     assert "nope.bin" in done.stderr.decode(), done.stderr.decode()
+
+
+def test_sizes_parse_by_the_daemons_rule() -> None:
+    # One parser, in Rust, for `byref serve`, `byrefd` and peer:// URLs alike.
+    from byref.cli import parse_size
+
+    assert parse_size("8GiB") == 8 << 30 and parse_size("512MB") == 512_000_000
+    assert parse_size("1000") == 1000 and parse_size("1.5k") == 1536
+    done = cli("serve", "--memory", "8XB", "--dir", "/nonexistent")
+    assert done.returncode == 2 and b"unknown size unit" in done.stderr

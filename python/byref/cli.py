@@ -19,26 +19,19 @@ store in ``~/.cache/byref``), with a progress bar on a terminal.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 
 from . import _native
 from .errors import ByrefError
 from .store import Store
 
-_UNITS = {
-    "": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-    "k": 2**10, "kib": 2**10, "m": 2**20, "mib": 2**20, "g": 2**30, "gib": 2**30,
-    "t": 2**40, "tib": 2**40,
-}  # fmt: skip
-
 
 def parse_size(text: str) -> int:
-    """``8GiB``, ``512MB``, ``1000`` to bytes."""
-    match = re.fullmatch(r"\s*([\d.]+)\s*([a-zA-Z]*)\s*", text)
-    if not match or match.group(2).lower() not in _UNITS:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 8GiB or 512MB")
-    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    """``8GiB``, ``512MB``, ``1000`` to bytes, by the daemon's own rule."""
+    try:
+        return _native.parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -9,7 +9,6 @@
 //! This crate knows no backend besides the in-process [`MemoryStore`]; each backend lives in
 //! its own crate and proves itself with [`conformance::run_all`] (feature `conformance`).
 
-mod config;
 mod error;
 mod ext;
 pub mod frame;
@@ -18,11 +17,11 @@ mod key;
 mod memory;
 pub mod secrets;
 mod store;
+mod store_url;
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
-pub use config::StoreUrl;
 pub use error::{Error, Result, Source};
 pub use ext::StoreExt;
 pub use frame::{Encoding, Layout, Payload};
@@ -32,3 +31,4 @@ pub use memory::{MemoryStore, SCHEME as MEMORY_SCHEME};
 pub use store::{
     Capabilities, Object, Progress, PutOptions, RefId, Store, check_range, refuse_ttl,
 };
+pub use store_url::StoreUrl;

@@ -53,3 +53,9 @@ pub(crate) fn status(py: Python<'_>, url: &str) -> PyResult<String> {
 pub(crate) fn close_peers(py: Python<'_>) {
     block_on(py, byref_daemon::peer::close_all());
 }
+
+/// `8GiB`, `512MB`, `1000` to bytes, by the daemon's own rule (`byref serve --memory`).
+#[pyfunction]
+pub(crate) fn parse_size(text: &str) -> PyResult<u64> {
+    byref_daemon::parse_size(text).map_err(pyo3::exceptions::PyValueError::new_err)
+}

@@ -30,6 +30,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(daemon::serve, m)?)?;
     m.add_function(wrap_pyfunction!(daemon::status, m)?)?;
     m.add_function(wrap_pyfunction!(daemon::close_peers, m)?)?;
+    m.add_function(wrap_pyfunction!(daemon::parse_size, m)?)?;
     m.add_function(wrap_pyfunction!(transfer::put_file, m)?)?;
     m.add_function(wrap_pyfunction!(transfer::get_file, m)?)?;
     m.add_function(wrap_pyfunction!(transfer::stat, m)?)?;
