@@ -157,3 +157,13 @@ def test_every_combination_of_optional_methods_makes_a_class(memory: byref.Store
     for capabilities in range(64):
         cls = byref.proxy.proxy_class(capabilities)
         assert cls._byref_capabilities == capabilities and issubclass(cls, byref.Proxy)
+
+
+class Factory:
+    def __call__(self) -> str:
+        return "an instance was called"
+
+
+def test_a_proxy_of_a_class_calls_the_class(memory: byref.Store) -> None:
+    made = arrive(memory, Factory)()
+    assert type(made) is Factory and made() == "an instance was called"

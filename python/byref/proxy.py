@@ -17,7 +17,6 @@ import copy
 import importlib
 import math
 import operator
-import os
 import pickle
 import threading
 from typing import Any
@@ -94,22 +93,27 @@ def _target(proxy: Proxy) -> Any:
 # Special methods that only some targets have. A proxy class defines them only if its target's
 # class does, so that checks such as `callable(p)`, `isinstance(p, os.PathLike)` or
 # `inspect.isawaitable(p)` answer as for the target. Each is a bit in a proxy's capabilities.
+# The first name of each is the one looked for on the target's class.
 _CALL, _FSPATH, _AWAIT, _AITER, _ANEXT, _ACONTEXT = 1, 2, 4, 8, 16, 32
-_CAPABILITY_METHODS = (
-    (_CALL, "__call__"),
-    (_FSPATH, "__fspath__"),
-    (_AWAIT, "__await__"),
-    (_AITER, "__aiter__"),
-    (_ANEXT, "__anext__"),
-    (_ACONTEXT, "__aenter__"),
-)
+_CAPABILITY_METHODS = {
+    _CALL: ("__call__",),
+    _FSPATH: ("__fspath__",),
+    _AWAIT: ("__await__",),
+    _AITER: ("__aiter__",),
+    _ANEXT: ("__anext__",),
+    _ACONTEXT: ("__aenter__", "__aexit__"),
+}
 
 
 def capabilities_of(obj: Any) -> int:
     """The optional special methods ``obj``'s class has, as capability bits."""
     # Looked up in the class's own namespace: `hasattr(cls, "__call__")` is true of any class.
     mro = type(obj).__mro__
-    return sum(bit for bit, name in _CAPABILITY_METHODS if any(name in c.__dict__ for c in mro))
+    return sum(
+        bit
+        for bit, (name, *_) in _CAPABILITY_METHODS.items()
+        if any(name in c.__dict__ for c in mro)
+    )
 
 
 def _unpickle(handle: bytes, kind: str | None = None, capabilities: int = 0) -> Proxy:
@@ -352,14 +356,17 @@ def _reduce_value(proxy: Proxy, target: Any, protocol: Any) -> tuple[Any, tuple[
     """
     get = object.__getattribute__
     handle = get(proxy, "_byref_handle")
-    kind = get(proxy, "_byref_kind")
     decoded = _native.Handle.decode(handle)
     owns = get(proxy, "_byref_owns_handle")
-    if owns and type(target) in _IMMUTABLE:
-        return _hand_on(proxy, decoded, _reduce_handle(handle, kind, proxy._byref_capabilities))
-    encoding, stream, buffers = dumps(target)
-    if owns and _native.key_of(encoding, stream, buffers) == decoded.key:
-        return _hand_on(proxy, decoded, _reduce_handle(handle, kind, proxy._byref_capabilities))
+    unchanged = owns and type(target) in _IMMUTABLE
+    if not unchanged:
+        encoding, stream, buffers = dumps(target)
+        unchanged = owns and _native.key_of(encoding, stream, buffers) == decoded.key
+    if unchanged:
+        # Its own handle travels; one released on resolve goes only once.
+        if decoded.evict:
+            object.__setattr__(proxy, "_byref_owns_handle", False)
+        return _reduce_handle(handle, get(proxy, "_byref_kind"), proxy._byref_capabilities)
     if len(stream) + sum(b.nbytes for b in buffers) < INLINE_MAX:
         in_band = protocol is not None and protocol >= 5
         parts = [pickle.PickleBuffer(b) if in_band else bytes(b) for b in buffers]
@@ -371,13 +378,6 @@ def _reduce_value(proxy: Proxy, target: Any, protocol: Any) -> tuple[Any, tuple[
     object.__setattr__(proxy, "_byref_kind", _class_name(type(target)))
     object.__setattr__(proxy, "_byref_owns_handle", not fresh.evict)
     return _reduce_stored(fresh_handle, target)
-
-
-def _hand_on(proxy: Proxy, decoded: _native.Handle, reduced: Any) -> Any:
-    """``reduced``, the proxy's own handle; a handle released on resolve goes only once."""
-    if decoded.evict:
-        object.__setattr__(proxy, "_byref_owns_handle", False)
-    return reduced
 
 
 def _comparison(op: Any) -> Any:
@@ -435,63 +435,28 @@ for _name in ("neg", "pos", "abs", "invert"):
 del _name, _op, _fwd, _rev
 
 
-class _Calls:
-    __slots__ = ()
+def _forwarding(name: str) -> Any:
+    # Looked up on the target's type, as Python does for special methods: a proxy of a class
+    # calls the class, not a `__call__` its instances have. `self` positional-only: a call may
+    # pass a keyword argument named "self".
+    def forward(self: Proxy, /, *args: Any, **kwargs: Any) -> Any:
+        target = _target(self)
+        return getattr(type(target), name)(target, *args, **kwargs)
 
-    # `self` positional-only: a call may pass a keyword argument named "self".
-    def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
-        return _target(self)(*args, **kwargs)
-
-
-class _PathLike:
-    __slots__ = ()
-
-    def __fspath__(self) -> Any:
-        return os.fspath(_target(self))
+    forward.__name__ = forward.__qualname__ = name
+    return forward
 
 
-class _Awaitable:
-    __slots__ = ()
-
-    def __await__(self) -> Any:
-        return _target(self).__await__()
-
-
-class _AsyncIterable:
-    __slots__ = ()
-
-    def __aiter__(self) -> Any:
-        return _target(self).__aiter__()
+def _mixin(bit: int) -> type:
+    """A class with capability ``bit``'s special methods, each forwarded to the target."""
+    methods = {name: _forwarding(name) for name in _CAPABILITY_METHODS[bit]}
+    return type(f"_Forwards{bit}", (), {"__slots__": (), **methods})
 
 
-class _AsyncIterator:
-    __slots__ = ()
-
-    def __anext__(self) -> Any:
-        return _target(self).__anext__()
+_MIXINS = {bit: _mixin(bit) for bit in _CAPABILITY_METHODS}
 
 
-class _AsyncContext:
-    __slots__ = ()
-
-    def __aenter__(self) -> Any:
-        return _target(self).__aenter__()
-
-    def __aexit__(self, *exc: Any) -> Any:
-        return _target(self).__aexit__(*exc)
-
-
-_MIXINS = {
-    _CALL: _Calls,
-    _FSPATH: _PathLike,
-    _AWAIT: _Awaitable,
-    _AITER: _AsyncIterable,
-    _ANEXT: _AsyncIterator,
-    _ACONTEXT: _AsyncContext,
-}
-
-
-class CallableProxy(_Calls, Proxy):
+class CallableProxy(_MIXINS[_CALL], Proxy):  # type: ignore[misc]
     """A proxy of a callable: ``callable()`` is true of a proxy exactly when of its target.
 
     Code such as Parsl's serializer picks a path by ``callable(obj)``, so a proxy of an array
