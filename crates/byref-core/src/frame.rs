@@ -71,15 +71,47 @@ fn padding(from: usize) -> Bytes {
 /// An object ready to store: its parts, in order, and the key they hash to.
 #[derive(Debug, Clone)]
 pub struct Payload {
+    /// The bytes, to be written back to back.
     parts: Vec<Bytes>,
+    /// Their total length.
     len: u64,
+    /// The one part is a buffer this process received and owns alone (a network body), so a
+    /// store that keeps bytes in memory may keep it without a copy.
+    received: bool,
 }
 
 impl Payload {
-    /// Wraps already-framed parts (used by backends that receive a stored object whole).
+    /// Wraps already-framed parts, which belong to the caller.
     pub fn from_parts(parts: Vec<Bytes>) -> Self {
         let len = parts.iter().map(|p| p.len() as u64).sum();
-        Payload { parts, len }
+        Payload {
+            parts,
+            len,
+            received: false,
+        }
+    }
+
+    /// Wraps a whole stored object that this process received (a server's request body) and
+    /// nothing else can change.
+    pub fn received(body: Bytes) -> Self {
+        Payload {
+            len: body.len() as u64,
+            parts: vec![body],
+            received: true,
+        }
+    }
+
+    /// The bytes as one buffer a store may keep: a received body as it is, anything else
+    /// copied once (the caller may change its buffers as soon as the put returns).
+    pub fn to_owned_bytes(&self) -> Bytes {
+        if self.received {
+            return self.parts[0].clone();
+        }
+        let mut data = bytes::BytesMut::with_capacity(self.len as usize);
+        for part in &self.parts {
+            data.extend_from_slice(part);
+        }
+        data.freeze()
     }
 
     /// Lays out a frame around `stream` and `buffers`, copying none of them.

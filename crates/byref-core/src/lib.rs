@@ -15,7 +15,10 @@ pub mod frame;
 mod handle;
 mod key;
 mod memory;
+pub mod metrics;
+mod refs;
 pub mod secrets;
+mod size;
 mod store;
 mod store_url;
 
@@ -28,7 +31,9 @@ pub use frame::{Encoding, Layout, Payload};
 pub use handle::Handle;
 pub use key::Key;
 pub use memory::{MemoryStore, SCHEME as MEMORY_SCHEME};
+pub use refs::RefSet;
+pub use size::parse_size;
 pub use store::{
-    Capabilities, Object, Progress, PutOptions, RefId, Store, check_range, refuse_ttl,
+    Capabilities, Object, Progress, PutOptions, RefId, Store, Usage, check_range, refuse_ttl,
 };
 pub use store_url::StoreUrl;

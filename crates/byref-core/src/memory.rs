@@ -1,14 +1,14 @@
 //! `memory://[name]`: an in-process store, for tests and for single-process pipelines.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::{
-    Capabilities, Error, Key, Object, Payload, PutOptions, RefId, Result, Store, StoreUrl,
+    Capabilities, Error, Key, Object, Payload, PutOptions, RefId, RefSet, Result, Store, StoreUrl,
     check_range, refuse_ttl,
 };
 
@@ -17,10 +17,10 @@ pub const SCHEME: &str = "memory";
 
 #[derive(Debug)]
 struct Entry {
-    /// One contiguous copy: the caller's buffers may change after `put` returns.
+    /// One contiguous buffer of its own: the caller's may change after `put` returns.
     data: Bytes,
     /// Live references; the entry goes when the last one is released.
-    refs: HashSet<RefId>,
+    refs: RefSet,
 }
 
 /// Objects in this process's memory. Other processes opening the same URL see their own,
@@ -79,17 +79,11 @@ impl Store for MemoryStore {
     async fn put(&self, key: &Key, payload: &Payload, options: &PutOptions) -> Result<()> {
         refuse_ttl(&self.url, options, "ttl")?;
         let mut objects = self.objects.lock().expect("memory store lock poisoned");
-        let entry = objects.entry(*key).or_insert_with(|| {
-            let mut data = BytesMut::with_capacity(payload.len() as usize);
-            for part in payload.parts() {
-                data.extend_from_slice(part);
-            }
-            Entry {
-                data: data.freeze(),
-                refs: HashSet::new(),
-            }
+        let entry = objects.entry(*key).or_insert_with(|| Entry {
+            data: payload.to_owned_bytes(),
+            refs: RefSet::default(),
         });
-        entry.refs.insert(options.reference);
+        entry.refs.add(options.reference);
         Ok(())
     }
 
@@ -111,20 +105,7 @@ impl Store for MemoryStore {
     async fn release(&self, key: &Key, reference: Option<&RefId>) -> Result<bool> {
         let mut objects = self.objects.lock().expect("memory store lock poisoned");
         let entry = objects.get_mut(key).ok_or_else(|| self.not_found(key))?;
-        let removed = match reference {
-            Some(r) => entry.refs.remove(r),
-            None => match entry.refs.iter().next().copied() {
-                Some(any) => entry.refs.remove(&any),
-                None => false,
-            },
-        };
-        if !removed {
-            return Err(Error::ReferenceGone {
-                store: self.url.clone(),
-                key: *key,
-            });
-        }
-        let last = entry.refs.is_empty();
+        let last = entry.refs.release(reference, &self.url, key)?;
         if last {
             objects.remove(key);
         }

@@ -95,6 +95,15 @@ impl Default for PutOptions {
     }
 }
 
+/// Objects and bytes a store (or one tier of it) holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Number of objects.
+    pub objects: u64,
+    /// Their total size in bytes.
+    pub bytes: u64,
+}
+
 /// What a backend can do beyond the required methods. Backends build it with
 /// `..Default::default()`, so adding a capability changes none of them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -191,6 +200,14 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Bytes `range` of the object; a range past its end is an error.
     async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes>;
+
+    /// Refuses, before any byte is sent, a put of `len` bytes that cannot fit
+    /// ([`crate::Error::StorageFull`]), so a server can answer "full" without receiving a
+    /// body of gigabytes first. Stores without a limit accept everything here.
+    fn check_room(&self, len: u64) -> Result<()> {
+        let _ = len;
+        Ok(())
+    }
 
     /// The object's length, or `None` if it is absent.
     async fn head(&self, key: &Key) -> Result<Option<u64>>;

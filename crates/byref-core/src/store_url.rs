@@ -1,8 +1,10 @@
 //! Store URLs: `scheme://location?option=value&...`, with unknown or repeated options rejected.
 
+use std::time::Duration;
+
 use url::Url;
 
-use crate::{Error, Result};
+use crate::{Error, Result, parse_size};
 
 /// A parsed store URL whose options are taken one by one by the backend that opens it;
 /// [`StoreUrl::finish`] then rejects whatever no backend took, so a typo is never ignored.
@@ -70,6 +72,31 @@ impl StoreUrl {
         }
     }
 
+    /// Removes option `name` and reads it as a positive number of seconds (`5`, `0.5`, `5s`).
+    pub fn take_secs(&mut self, name: &str) -> Result<Option<Duration>> {
+        let Some(text) = self.take(name) else {
+            return Ok(None);
+        };
+        text.trim_end_matches('s')
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .map(Some)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "option {name} must be a positive number of seconds, not {text:?}"
+                ))
+            })
+    }
+
+    /// Removes option `name` and reads it as a size (`8GiB`, `512MB`, `1000`).
+    pub fn take_size(&mut self, name: &str) -> Result<Option<u64>> {
+        self.take(name)
+            .map(|text| parse_size(&text).map_err(|e| Error::Config(format!("option {name}: {e}"))))
+            .transpose()
+    }
+
     /// Fails if any option was not taken.
     pub fn finish(self) -> Result<()> {
         if self.options.is_empty() {
@@ -121,6 +148,20 @@ mod tests {
         assert!(StoreUrl::parse("not a url").is_err());
         let mut u = StoreUrl::parse("file:///x?verify=maybe").unwrap();
         assert!(u.take_bool("verify", true).is_err());
+    }
+
+    #[test]
+    fn seconds_and_sizes_have_one_rule_each() {
+        let mut u = StoreUrl::parse("x://h?a=5&b=0.5s&c=0&d=-1&e=soon&f=2GiB&g=lots").unwrap();
+        assert_eq!(u.take_secs("a").unwrap(), Some(Duration::from_secs(5)));
+        assert_eq!(u.take_secs("b").unwrap(), Some(Duration::from_millis(500)));
+        for bad in ["c", "d", "e"] {
+            assert!(u.take_secs(bad).is_err(), "{bad}");
+        }
+        assert_eq!(u.take_secs("absent").unwrap(), None);
+        assert_eq!(u.take_size("f").unwrap(), Some(2 << 30));
+        assert!(u.take_size("g").is_err());
+        u.finish().unwrap();
     }
 
     #[test]

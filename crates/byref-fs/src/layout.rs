@@ -34,6 +34,18 @@ impl Paths {
         self.root.join("objects").join(&hex[..2]).join(hex)
     }
 
+    /// Every object file, with its metadata (`objects/hh/<hex>`).
+    pub(crate) fn object_files(&self) -> impl Iterator<Item = std::fs::Metadata> {
+        std::fs::read_dir(self.root.join("objects"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|shard| std::fs::read_dir(shard.path()).ok())
+            .flatten()
+            .flatten()
+            .filter_map(|file| file.metadata().ok())
+    }
+
     pub(crate) fn refs(&self, key: &Key) -> PathBuf {
         self.root.join("refs").join(key.to_hex())
     }

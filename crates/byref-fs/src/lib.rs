@@ -22,7 +22,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use byref_core::{
     Capabilities, Error, Key, Object, Payload, Progress, PutOptions, RefId, Result, Store,
-    StoreUrl, check_range, refuse_ttl,
+    StoreUrl, Usage, check_range, refuse_ttl,
 };
 use bytes::Bytes;
 
@@ -98,6 +98,22 @@ impl FileStore {
     /// The store's root directory.
     pub fn root(&self) -> &Path {
         self.paths.root()
+    }
+
+    /// What the store holds, counted by walking its object directories.
+    pub fn usage(&self) -> Usage {
+        self.paths
+            .object_files()
+            .fold(Usage::default(), |usage, meta| Usage {
+                objects: usage.objects + 1,
+                bytes: usage.bytes + meta.len(),
+            })
+    }
+
+    /// Whether `key`'s object is stored: one `stat`, for callers that keep records beside
+    /// the store (the daemon's TTL files).
+    pub fn holds(&self, key: &Key) -> bool {
+        self.paths.object(key).exists()
     }
 
     fn io_error(&self, e: io::Error, path: &Path) -> Error {

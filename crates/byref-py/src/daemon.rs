@@ -51,11 +51,11 @@ pub(crate) fn status(py: Python<'_>, url: &str) -> PyResult<String> {
 /// Closes the peer stores this process serves (at exit): connected workers are told at once.
 #[pyfunction]
 pub(crate) fn close_peers(py: Python<'_>) {
-    block_on(py, byref_daemon::peer::close_all());
+    block_on(py, byref_peer::close_all());
 }
 
-/// `8GiB`, `512MB`, `1000` to bytes, by the daemon's own rule (`byref serve --memory`).
+/// `8GiB`, `512MB`, `1000` to bytes, by the rule of every size option (`byref serve --memory`).
 #[pyfunction]
 pub(crate) fn parse_size(text: &str) -> PyResult<u64> {
-    byref_daemon::parse_size(text).map_err(pyo3::exceptions::PyValueError::new_err)
+    byref::parse_size(text).map_err(pyo3::exceptions::PyValueError::new_err)
 }

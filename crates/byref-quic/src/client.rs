@@ -13,12 +13,12 @@ use byref_core::{
     Capabilities, Error, Key, Object, Payload, Progress, PutOptions, RefId, Result, Store,
     StoreUrl, secrets,
 };
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::sync::{Mutex, OnceCell};
 
-use crate::protocol::{Op, RESPONSE_LEN, Request, Response, Status, TOKEN_LEN};
-use crate::tls;
+use crate::protocol::{Op, RESPONSE_LEN, Request, Response, TOKEN_LEN};
 use crate::token::{self, TOKEN_VAR, Token};
+use crate::{tls, wire};
 
 /// The URL scheme.
 pub const SCHEME: &str = "quic";
@@ -79,16 +79,11 @@ impl QuicStore {
             )));
         }
         let mut canonical = format!("{display}?fingerprint={}", fingerprint.to_ascii_lowercase());
-        let connect_timeout = match url.take("connect_timeout") {
-            None => Duration::from_secs(10),
-            Some(s) => {
-                canonical.push_str(&format!("&connect_timeout={s}"));
-                s.parse::<f64>()
-                    .ok()
-                    .and_then(|s| Duration::try_from_secs_f64(s).ok())
-                    .ok_or_else(|| Error::Config(format!("connect_timeout={s:?} is not seconds")))?
-            }
-        };
+        let connect_timeout = url.take_secs("connect_timeout")?;
+        if let Some(timeout) = connect_timeout {
+            canonical.push_str(&format!("&connect_timeout={}", timeout.as_secs_f64()));
+        }
+        let connect_timeout = connect_timeout.unwrap_or(Duration::from_secs(10));
         let peer = url.take("peer");
         if let Some(peer) = &peer {
             canonical.push_str(&format!("&peer={peer}"));
@@ -221,46 +216,20 @@ impl QuicStore {
             .await
             .map_err(|e| self.backend(e))?;
         let message = String::from_utf8_lossy(&message).into_owned();
-        let key = request.key;
-        let store = self.url.clone();
-        match response.status {
-            Status::Ok => match interrupted {
-                None => Ok((response, recv)),
-                Some(write) => Err(self.backend(write)),
-            },
-            Status::NotFound => Err(Error::NotFound { store, key }),
-            Status::ReferenceGone => Err(Error::ReferenceGone { store, key }),
-            Status::Unauthenticated => Err(Error::Unauthenticated {
-                store,
-                source: message.into(),
-            }),
-            Status::StoreFull => Err(Error::StorageFull {
-                store,
-                source: message.into(),
-            }),
-            Status::BadRequest | Status::Internal => Err(Error::backend(&store, message)),
+        if let Some(e) = response.status.error(&self.url, request.key, message) {
+            return Err(e);
+        }
+        match interrupted {
+            None => Ok((response, recv)),
+            Some(write) => Err(self.backend(write)),
         }
     }
 
     /// Reads a response body of `len` bytes into one buffer.
     async fn read_body(&self, recv: &mut quinn::RecvStream, len: u64) -> Result<Bytes> {
-        let len = usize::try_from(len).map_err(|e| self.backend(e))?;
-        let mut data = BytesMut::with_capacity(len);
-        while data.len() < len {
-            match recv
-                .read_chunk(len - data.len(), true)
-                .await
-                .map_err(|e| self.backend(e))?
-            {
-                Some(chunk) => data.extend_from_slice(&chunk.bytes),
-                None => {
-                    return Err(self.backend(format!(
-                        "response ended after {} of {len} bytes",
-                        data.len()
-                    )));
-                }
-            }
-        }
+        let data = wire::read_body(recv, len)
+            .await
+            .map_err(|e| self.backend(format!("response: {e}")))?;
         Ok(data.freeze())
     }
 

@@ -1,14 +1,25 @@
-//! byref over QUIC: the wire protocol, certificate pinning and tokens shared by the store
-//! daemon and its clients, and the `quic://` client store.
+//! byref over QUIC: the whole wire protocol, both ends of it, and the `quic://` store.
 //!
-//! Security model: TLS 1.3 (QUIC) with the daemon's self-signed certificate pinned by its
+//! - [`protocol`]: the headers, sans-IO (bytes in, values out), and how errors cross the wire.
+//! - [`client`]: the `quic://` store, which talks to any byref server.
+//! - [`server`]: serves any [`byref_core::Store`] — the daemon's tiers, a peer's objects.
+//! - [`tls`], [`identity`], [`token`]: certificate pinning and the bearer token.
+//!
+//! Security model: TLS 1.3 (QUIC) with the server's self-signed certificate pinned by its
 //! SHA-256 fingerprint, which travels in the store URL (it is not a secret); every request
 //! carries a 32-byte token, which never does: clients read it from `BYREF_TOKEN` or the
 //! token file in the user's config directory.
+//!
+//! Depends on `byref-core` only: never on a backend, the daemon or the facade.
 
 pub mod client;
+pub mod identity;
 pub mod protocol;
+pub mod server;
 pub mod tls;
 pub mod token;
+mod wire;
 
 pub use client::{FINGERPRINT_VAR, QuicStore, SCHEME};
+pub use identity::Identity;
+pub use server::Server;

@@ -38,7 +38,7 @@ use std::fmt;
 use std::ops::Range;
 use std::time::Duration;
 
-use byref_core::{Key, RefId};
+use byref_core::{Error, Key, RefId};
 
 /// Protocol version this build speaks.
 pub const VERSION: u8 = 1;
@@ -233,6 +233,39 @@ impl TryFrom<u8> for Status {
     }
 }
 
+impl Status {
+    /// What a server answers when its store fails with `e`.
+    pub fn of(e: &Error) -> Status {
+        match e {
+            Error::NotFound { .. } => Status::NotFound,
+            Error::ReferenceGone { .. } => Status::ReferenceGone,
+            Error::StorageFull { .. } => Status::StoreFull,
+            Error::Unauthenticated { .. } => Status::Unauthenticated,
+            _ => Status::Internal,
+        }
+    }
+
+    /// What a client reports for a request about `key` on `store` that ended with this
+    /// status and `message`: `None` for [`Status::Ok`].
+    pub fn error(self, store: &str, key: Key, message: String) -> Option<Error> {
+        let store = store.to_owned();
+        Some(match self {
+            Status::Ok => return None,
+            Status::NotFound => Error::NotFound { store, key },
+            Status::ReferenceGone => Error::ReferenceGone { store, key },
+            Status::Unauthenticated => Error::Unauthenticated {
+                store,
+                source: message.into(),
+            },
+            Status::StoreFull => Error::StorageFull {
+                store,
+                source: message.into(),
+            },
+            Status::BadRequest | Status::Internal => Error::backend(&store, message),
+        })
+    }
+}
+
 /// A decoded response header (its message follows it on the stream).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Response {
@@ -330,6 +363,41 @@ mod tests {
             bad[at] = value;
             assert!(Request::decode(&bad, u64::MAX).is_err(), "byte {at}");
         }
+    }
+
+    #[test]
+    fn errors_cross_the_wire_as_the_same_kind() {
+        let key = Key::of(b"k");
+        let errors = [
+            Error::NotFound {
+                store: "s".into(),
+                key,
+            },
+            Error::ReferenceGone {
+                store: "s".into(),
+                key,
+            },
+            Error::StorageFull {
+                store: "s".into(),
+                source: "full".into(),
+            },
+            Error::Unauthenticated {
+                store: "s".into(),
+                source: "no".into(),
+            },
+        ];
+        for e in errors {
+            let status = Status::of(&e);
+            let back = status.error("c", key, e.to_string()).expect("an error");
+            assert_eq!(
+                std::mem::discriminant(&back),
+                std::mem::discriminant(&e),
+                "{e}"
+            );
+        }
+        let io = Error::backend("s", "disk on fire");
+        assert_eq!(Status::of(&io), Status::Internal);
+        assert!(Status::Ok.error("c", key, String::new()).is_none());
     }
 
     /// A fuzzer in miniature: millions of random and mutated headers never panic, and what

@@ -54,7 +54,7 @@ pub fn open(url: &str) -> Result<Opened> {
         #[cfg(feature = "quic")]
         byref_quic::SCHEME => Arc::new(byref_quic::QuicStore::open(parsed)?),
         #[cfg(feature = "peer")]
-        byref_daemon::peer::SCHEME => Arc::new(byref_daemon::PeerStore::open(parsed)?),
+        byref_peer::SCHEME => Arc::new(byref_peer::PeerStore::open(parsed)?),
         other => {
             return Err(Error::Config(format!(
                 "unknown store scheme {other}:// in {url:?} (this build supports: {})",

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use byref_daemon::{Daemon, Options, parse_size};
+use byref_core::parse_size;
+use byref_daemon::{Daemon, Options};
 use clap::Parser;
 
 /// Serve a byref store over QUIC.

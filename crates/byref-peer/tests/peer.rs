@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use byref_core::{Error, Payload, PutOptions, Store, StoreExt, StoreUrl};
-use byref_daemon::PeerStore;
+use byref_peer::PeerStore;
 use byref_quic::QuicStore;
 use byref_quic::token::Token;
 use bytes::Bytes;

@@ -1,12 +1,15 @@
 //! `peer://[host][:port]`: the producing process serves its own objects, with no daemon.
 //!
-//! Opening a peer store starts the daemon's server inside this process, on the caller's tokio
-//! runtime. What is put here stays in this process's memory (past `memory=`, it spills to a
+//! Opening a peer store starts `byref-quic`'s server inside this process, on the caller's
+//! tokio runtime, over a `byref-tiers` store. What is put here stays in this process's memory (past `memory=`, it spills to a
 //! private temporary directory or `dir=`), and workers fetch it straight from here over QUIC.
 //! The store's URL, which handles carry, is the endpoint's `quic://` URL with the
 //! certificate's fingerprint and the peer's name, so a worker needs only the handle and the
 //! shared token file. The objects go with the process: a worker resolving one afterwards is
 //! told which peer is gone.
+//!
+//! A backend like the others (the facade opens it by URL): it depends on `byref-core`, the
+//! QUIC crate and the tiers, never on the daemon or the facade.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::ops::Range;
@@ -17,13 +20,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use byref_core::{
     Capabilities, Error, Key, Object, Payload, PutOptions, RefId, Result, Store, StoreUrl,
-    check_range,
 };
 use byref_quic::token::Token;
-use bytes::{Bytes, BytesMut};
+use byref_quic::{Identity, Server};
+use byref_tiers::TieredStore;
+use bytes::Bytes;
 use tokio::sync::oneshot;
-
-use crate::{Daemon, Identity, Options, parse_size};
 
 /// The URL scheme.
 pub const SCHEME: &str = "peer";
@@ -31,7 +33,9 @@ pub const SCHEME: &str = "peer";
 /// A store served from this process.
 #[derive(Debug)]
 pub struct PeerStore {
-    daemon: Arc<Daemon>,
+    /// Where the objects are: this process's memory, spilling to a directory.
+    store: Arc<TieredStore>,
+    /// The `quic://` URL workers open, which handles carry.
     url: String,
     /// Where it listens: names its entry in the endpoints this process serves.
     addr: SocketAddr,
@@ -44,9 +48,13 @@ pub struct PeerStore {
 /// An endpoint this process serves, for [`close_all`].
 #[derive(Debug)]
 struct Serving {
+    /// The process that opened it: a forked child inherits the list but not the endpoint.
     pid: u32,
+    /// Tells the entry of one store from another's.
     addr: SocketAddr,
+    /// What `close_all` closes.
     endpoint: quinn::Endpoint,
+    /// The spill directory `close_all` removes (the store's own drop may never run).
     scratch: Option<PathBuf>,
 }
 
@@ -102,12 +110,9 @@ impl PeerStore {
                 .ok_or_else(|| config("no hostname to advertise", "give ?advertise=HOST"))?,
             None => host,
         };
-        let memory_limit = match url.take("memory") {
-            Some(size) => parse_size(&size).map_err(|e| config("memory", e))?,
-            None => u64::MAX,
-        };
+        let memory_limit = url.take_size("memory")?.unwrap_or(u64::MAX);
         let dir = url.take("dir").map(PathBuf::from);
-        let connect_timeout = url.take("connect_timeout");
+        let connect_timeout = url.take_secs("connect_timeout")?;
         url.finish()?;
 
         let scratch = match dir {
@@ -120,13 +125,17 @@ impl PeerStore {
             ),
         };
         let dir = dir.unwrap_or_else(|| scratch.as_ref().expect("made above").path().into());
-        let mut options = Options::new(dir);
-        options.memory_limit = memory_limit;
-        options.persist = false;
+        let store = Arc::new(TieredStore::open(
+            "byref peer",
+            &dir,
+            memory_limit,
+            u64::MAX,
+        )?);
         let identity = Identity::generate().map_err(|e| config("certificate", e))?;
-        let daemon = Arc::new(Daemon::new(options, token, identity)?);
-        let endpoint = daemon
-            .bind(SocketAddr::new(ip, port))
+        let server_config = identity
+            .server_config()
+            .map_err(|e| config("certificate", e))?;
+        let endpoint = byref_quic::tls::endpoint(SocketAddr::new(ip, port), Some(server_config))
             .map_err(|e| config(&format!("listening on {ip}:{port}"), e))?;
         let addr = endpoint.local_addr().map_err(|e| config("endpoint", e))?;
 
@@ -140,9 +149,13 @@ impl PeerStore {
             std::process::id(),
             machine.unwrap_or_else(|| advertise.clone())
         );
-        let mut url = format!("{}&peer={name}", daemon.url(authority));
+        let mut url = format!(
+            "{}://{authority}?fingerprint={}&peer={name}",
+            byref_quic::SCHEME,
+            identity.fingerprint()
+        );
         if let Some(timeout) = connect_timeout {
-            url.push_str(&format!("&connect_timeout={timeout}"));
+            url.push_str(&format!("&connect_timeout={}", timeout.as_secs_f64()));
         }
 
         serving().push(Serving {
@@ -151,12 +164,21 @@ impl PeerStore {
             endpoint: endpoint.clone(),
             scratch: scratch.as_ref().map(|s| s.path().to_owned()),
         });
+        let server = Server::new(store.clone(), token).with_report({
+            let store = store.clone();
+            move || store.report()
+        });
         let (stop, stopped) = oneshot::channel::<()>();
-        runtime.spawn(crate::run(endpoint, daemon.clone(), async move {
-            let _ = stopped.await;
-        }));
+        runtime.spawn(store.clone().expire_forever());
+        runtime.spawn(async move {
+            byref_quic::server::run(endpoint.clone(), Arc::new(server), async move {
+                let _ = stopped.await;
+            })
+            .await;
+            endpoint.wait_idle().await;
+        });
         Ok(PeerStore {
-            daemon,
+            store,
             url,
             addr,
             _stop: stop,
@@ -219,33 +241,22 @@ impl Store for PeerStore {
     }
 
     async fn put(&self, key: &Key, payload: &Payload, options: &PutOptions) -> Result<()> {
-        // One copy, as into any memory store: the payload's buffers belong to the caller, who
-        // may change them once the put returns.
-        let mut data = BytesMut::with_capacity(payload.len() as usize);
-        for part in payload.parts() {
-            data.extend_from_slice(part);
-        }
-        self.daemon
-            .tiers
-            .put(key, data.freeze(), options.reference, options.ttl)
-            .await
+        self.store.put(key, payload, options).await
     }
 
     async fn get(&self, key: &Key) -> Result<Object> {
-        Ok(self.daemon.tiers.get(key).await?.0)
+        self.store.get(key).await
     }
 
     async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes> {
-        let object = self.get(key).await?;
-        check_range(&self.url, key, &range, object.len() as u64)?;
-        Ok(object.into_range(range.start as usize..range.end as usize))
+        self.store.get_range(key, range).await
     }
 
     async fn head(&self, key: &Key) -> Result<Option<u64>> {
-        self.daemon.tiers.head(key).await
+        self.store.head(key).await
     }
 
     async fn release(&self, key: &Key, reference: Option<&RefId>) -> Result<bool> {
-        self.daemon.tiers.release(key, reference).await
+        self.store.release(key, reference).await
     }
 }

@@ -4,7 +4,7 @@
 use std::io;
 use std::path::Path;
 
-use byref_quic::token::write_private;
+use crate::token::write_private;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 /// A certificate and its private key.
@@ -45,12 +45,12 @@ impl Identity {
 
     /// The SHA-256 fingerprint clients pin.
     pub fn fingerprint(&self) -> String {
-        byref_quic::tls::fingerprint(&self.cert)
+        crate::tls::fingerprint(&self.cert)
     }
 
     /// The QUIC server configuration presenting this certificate.
     pub fn server_config(&self) -> io::Result<quinn::ServerConfig> {
-        byref_quic::tls::server_config(
+        crate::tls::server_config(
             self.cert.clone(),
             PrivateKeyDer::Pkcs8(self.key.clone_key()),
         )

@@ -1,4 +1,5 @@
-//! Where a daemon keeps objects: a memory tier up to a byte limit, then a disk tier.
+//! A store in two tiers: memory up to a byte limit, then disk. The daemon and the peer serve
+//! one over QUIC.
 //!
 //! A put goes to memory while it fits and to disk after that ("spilling"); nothing is ever
 //! dropped to make room. When both tiers are full a put fails with `StorageFull`, and an
@@ -6,16 +7,26 @@
 //! is a byref file store (atomic writes, reference counts in the filesystem), so it survives
 //! restarts, TTLs included (one small file per object with a TTL); on a graceful shutdown
 //! the memory tier is written to it as well.
+//!
+//! It is opened from a directory, not a URL: it exists to be served (`byref-quic`'s server,
+//! by `byref-daemon` and `byref-peer`). Depends on `byref-core` and `byref-fs` only.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use byref_core::{Error, Key, Object, Payload, PutOptions, RefId, Result, Store, StoreUrl};
+use async_trait::async_trait;
+use byref_core::{
+    Capabilities, Error, Key, Object, Payload, PutOptions, RefId, RefSet, Result, Store, StoreUrl,
+    Usage, check_range,
+};
 use byref_fs::FileStore;
 use bytes::Bytes;
+
+mod report;
 
 /// Where a fetched object came from, for the hit counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,37 +37,54 @@ pub enum Tier {
     Disk,
 }
 
+/// An object in the memory tier.
 #[derive(Debug)]
 struct Entry {
+    /// Its bytes, shared with the responses that send them.
     data: Bytes,
-    refs: HashSet<RefId>,
+    /// Its references: it goes with the last.
+    refs: RefSet,
+    /// When its TTL ends; `None` if any put asked for it to stay.
     expires: Option<Instant>,
 }
 
+/// The memory tier's contents.
 #[derive(Debug, Default)]
 struct Memory {
     objects: HashMap<Key, Entry>,
+    /// Bytes of `objects`, kept so that a put checks the limit without summing.
     used: u64,
 }
 
-/// Objects and bytes held by one tier.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Usage {
-    /// Number of objects.
-    pub objects: u64,
-    /// Their total size.
-    pub bytes: u64,
+/// Whether a disk put answers to the disk limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DiskLimit {
+    /// An ordinary spill: refused with `StorageFull` past the limit.
+    Enforced,
+    /// The shutdown flush: keeping objects is worth more than the limit, and only a truly
+    /// full disk stops it.
+    Ignored,
 }
 
-/// The two tiers.
+/// Objects in memory, spilling to disk.
 #[derive(Debug)]
-pub struct Tiers {
+pub struct TieredStore {
+    /// Names the store in errors and in [`Store::url`] (it has no URL of its own).
+    name: String,
+    /// The memory tier; a std mutex, since no critical section awaits.
     memory: Mutex<Memory>,
+    /// Bytes the memory tier may hold before puts spill to disk.
     memory_limit: u64,
+    /// The disk tier: atomic writes and reference counts that survive restarts.
     disk: FileStore,
+    /// Objects on disk, counted as they come and go (walking the disk once, at open).
     disk_objects: AtomicU64,
+    /// Bytes on disk, likewise.
     disk_used: AtomicU64,
+    /// Bytes the disk tier may hold before puts fail with `StorageFull`.
     disk_limit: u64,
+    /// `GET`s answered from each tier: memory, disk.
+    hits: [AtomicU64; 2],
     /// TTLs of objects on disk, mirrored in `expiry_dir` so that a restart keeps them.
     disk_expiry: Mutex<HashMap<Key, Instant>>,
     /// One file per disk object with a TTL, named by its key, holding its expiry time (Unix
@@ -69,23 +97,26 @@ fn later(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     Some(a?.max(b?))
 }
 
-impl Tiers {
-    /// Opens the tiers, the disk one under `dir` (reading back what a previous run left).
-    pub fn open(dir: &Path, memory_limit: u64, disk_limit: u64) -> Result<Self> {
+impl TieredStore {
+    /// Opens the tiers, the disk one under `dir` (reading back what a previous run left);
+    /// `name` labels the store in errors.
+    pub fn open(name: &str, dir: &Path, memory_limit: u64, disk_limit: u64) -> Result<Self> {
         let url = format!("file://{}", dir.display());
         let disk = FileStore::open(StoreUrl::parse(&url)?)?;
-        let usage = disk_usage(&dir.join("objects"));
+        let usage = disk.usage();
         let expiry_dir = dir.join("expiry");
         std::fs::create_dir_all(&expiry_dir)
             .map_err(|e| Error::backend(&url, format!("{}: {e}", expiry_dir.display())))?;
-        let disk_expiry = read_expiry(&expiry_dir, &dir.join("objects"));
-        Ok(Tiers {
+        let disk_expiry = read_expiry(&expiry_dir, &disk);
+        Ok(TieredStore {
+            name: name.to_owned(),
             memory: Mutex::new(Memory::default()),
             memory_limit,
             disk,
             disk_objects: AtomicU64::new(usage.objects),
             disk_used: AtomicU64::new(usage.bytes),
             disk_limit,
+            hits: Default::default(),
             disk_expiry: Mutex::new(disk_expiry),
             expiry_dir,
         })
@@ -99,15 +130,24 @@ impl Tiers {
         self.disk_expiry.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Whether an object of `len` bytes could be stored now (checked before its body is
-    /// received, so a client is told "full" without sending gigabytes first).
-    pub fn has_room(&self, len: u64) -> bool {
-        self.memory().used + len <= self.memory_limit
-            || self.disk_used.load(Ordering::Relaxed) + len <= self.disk_limit
+    /// The error of a put of `len` bytes that fits neither tier.
+    fn full(&self, len: u64) -> Error {
+        Error::StorageFull {
+            store: self.name.clone(),
+            source: format!(
+                "an object of {len} bytes fits neither the memory tier ({} of {} bytes used) \
+                 nor the disk tier ({} of {} bytes used)",
+                self.memory().used,
+                self.memory_limit,
+                self.disk_used.load(Ordering::Relaxed),
+                self.disk_limit
+            )
+            .into(),
+        }
     }
 
     /// Stores `data` under `key` with one more reference.
-    pub async fn put(
+    async fn put_bytes(
         &self,
         key: &Key,
         data: Bytes,
@@ -116,11 +156,11 @@ impl Tiers {
     ) -> Result<()> {
         let expires = ttl.map(|t| Instant::now() + t);
         // An object lives in one tier only, so that its references are counted in one place.
-        let on_disk = self.disk.head(key).await?.is_some();
+        let on_disk = self.disk.holds(key);
         {
             let mut memory = self.memory();
             if let Some(entry) = memory.objects.get_mut(key) {
-                entry.refs.insert(reference);
+                entry.refs.add(reference);
                 entry.expires = later(entry.expires, expires);
                 return Ok(());
             }
@@ -131,51 +171,40 @@ impl Tiers {
                     *key,
                     Entry {
                         data,
-                        refs: HashSet::from([reference]),
+                        refs: RefSet::new(reference),
                         expires,
                     },
                 );
                 return Ok(());
             }
         }
-        self.put_disk(key, data, reference, expires, on_disk, true)
+        self.put_disk(key, data, reference, expires, DiskLimit::Enforced)
             .await
     }
 
-    /// Puts on disk, where the object already `exists` or not; `within_limit: false` ignores
-    /// the disk limit (the shutdown flush: keeping objects is worth more than the limit, and
-    /// only a truly full disk stops it).
+    /// Puts on disk, adding `reference` to the object there or storing it.
     async fn put_disk(
         &self,
         key: &Key,
         data: Bytes,
         reference: RefId,
         expires: Option<Instant>,
-        exists: bool,
-        within_limit: bool,
+        limit: DiskLimit,
     ) -> Result<()> {
         let len = data.len() as u64;
-        if within_limit && !exists && self.disk_used.load(Ordering::Relaxed) + len > self.disk_limit
+        let exists = self.disk.holds(key);
+        if limit == DiskLimit::Enforced
+            && !exists
+            && self.disk_used.load(Ordering::Relaxed) + len > self.disk_limit
         {
-            return Err(Error::StorageFull {
-                store: "byref daemon".into(),
-                source: format!(
-                    "an object of {len} bytes fits neither the memory tier ({} of {} bytes used) \
-                     nor the disk tier ({} of {} bytes used)",
-                    self.memory().used,
-                    self.memory_limit,
-                    self.disk_used.load(Ordering::Relaxed),
-                    self.disk_limit
-                )
-                .into(),
-            });
+            return Err(self.full(len));
         }
         let options = PutOptions {
             reference,
             ..PutOptions::new()
         };
         self.disk
-            .put(key, &Payload::from_parts(vec![data]), &options)
+            .put(key, &Payload::received(data), &options)
             .await?;
         if !exists {
             self.disk_used.fetch_add(len, Ordering::Relaxed);
@@ -220,58 +249,31 @@ impl Tiers {
                     .and_then(|()| std::fs::rename(&scratch, &path))
             }
         };
-        written.map_err(|e| Error::backend("byref daemon", format!("{}: {e}", path.display())))
+        written.map_err(|e| Error::backend(&self.name, format!("{}: {e}", path.display())))
     }
 
     /// The object and the tier it came from.
-    pub async fn get(&self, key: &Key) -> Result<(Object, Tier)> {
+    async fn fetch(&self, key: &Key) -> Result<(Object, Tier)> {
         if let Some(entry) = self.memory().objects.get(key) {
             return Ok((Object::Shared(entry.data.clone()), Tier::Memory));
         }
         Ok((self.disk.get(key).await?, Tier::Disk))
     }
 
-    /// The object's length, if stored.
-    pub async fn head(&self, key: &Key) -> Result<Option<u64>> {
-        if let Some(entry) = self.memory().objects.get(key) {
-            return Ok(Some(entry.data.len() as u64));
+    /// Drops a reference from the memory tier; `None` if the object is not there.
+    fn release_memory(&self, key: &Key, reference: Option<&RefId>) -> Option<Result<bool>> {
+        let mut memory = self.memory();
+        let entry = memory.objects.get_mut(key)?;
+        let last = match entry.refs.release(reference, &self.name, key) {
+            Ok(last) => last,
+            Err(e) => return Some(Err(e)),
+        };
+        if last {
+            let len = entry.data.len() as u64;
+            memory.objects.remove(key);
+            memory.used -= len;
         }
-        self.disk.head(key).await
-    }
-
-    /// Drops a reference (`None`: any one); returns whether the object went with it.
-    pub async fn release(&self, key: &Key, reference: Option<&RefId>) -> Result<bool> {
-        {
-            let mut memory = self.memory();
-            if let Some(entry) = memory.objects.get_mut(key) {
-                let removed = match reference {
-                    Some(r) => entry.refs.remove(r),
-                    None => match entry.refs.iter().next().copied() {
-                        Some(r) => entry.refs.remove(&r),
-                        None => false,
-                    },
-                };
-                if !removed {
-                    return Err(Error::ReferenceGone {
-                        store: "byref daemon".into(),
-                        key: *key,
-                    });
-                }
-                if entry.refs.is_empty() {
-                    let len = entry.data.len() as u64;
-                    memory.objects.remove(key);
-                    memory.used -= len;
-                    return Ok(true);
-                }
-                return Ok(false);
-            }
-        }
-        let len = self.disk.head(key).await?;
-        let deleted = self.disk.release(key, reference).await?;
-        if deleted {
-            self.forget_disk(key, len.unwrap_or(0));
-        }
-        Ok(deleted)
+        Some(Ok(last))
     }
 
     fn forget_disk(&self, key: &Key, len: u64) {
@@ -324,25 +326,36 @@ impl Tiers {
     pub async fn flush(&self) -> Result<()> {
         let objects = std::mem::take(&mut self.memory().objects);
         for (key, entry) in objects {
-            let mut exists = self.disk.head(&key).await?.is_some();
-            for reference in entry.refs {
+            for reference in entry.refs.iter() {
                 self.put_disk(
                     &key,
                     entry.data.clone(),
-                    reference,
+                    *reference,
                     entry.expires,
-                    exists,
-                    false,
+                    DiskLimit::Ignored,
                 )
                 .await?;
-                exists = true;
             }
         }
         self.memory().used = 0;
         Ok(())
     }
 
-    /// What each tier holds.
+    /// Drops expired objects every 200 ms, for as long as the store lives (the task ends
+    /// with its last other holder).
+    pub async fn expire_forever(self: Arc<Self>) {
+        let store = Arc::downgrade(&self);
+        drop(self);
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            tick.tick().await;
+            let Some(store) = store.upgrade() else { return };
+            // A failed sweep is retried on the next tick.
+            let _ = store.expire().await;
+        }
+    }
+
+    /// What each tier holds: memory, disk.
     pub fn usage(&self) -> (Usage, Usage) {
         let memory = self.memory();
         (
@@ -359,8 +372,8 @@ impl Tiers {
 }
 
 /// The expiry times a previous run left in `dir`, as instants of this run, for the objects
-/// still under `objects` (the files of any others are removed).
-fn read_expiry(dir: &Path, objects: &Path) -> HashMap<Key, Instant> {
+/// still on `disk` (the files of any others are removed).
+fn read_expiry(dir: &Path, disk: &FileStore) -> HashMap<Key, Instant> {
     let (now, wall) = (Instant::now(), SystemTime::now());
     let Ok(files) = std::fs::read_dir(dir) else {
         return HashMap::new();
@@ -369,8 +382,7 @@ fn read_expiry(dir: &Path, objects: &Path) -> HashMap<Key, Instant> {
         .flatten()
         .filter_map(|file| {
             let key: Key = file.file_name().to_str()?.parse().ok()?;
-            let hex = key.to_hex();
-            if !objects.join(&hex[..2]).join(&hex).exists() {
+            if !disk.holds(&key) {
                 let _ = std::fs::remove_file(file.path());
                 return None;
             }
@@ -386,22 +398,79 @@ fn read_expiry(dir: &Path, objects: &Path) -> HashMap<Key, Instant> {
         .collect()
 }
 
-/// Counts the objects a file store holds (`objects/hh/<hex>`).
-fn disk_usage(objects: &Path) -> Usage {
-    let mut usage = Usage::default();
-    let Ok(shards) = std::fs::read_dir(objects) else {
-        return usage;
-    };
-    for file in shards
-        .flatten()
-        .filter_map(|s| std::fs::read_dir(s.path()).ok())
-        .flatten()
-        .flatten()
-    {
-        if let Ok(meta) = file.metadata() {
-            usage.objects += 1;
-            usage.bytes += meta.len();
+#[async_trait]
+impl Store for TieredStore {
+    fn url(&self) -> &str {
+        &self.name
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            ttl: true,
+            ..Capabilities::default()
         }
     }
-    usage
+
+    fn check_room(&self, len: u64) -> Result<()> {
+        let fits = self.memory().used + len <= self.memory_limit
+            || self.disk_used.load(Ordering::Relaxed) + len <= self.disk_limit;
+        if fits { Ok(()) } else { Err(self.full(len)) }
+    }
+
+    async fn put(&self, key: &Key, payload: &Payload, options: &PutOptions) -> Result<()> {
+        self.put_bytes(
+            key,
+            payload.to_owned_bytes(),
+            options.reference,
+            options.ttl,
+        )
+        .await
+    }
+
+    async fn get(&self, key: &Key) -> Result<Object> {
+        let (object, tier) = self.fetch(key).await?;
+        self.hits[tier as usize].fetch_add(1, Ordering::Relaxed);
+        Ok(object)
+    }
+
+    async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes> {
+        let object = self.get(key).await?;
+        check_range(&self.name, key, &range, object.len() as u64)?;
+        Ok(object.into_range(range.start as usize..range.end as usize))
+    }
+
+    async fn head(&self, key: &Key) -> Result<Option<u64>> {
+        if let Some(entry) = self.memory().objects.get(key) {
+            return Ok(Some(entry.data.len() as u64));
+        }
+        self.disk.head(key).await
+    }
+
+    async fn release(&self, key: &Key, reference: Option<&RefId>) -> Result<bool> {
+        if let Some(released) = self.release_memory(key, reference) {
+            return released;
+        }
+        let len = self.disk.head(key).await?;
+        let deleted = self.disk.release(key, reference).await?;
+        if deleted {
+            self.forget_disk(key, len.unwrap_or(0));
+        }
+        Ok(deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tiered_store_conforms_in_memory_and_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, memory_limit) in [("memory", u64::MAX), ("disk", 0)] {
+            let store = TieredStore::open(name, &dir.path().join(name), memory_limit, u64::MAX);
+            byref_core::conformance::run_all(Arc::new(store.unwrap())).await;
+        }
+    }
 }

@@ -1,0 +1,40 @@
+//! `PUT`: store a body under its key, adding a reference.
+
+use std::time::Duration;
+
+use byref_core::{Key, Payload, PutOptions, RefId};
+
+use super::{Failure, Reply};
+use crate::server::Server;
+use crate::wire::read_body;
+
+pub(crate) struct Put {
+    pub(super) key: Key,
+    pub(super) reference: RefId,
+    pub(super) length: u64,
+    pub(super) ttl: Option<Duration>,
+}
+
+impl Put {
+    pub(super) async fn apply(
+        self,
+        server: &Server,
+        recv: &mut quinn::RecvStream,
+    ) -> Result<Reply, Failure> {
+        // Before the body: a full store says so without receiving gigabytes first.
+        server.store.check_room(self.length)?;
+        // A client that stops early (killed mid-upload) leaves nothing: the partial body is
+        // dropped here, never stored.
+        let data = read_body(recv, self.length)
+            .await
+            .map_err(Failure::bad_request)?;
+        let options = PutOptions {
+            reference: self.reference,
+            ttl: self.ttl,
+            progress: None,
+        };
+        let payload = Payload::received(data.freeze());
+        server.store.put(&self.key, &payload, &options).await?;
+        Ok(Reply::Value(0))
+    }
+}
