@@ -16,6 +16,7 @@ mod handle;
 mod key;
 mod memory;
 pub mod metrics;
+pub mod refcount;
 mod refs;
 pub mod secrets;
 mod size;

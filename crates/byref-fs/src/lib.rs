@@ -4,8 +4,8 @@
 //!   renamed into place.
 //! - No file locks, so it works on NFS, Lustre and GPFS: references are one empty file each,
 //!   and the last release is decided by `rmdir` of the reference directory, which the
-//!   filesystem only lets succeed once it is empty. See [`FileStore::release`] for the race
-//!   with a concurrent put.
+//!   filesystem only lets succeed once it is empty. The protocol (and its race with a
+//!   concurrent put) is `byref_core::refcount`'s; this crate provides its file operations.
 //! - Reads of large objects are private copy-on-write mappings: no copy, writable, and writes
 //!   never reach the stored file.
 
@@ -16,15 +16,15 @@ use std::fs::{self, File};
 use std::io::{self, ErrorKind, Read, Write};
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use byref_core::{
     Capabilities, Error, Key, Object, Payload, Progress, PutOptions, RefId, Result, Store,
-    StoreUrl, Usage, check_range, refuse_ttl,
+    StoreUrl, Usage, check_range, refcount, refuse_ttl,
 };
 use bytes::Bytes;
+use refcount::Entries;
 
 use layout::Paths;
 
@@ -37,9 +37,6 @@ const MAP_MIN: u64 = 64 << 10;
 /// this store as its disk tier) never stalls a worker thread on a long write. Smaller ones
 /// run inline: a thread hop would cost more than the write.
 const INLINE_WRITE_MAX: u64 = 1 << 20;
-/// How often a reader retries an object that a concurrent release has just moved aside and
-/// is about to put back (see [`FileStore::release`]).
-const RESTORE_RETRIES: u32 = 5;
 /// A put's progress moves in steps of this many bytes.
 const PROGRESS_STEP: usize = 8 << 20;
 
@@ -134,36 +131,8 @@ impl FileStore {
         }
     }
 
-    fn not_found(&self, key: &Key) -> Error {
-        Error::NotFound {
-            store: self.url.clone(),
-            key: *key,
-        }
-    }
-
-    /// Adds a reference file. The key's reference directory is made on demand (not checked
-    /// first: on a shared filesystem every metadata call is a round trip), and made again if a
-    /// concurrent last release removes it between our `mkdir` and our file creation.
-    fn add_reference(&self, key: &Key, reference: &RefId) -> Result<()> {
-        let path = self.paths.reference(key, reference);
-        loop {
-            match File::create_new(&path) {
-                Ok(_) => return Ok(()),
-                Err(e) if e.kind() == ErrorKind::NotFound => {
-                    let dir = self.paths.refs(key);
-                    match fs::create_dir(&dir) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-                        Err(e) => return Err(self.io_error(e, &dir)),
-                    }
-                }
-                Err(e) => return Err(self.io_error(e, &path)),
-            }
-        }
-    }
-
     /// Writes the object under a private temporary name, then renames it into place.
-    fn write_object(
+    fn write_object_blocking(
         &self,
         key: &Key,
         payload: &Payload,
@@ -201,16 +170,6 @@ impl FileStore {
         Ok(())
     }
 
-    fn put_blocking(&self, key: &Key, payload: &Payload, options: &PutOptions) -> Result<()> {
-        // Reference first, object second: a concurrent last release that checks for
-        // references after moving the object aside then sees ours and puts it back.
-        self.add_reference(key, &options.reference)?;
-        match fs::metadata(self.paths.object(key)) {
-            Ok(m) if m.len() == payload.len() => Ok(()),
-            _ => self.write_object(key, payload, options.progress.as_ref()),
-        }
-    }
-
     fn open_object(&self, key: &Key) -> Result<Option<File>> {
         let path = self.paths.object(key);
         match File::open(&path) {
@@ -218,20 +177,6 @@ impl FileStore {
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.io_error(e, &path)),
         }
-    }
-
-    /// Opens the object, waiting out a concurrent release that is putting it back.
-    async fn open_existing(&self, key: &Key) -> Result<File> {
-        for attempt in 0..=RESTORE_RETRIES {
-            if let Some(file) = self.open_object(key)? {
-                return Ok(file);
-            }
-            if attempt == RESTORE_RETRIES || !self.paths.refs(key).exists() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(1 << attempt)).await;
-        }
-        Err(self.not_found(key))
     }
 
     fn read_object(&self, key: &Key, file: &mut File) -> Result<Object> {
@@ -247,68 +192,128 @@ impl FileStore {
             .map(Object::Mapped)
             .map_err(|e| self.io_error(e, &path))
     }
+}
 
-    /// Removes one reference file: `reference`, or the first one listed.
-    fn remove_reference(&self, key: &Key, reference: Option<&RefId>) -> Result<()> {
-        let gone = || match fs::metadata(self.paths.object(key)) {
-            Ok(_) => Error::ReferenceGone {
-                store: self.url.clone(),
-                key: *key,
-            },
-            Err(_) => self.not_found(key),
-        };
-        if let Some(r) = reference {
-            let path = self.paths.reference(key, r);
-            return match fs::remove_file(&path) {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind() == ErrorKind::NotFound => Err(gone()),
-                Err(e) => Err(self.io_error(e, &path)),
-            };
-        }
-        let dir = self.paths.refs(key);
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Err(self.not_found(key)),
-            Err(e) => return Err(self.io_error(e, &dir)),
-        };
-        // Another releaser may take the same entry first; then try the next one.
-        for entry in entries.flatten() {
-            match fs::remove_file(entry.path()) {
-                Ok(()) => return Ok(()),
-                Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                Err(e) => return Err(self.io_error(e, &entry.path())),
-            }
-        }
-        Err(self.not_found(key))
+/// The reference-counting protocol of `byref_core::refcount`, on files: a reference is an
+/// empty file in the key's reference directory, and "no reference left" is the one `rmdir`
+/// of that directory that succeeds.
+#[async_trait]
+impl Entries for FileStore {
+    type Aside = PathBuf;
+
+    fn store_url(&self) -> &str {
+        &self.url
     }
 
-    fn release_blocking(&self, key: &Key, reference: Option<&RefId>) -> Result<bool> {
-        self.remove_reference(key, reference)?;
+    /// Adds a reference file. The key's reference directory is made on demand (not checked
+    /// first: on a shared filesystem every metadata call is a round trip), and made again if a
+    /// concurrent last release removes it between our `mkdir` and our file creation.
+    async fn add_marker(&self, key: &Key, reference: &RefId) -> Result<()> {
+        let path = self.paths.reference(key, reference);
+        loop {
+            match File::create_new(&path) {
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    let dir = self.paths.refs(key);
+                    match fs::create_dir(&dir) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                        Err(e) => return Err(self.io_error(e, &dir)),
+                    }
+                }
+                Err(e) => return Err(self.io_error(e, &path)),
+            }
+        }
+    }
+
+    async fn remove_marker(&self, key: &Key, reference: Option<&RefId>) -> Result<bool> {
+        let path = match reference {
+            Some(r) => self.paths.reference(key, r),
+            None => {
+                let dir = self.paths.refs(key);
+                let entries = match fs::read_dir(&dir) {
+                    Ok(entries) => entries,
+                    Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+                    Err(e) => return Err(self.io_error(e, &dir)),
+                };
+                // Another releaser may take the same entry first; then try the next one.
+                for entry in entries.flatten() {
+                    match fs::remove_file(entry.path()) {
+                        Ok(()) => return Ok(true),
+                        Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                        Err(e) => return Err(self.io_error(e, &entry.path())),
+                    }
+                }
+                return Ok(false);
+            }
+        };
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(self.io_error(e, &path)),
+        }
+    }
+
+    async fn has_markers(&self, key: &Key) -> Result<bool> {
+        Ok(self.paths.refs(key).exists())
+    }
+
+    async fn markers_gone(&self, key: &Key) -> Result<bool> {
         // rmdir succeeds for exactly one releaser, and only once no reference is left.
         let refs = self.paths.refs(key);
         match fs::remove_dir(&refs) {
-            Ok(()) => {}
+            Ok(()) => Ok(true),
             Err(e) if matches!(e.kind(), ErrorKind::DirectoryNotEmpty | ErrorKind::NotFound) => {
-                return Ok(false);
+                Ok(false)
             }
-            Err(e) => return Err(self.io_error(e, &refs)),
+            Err(e) => Err(self.io_error(e, &refs)),
         }
-        // We saw no references, but a put may add one right now and find the object still in
-        // place (so not write it). Move the object aside, then look again: if a reference
-        // appeared, put the object back; otherwise delete it.
+    }
+
+    async fn object_size(&self, key: &Key) -> Result<Option<u64>> {
+        let path = self.paths.object(key);
+        match fs::metadata(&path) {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.io_error(e, &path)),
+        }
+    }
+
+    async fn write_object(
+        &self,
+        key: &Key,
+        payload: &Payload,
+        progress: Option<&Progress>,
+    ) -> Result<()> {
+        if payload.len() <= INLINE_WRITE_MAX {
+            return self.write_object_blocking(key, payload, progress);
+        }
+        let (this, key, payload) = (self.clone(), *key, payload.clone());
+        let progress = progress.cloned();
+        tokio::task::spawn_blocking(move || {
+            this.write_object_blocking(&key, &payload, progress.as_ref())
+        })
+        .await
+        .map_err(|e| Error::backend(&self.url, e))?
+    }
+
+    async fn move_aside(&self, key: &Key) -> Result<Option<PathBuf>> {
         let object = self.paths.object(key);
         let aside = self.paths.scratch(key, "evicted");
         match fs::rename(&object, &aside) {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(self.io_error(e, &object)),
+            Ok(()) => Ok(Some(aside)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.io_error(e, &object)),
         }
-        if refs.exists() {
-            fs::rename(&aside, &object).map_err(|e| self.io_error(e, &object))?;
-            return Ok(false);
-        }
-        fs::remove_file(&aside).map_err(|e| self.io_error(e, &aside))?;
-        Ok(true)
+    }
+
+    async fn restore(&self, key: &Key, aside: PathBuf) -> Result<()> {
+        let object = self.paths.object(key);
+        fs::rename(&aside, &object).map_err(|e| self.io_error(e, &object))
+    }
+
+    async fn delete_aside(&self, _key: &Key, aside: PathBuf) -> Result<()> {
+        fs::remove_file(&aside).map_err(|e| self.io_error(e, &aside))
     }
 }
 
@@ -328,22 +333,17 @@ impl Store for FileStore {
 
     async fn put(&self, key: &Key, payload: &Payload, options: &PutOptions) -> Result<()> {
         refuse_ttl(&self.url, options, "ttl")?;
-        if payload.len() <= INLINE_WRITE_MAX {
-            return self.put_blocking(key, payload, options);
-        }
-        let (this, key, payload, options) = (self.clone(), *key, payload.clone(), options.clone());
-        tokio::task::spawn_blocking(move || this.put_blocking(&key, &payload, &options))
-            .await
-            .map_err(|e| Error::backend(&self.url, e))?
+        refcount::put(self, key, payload, options).await
     }
 
     async fn get(&self, key: &Key) -> Result<Object> {
-        let mut file = self.open_existing(key).await?;
+        let mut file =
+            refcount::open_existing(self, key, || async { self.open_object(key) }).await?;
         self.read_object(key, &mut file)
     }
 
     async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes> {
-        let file = self.open_existing(key).await?;
+        let file = refcount::open_existing(self, key, || async { self.open_object(key) }).await?;
         let path = self.paths.object(key);
         let len = file.metadata().map_err(|e| self.io_error(e, &path))?.len();
         check_range(&self.url, key, &range, len)?;
@@ -354,15 +354,10 @@ impl Store for FileStore {
     }
 
     async fn head(&self, key: &Key) -> Result<Option<u64>> {
-        let path = self.paths.object(key);
-        match fs::metadata(&path) {
-            Ok(m) => Ok(Some(m.len())),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(self.io_error(e, &path)),
-        }
+        self.object_size(key).await
     }
 
     async fn release(&self, key: &Key, reference: Option<&RefId>) -> Result<bool> {
-        self.release_blocking(key, reference)
+        refcount::release(self, key, reference).await
     }
 }

@@ -44,19 +44,6 @@ impl std::fmt::Debug for Config {
     }
 }
 
-fn duration(url: &mut StoreUrl, name: &str, default: Duration) -> Result<Duration> {
-    match url.take(name) {
-        None => Ok(default),
-        Some(v) => v
-            .trim_end_matches('s')
-            .parse::<f64>()
-            .ok()
-            .filter(|s| s.is_finite() && *s > 0.0)
-            .map(Duration::from_secs_f64)
-            .ok_or_else(|| Error::Config(format!("{name} must be a number of seconds, not {v:?}"))),
-    }
-}
-
 impl Config {
     pub(crate) fn parse(mut url: StoreUrl) -> Result<Self> {
         let scheme = url.scheme().to_owned();
@@ -109,8 +96,10 @@ impl Config {
                     ))
                 })?,
         };
-        let connect_timeout = duration(&mut url, "connect_timeout", Duration::from_secs(5))?;
-        let timeout = duration(&mut url, "timeout", Duration::from_secs(30))?;
+        let connect_timeout = url
+            .take_secs("connect_timeout")?
+            .unwrap_or(Duration::from_secs(5));
+        let timeout = url.take_secs("timeout")?.unwrap_or(Duration::from_secs(30));
         url.finish()?;
 
         let wire = if scheme == "rediss" {

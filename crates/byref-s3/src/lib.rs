@@ -7,8 +7,8 @@
 //!
 //! Under the prefix: `objects/<key>`, one empty `refs/<key>/<reference>` per reference, and
 //! `trash/` for objects being deleted. Large objects go up in parallel multipart uploads and
-//! come down in parallel ranged GETs. The last release uses the same protocol as the file
-//! store: move the object aside, look for references again, put it back if one appeared.
+//! come down in parallel ranged GETs. References are counted by `byref_core::refcount`, as
+//! in the file store; this crate provides its S3 operations.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use byref_core::{
-    Capabilities, Error, Key, Object, Payload, PutOptions, RefId, Result, Store, StoreUrl,
-    check_range, refuse_ttl, secrets,
+    Capabilities, Error, Key, Object, Payload, Progress, PutOptions, RefId, Result, Store,
+    StoreUrl, check_range, refcount, refuse_ttl, secrets,
 };
 use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt, stream};
@@ -26,6 +26,7 @@ use object_store::path::Path;
 use object_store::{
     ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart,
 };
+use refcount::Entries;
 
 /// URL scheme of [`S3Store`].
 pub const SCHEME: &str = "s3";
@@ -35,8 +36,6 @@ pub const SCHEME: &str = "s3";
 const PART: u64 = 16 << 20;
 /// Parts in flight per object.
 const PARTS_IN_FLIGHT: usize = 8;
-/// How often a reader retries an object a concurrent release is putting back.
-const RESTORE_RETRIES: u32 = 5;
 /// Credentials `AmazonS3Builder::from_env` reads; also taken from the config file.
 const CREDENTIAL_VARS: [&str; 3] = [
     "AWS_ACCESS_KEY_ID",
@@ -75,15 +74,9 @@ impl S3Store {
         let endpoint = url.take("endpoint");
         let region = url.take("region");
         let allow_http = url.take_bool("allow_http", false)?;
-        let connect_timeout = match url.take("connect_timeout") {
-            None => Duration::from_secs(5),
-            Some(v) => v
-                .parse::<f64>()
-                .ok()
-                .filter(|s| s.is_finite() && *s > 0.0)
-                .map(Duration::from_secs_f64)
-                .ok_or_else(|| Error::Config(format!("connect_timeout must be seconds: {v:?}")))?,
-        };
+        let connect_timeout = url
+            .take_secs("connect_timeout")?
+            .unwrap_or(Duration::from_secs(5));
         url.finish()?;
 
         let mut builder = AmazonS3Builder::from_env().with_bucket_name(&bucket);
@@ -165,41 +158,6 @@ impl S3Store {
         }
     }
 
-    async fn has_references(&self, key: &Key) -> Result<bool> {
-        let refs = self.refs(key);
-        let first = self.s3.list(Some(&refs)).next().await;
-        match first {
-            None => Ok(false),
-            Some(Ok(_)) => Ok(true),
-            Some(Err(e)) => Err(self.error(key, e)),
-        }
-    }
-
-    async fn size(&self, key: &Key) -> Result<Option<u64>> {
-        match self.s3.head(&self.object(key)).await {
-            Ok(meta) => Ok(Some(meta.size)),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(self.error(key, e)),
-        }
-    }
-
-    /// The object's size, waiting out a concurrent release that is putting it back.
-    async fn existing_size(&self, key: &Key) -> Result<u64> {
-        for attempt in 0..=RESTORE_RETRIES {
-            if let Some(size) = self.size(key).await? {
-                return Ok(size);
-            }
-            if attempt == RESTORE_RETRIES || !self.has_references(key).await? {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
-        }
-        Err(Error::NotFound {
-            store: self.url.clone(),
-            key: *key,
-        })
-    }
-
     async fn upload(&self, key: &Key, payload: &Payload) -> Result<()> {
         let path = self.object(key);
         if payload.len() <= PART {
@@ -275,25 +233,16 @@ impl Store for S3Store {
 
     async fn put(&self, key: &Key, payload: &Payload, options: &PutOptions) -> Result<()> {
         refuse_ttl(&self.url, options, "ttl (use a bucket lifecycle rule)")?;
-        // Reference first, object second (see the file store for why).
-        let reference = self.refs(key).join(options.reference.to_string());
-        self.s3
-            .put(&reference, PutPayload::default())
-            .await
-            .map_err(|e| self.error(key, e))?;
-        match self.size(key).await? {
-            Some(size) if size == payload.len() => Ok(()),
-            _ => self.upload(key, payload).await,
-        }
+        refcount::put(self, key, payload, options).await
     }
 
     async fn get(&self, key: &Key) -> Result<Object> {
-        let size = self.existing_size(key).await?;
+        let size = refcount::open_existing(self, key, || self.object_size(key)).await?;
         Ok(Object::Shared(self.download(key, size).await?))
     }
 
     async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes> {
-        let size = self.existing_size(key).await?;
+        let size = refcount::open_existing(self, key, || self.object_size(key)).await?;
         check_range(&self.url, key, &range, size)?;
         if range.is_empty() {
             return Ok(Bytes::new());
@@ -305,67 +254,103 @@ impl Store for S3Store {
     }
 
     async fn head(&self, key: &Key) -> Result<Option<u64>> {
-        self.size(key).await
+        self.object_size(key).await
     }
 
     async fn release(&self, key: &Key, reference: Option<&RefId>) -> Result<bool> {
-        let gone = |exists: bool| {
-            if exists {
-                Error::ReferenceGone {
-                    store: self.url.clone(),
-                    key: *key,
-                }
-            } else {
-                Error::NotFound {
-                    store: self.url.clone(),
-                    key: *key,
-                }
-            }
-        };
-        let path = match reference {
+        refcount::release(self, key, reference).await
+    }
+}
+
+/// The reference-counting protocol of `byref_core::refcount`, on S3 keys: a reference is an
+/// empty object under `refs/<key>/`, and objects are moved aside into `trash/`.
+#[async_trait]
+impl Entries for S3Store {
+    type Aside = Path;
+
+    fn store_url(&self) -> &str {
+        &self.url
+    }
+
+    async fn add_marker(&self, key: &Key, reference: &RefId) -> Result<()> {
+        let marker = self.refs(key).join(reference.to_string());
+        self.s3
+            .put(&marker, PutPayload::default())
+            .await
+            .map(drop)
+            .map_err(|e| self.error(key, e))
+    }
+
+    async fn remove_marker(&self, key: &Key, reference: Option<&RefId>) -> Result<bool> {
+        let marker = match reference {
             Some(r) => {
-                let path = self.refs(key).join(r.to_string());
+                let marker = self.refs(key).join(r.to_string());
                 // S3 deletes of missing keys succeed, so look first.
-                if let Err(object_store::Error::NotFound { .. }) = self.s3.head(&path).await {
-                    return Err(gone(self.size(key).await?.is_some()));
+                match self.s3.head(&marker).await {
+                    Ok(_) => marker,
+                    Err(object_store::Error::NotFound { .. }) => return Ok(false),
+                    Err(e) => return Err(self.error(key, e)),
                 }
-                path
             }
             None => match self.s3.list(Some(&self.refs(key))).next().await {
                 Some(Ok(meta)) => meta.location,
                 Some(Err(e)) => return Err(self.error(key, e)),
-                None => return Err(gone(false)),
+                None => return Ok(false),
             },
         };
         self.s3
-            .delete(&path)
+            .delete(&marker)
             .await
             .map_err(|e| self.error(key, e))?;
-        if self.has_references(key).await? {
-            return Ok(false);
+        Ok(true)
+    }
+
+    async fn has_markers(&self, key: &Key) -> Result<bool> {
+        match self.s3.list(Some(&self.refs(key))).next().await {
+            None => Ok(false),
+            Some(Ok(_)) => Ok(true),
+            Some(Err(e)) => Err(self.error(key, e)),
         }
-        let object = self.object(key);
+    }
+
+    async fn object_size(&self, key: &Key) -> Result<Option<u64>> {
+        match self.s3.head(&self.object(key)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.error(key, e)),
+        }
+    }
+
+    async fn write_object(
+        &self,
+        key: &Key,
+        payload: &Payload,
+        _progress: Option<&Progress>,
+    ) -> Result<()> {
+        self.upload(key, payload).await
+    }
+
+    async fn move_aside(&self, key: &Key) -> Result<Option<Path>> {
         let aside = self
             .prefix
             .clone()
             .join("trash")
             .join(format!("{}.{}", key, RefId::random()));
-        match self.s3.rename(&object, &aside).await {
-            Ok(()) => {}
-            Err(object_store::Error::NotFound { .. }) => return Ok(false),
-            Err(e) => return Err(self.error(key, e)),
+        match self.s3.rename(&self.object(key), &aside).await {
+            Ok(()) => Ok(Some(aside)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.error(key, e)),
         }
-        if self.has_references(key).await? {
-            self.s3
-                .rename(&aside, &object)
-                .await
-                .map_err(|e| self.error(key, e))?;
-            return Ok(false);
-        }
+    }
+
+    async fn restore(&self, key: &Key, aside: Path) -> Result<()> {
         self.s3
-            .delete(&aside)
+            .rename(&aside, &self.object(key))
             .await
-            .map_err(|e| self.error(key, e))?;
-        Ok(true)
+            .map_err(|e| self.error(key, e))
+    }
+
+    async fn delete_aside(&self, key: &Key, aside: Path) -> Result<()> {
+        self.s3.delete(&aside).await.map_err(|e| self.error(key, e))
     }
 }
