@@ -37,4 +37,4 @@ pub use size::parse_size;
 pub use store::{
     Capabilities, Object, Progress, PutOptions, RefId, Store, Usage, check_range, refuse_ttl,
 };
-pub use store_url::StoreUrl;
+pub use store_url::{StoreUrl, UrlBuilder};

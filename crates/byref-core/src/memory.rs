@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use crate::{
     Capabilities, Error, Key, Object, Payload, PutOptions, RefId, RefSet, Result, Store, StoreUrl,
-    check_range, refuse_ttl,
+    UrlBuilder, check_range, refuse_ttl,
 };
 
 /// URL scheme of [`MemoryStore`].
@@ -45,7 +45,7 @@ impl MemoryStore {
         }
         url.finish()?;
         Ok(MemoryStore {
-            url: format!("{SCHEME}://{name}"),
+            url: UrlBuilder::new(SCHEME, &name).build(),
             objects: Mutex::default(),
         })
     }

@@ -97,6 +97,29 @@ impl StoreUrl {
             .transpose()
     }
 
+    /// Removes option `name` and parses it as a `T` (a number, say).
+    pub fn take_parsed<T: std::str::FromStr>(&mut self, name: &str) -> Result<Option<T>> {
+        self.take(name)
+            .map(|text| {
+                text.parse()
+                    .map_err(|_| Error::Config(format!("option {name} cannot be {text:?}")))
+            })
+            .transpose()
+    }
+
+    /// Refuses a URL that carries a user name or password: secrets never travel in a store
+    /// URL (it goes into every handle). `instead` tells the user where they go. The message
+    /// never repeats the URL, which holds the secret.
+    pub fn refuse_credentials(&self, instead: &str) -> Result<()> {
+        if self.url.password().is_some() || !self.url.username().is_empty() {
+            return Err(Error::Config(format!(
+                "credentials never go in a {}:// store URL: {instead}",
+                self.url.scheme()
+            )));
+        }
+        Ok(())
+    }
+
     /// Fails if any option was not taken.
     pub fn finish(self) -> Result<()> {
         if self.options.is_empty() {
@@ -108,6 +131,66 @@ impl StoreUrl {
             names.join(", "),
             self.url.scheme()
         )))
+    }
+}
+
+/// Builds the canonical URL of a store, the one its handles carry: scheme, location, then
+/// options in the order given, each as the matching [`StoreUrl`] taker reads it back.
+#[derive(Debug)]
+pub struct UrlBuilder {
+    url: String,
+    /// Whether `?` has been written.
+    has_query: bool,
+}
+
+impl UrlBuilder {
+    /// `scheme://location`.
+    pub fn new(scheme: &str, location: &str) -> Self {
+        UrlBuilder {
+            url: format!("{scheme}://{location}"),
+            has_query: false,
+        }
+    }
+
+    /// Continues a canonical URL that another builder made.
+    pub fn extend(url: &str) -> Self {
+        UrlBuilder {
+            url: url.to_owned(),
+            has_query: url.contains('?'),
+        }
+    }
+
+    /// Adds `name=value`, escaping what would end the value early (`&`, `#`, `+`, `%`, space).
+    pub fn option(mut self, name: &str, value: impl std::fmt::Display) -> Self {
+        self.url.push(if self.has_query { '&' } else { '?' });
+        self.has_query = true;
+        self.url.push_str(name);
+        self.url.push('=');
+        for c in value.to_string().chars() {
+            match c {
+                '&' | '#' | '+' | '%' | ' ' => self.url.push_str(&format!("%{:02X}", c as u32)),
+                c => self.url.push(c),
+            }
+        }
+        self
+    }
+
+    /// Adds `name=value` if there is a value.
+    pub fn option_if(self, name: &str, value: Option<impl std::fmt::Display>) -> Self {
+        match value {
+            Some(value) => self.option(name, value),
+            None => self,
+        }
+    }
+
+    /// Adds `name=SECONDS` if there is a duration.
+    pub fn secs(self, name: &str, value: Option<Duration>) -> Self {
+        self.option_if(name, value.map(|d| d.as_secs_f64()))
+    }
+
+    /// The URL.
+    pub fn build(self) -> String {
+        self.url
     }
 }
 
@@ -162,6 +245,41 @@ mod tests {
         assert_eq!(u.take_size("f").unwrap(), Some(2 << 30));
         assert!(u.take_size("g").is_err());
         u.finish().unwrap();
+    }
+
+    #[test]
+    fn built_urls_read_back_the_same_options() {
+        let url = UrlBuilder::new("x", "h:1/p")
+            .option("a", "v&w=#1 %")
+            .option_if("b", None::<u8>)
+            .secs("t", Some(Duration::from_millis(1500)))
+            .build();
+        assert_eq!(url, "x://h:1/p?a=v%26w=%231%20%25&t=1.5");
+        let mut parsed = StoreUrl::parse(&url).unwrap();
+        assert_eq!(parsed.take("a").as_deref(), Some("v&w=#1 %"));
+        assert_eq!(
+            parsed.take_secs("t").unwrap(),
+            Some(Duration::from_millis(1500))
+        );
+        parsed.finish().unwrap();
+    }
+
+    #[test]
+    fn credentials_are_refused_without_echoing_them() {
+        for url in ["x://user:hunter2@h/", "x://:hunter2@h/", "x://user@h/"] {
+            let err = StoreUrl::parse(url)
+                .unwrap()
+                .refuse_credentials("use X")
+                .unwrap_err();
+            assert!(
+                !err.to_string().contains("hunter2") && !err.to_string().contains("user"),
+                "{err}"
+            );
+        }
+        StoreUrl::parse("x://h/")
+            .unwrap()
+            .refuse_credentials("")
+            .unwrap();
     }
 
     #[test]

@@ -62,10 +62,11 @@ impl Daemon {
 
     /// The URL clients open for a daemon reachable at `authority` (`host:port`).
     pub fn url(&self, authority: impl std::fmt::Display) -> String {
-        format!(
-            "{}://{authority}?fingerprint={}",
-            byref_quic::SCHEME,
-            self.identity.fingerprint()
+        byref_quic::server_url(
+            &authority.to_string(),
+            &self.identity.fingerprint(),
+            None,
+            None,
         )
     }
 

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use byref_core::{
     Capabilities, Error, Key, Object, Payload, Progress, PutOptions, RefId, Result, Store,
-    StoreUrl, Usage, check_range, refcount, refuse_ttl,
+    StoreUrl, UrlBuilder, Usage, check_range, refcount, refuse_ttl,
 };
 use bytes::Bytes;
 use refcount::Entries;
@@ -73,10 +73,9 @@ impl FileStore {
         let root_str = root
             .to_str()
             .ok_or_else(|| Error::Config(format!("store path {} is not UTF-8", root.display())))?;
-        let mut canonical = format!("{SCHEME}://{root_str}");
-        if fsync {
-            canonical.push_str("?fsync=true");
-        }
+        let canonical = UrlBuilder::new(SCHEME, root_str)
+            .option_if("fsync", fsync.then_some(true))
+            .build();
         let store = FileStore {
             url: canonical,
             paths: Paths::new(root),

@@ -82,39 +82,21 @@ impl PeerStore {
     }
 
     /// Opens with the given token (embedders and tests; never from a URL).
-    pub fn open_with_token(mut url: StoreUrl, token: Token) -> Result<Self> {
+    pub fn open_with_token(url: StoreUrl, token: Token) -> Result<Self> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             config(
                 "opening",
                 "serving needs a tokio runtime; open it inside one",
             )
         })?;
-        let host = url.url().host_str().unwrap_or_default();
-        let host = host.trim_matches(['[', ']']).to_owned();
-        let ip = if host.is_empty() {
-            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-        } else {
-            (host.as_str(), 0)
-                .to_socket_addrs()
-                .map_err(|e| config(&host, e))?
-                .next()
-                .ok_or_else(|| config(&host, "resolves to no address"))?
-                .ip()
-        };
-        let port = url.url().port().unwrap_or(0);
-        let machine = machine_name();
-        let advertise = match url.take("advertise") {
-            Some(advertised) => advertised,
-            None if ip.is_unspecified() => machine
-                .clone()
-                .ok_or_else(|| config("no hostname to advertise", "give ?advertise=HOST"))?,
-            None => host,
-        };
-        let memory_limit = url.take_size("memory")?.unwrap_or(u64::MAX);
-        let dir = url.take("dir").map(PathBuf::from);
-        let connect_timeout = url.take_secs("connect_timeout")?;
-        url.finish()?;
-
+        let PeerOptions {
+            listen,
+            advertise,
+            machine,
+            memory_limit,
+            dir,
+            connect_timeout,
+        } = PeerOptions::parse(url)?;
         let scratch = match dir {
             Some(_) => None,
             None => Some(
@@ -135,8 +117,8 @@ impl PeerStore {
         let server_config = identity
             .server_config()
             .map_err(|e| config("certificate", e))?;
-        let endpoint = byref_quic::tls::endpoint(SocketAddr::new(ip, port), Some(server_config))
-            .map_err(|e| config(&format!("listening on {ip}:{port}"), e))?;
+        let endpoint = byref_quic::tls::endpoint(listen, Some(server_config))
+            .map_err(|e| config(&format!("listening on {listen}"), e))?;
         let addr = endpoint.local_addr().map_err(|e| config("endpoint", e))?;
 
         let authority = if advertise.contains(':') {
@@ -149,14 +131,12 @@ impl PeerStore {
             std::process::id(),
             machine.unwrap_or_else(|| advertise.clone())
         );
-        let mut url = format!(
-            "{}://{authority}?fingerprint={}&peer={name}",
-            byref_quic::SCHEME,
-            identity.fingerprint()
+        let url = byref_quic::server_url(
+            &authority,
+            &identity.fingerprint(),
+            Some(&name),
+            connect_timeout,
         );
-        if let Some(timeout) = connect_timeout {
-            url.push_str(&format!("&connect_timeout={}", timeout.as_secs_f64()));
-        }
 
         serving().push(Serving {
             pid: std::process::id(),
@@ -164,19 +144,7 @@ impl PeerStore {
             endpoint: endpoint.clone(),
             scratch: scratch.as_ref().map(|s| s.path().to_owned()),
         });
-        let server = Server::new(store.clone(), token).with_report({
-            let store = store.clone();
-            move || store.report()
-        });
-        let (stop, stopped) = oneshot::channel::<()>();
-        runtime.spawn(store.clone().expire_forever());
-        runtime.spawn(async move {
-            byref_quic::server::run(endpoint.clone(), Arc::new(server), async move {
-                let _ = stopped.await;
-            })
-            .await;
-            endpoint.wait_idle().await;
-        });
+        let stop = serve(&runtime, store.clone(), token, endpoint);
         Ok(PeerStore {
             store,
             url,
@@ -184,6 +152,81 @@ impl PeerStore {
             _stop: stop,
             _scratch: scratch,
         })
+    }
+}
+
+/// Serves `store` on `endpoint` from `runtime` until the returned sender is dropped.
+fn serve(
+    runtime: &tokio::runtime::Handle,
+    store: Arc<TieredStore>,
+    token: Token,
+    endpoint: quinn::Endpoint,
+) -> oneshot::Sender<()> {
+    let server = Server::new(store.clone(), token).with_report({
+        let store = store.clone();
+        move || store.report()
+    });
+    let (stop, stopped) = oneshot::channel::<()>();
+    runtime.spawn(store.expire_forever());
+    runtime.spawn(async move {
+        byref_quic::server::run(endpoint.clone(), Arc::new(server), async move {
+            let _ = stopped.await;
+        })
+        .await;
+        endpoint.wait_idle().await;
+    });
+    stop
+}
+
+/// What a `peer://` URL asks for.
+struct PeerOptions {
+    /// Where to listen.
+    listen: SocketAddr,
+    /// The host workers dial.
+    advertise: String,
+    /// This machine's hostname, which names the peer in workers' errors.
+    machine: Option<String>,
+    /// Bytes kept in memory before spilling.
+    memory_limit: u64,
+    /// The spill directory, if given (else a private temporary one).
+    dir: Option<PathBuf>,
+    /// Goes into the URL workers open.
+    connect_timeout: Option<Duration>,
+}
+
+impl PeerOptions {
+    fn parse(mut url: StoreUrl) -> Result<Self> {
+        let host = url.url().host_str().unwrap_or_default();
+        let host = host.trim_matches(['[', ']']).to_owned();
+        let ip = if host.is_empty() {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        } else {
+            (host.as_str(), 0)
+                .to_socket_addrs()
+                .map_err(|e| config(&host, e))?
+                .next()
+                .ok_or_else(|| config(&host, "resolves to no address"))?
+                .ip()
+        };
+        let listen = SocketAddr::new(ip, url.url().port().unwrap_or(0));
+        let machine = machine_name();
+        let advertise = match url.take("advertise") {
+            Some(advertised) => advertised,
+            None if ip.is_unspecified() => machine
+                .clone()
+                .ok_or_else(|| config("no hostname to advertise", "give ?advertise=HOST"))?,
+            None => host,
+        };
+        let options = PeerOptions {
+            listen,
+            advertise,
+            machine,
+            memory_limit: url.take_size("memory")?.unwrap_or(u64::MAX),
+            dir: url.take("dir").map(PathBuf::from),
+            connect_timeout: url.take_secs("connect_timeout")?,
+        };
+        url.finish()?;
+        Ok(options)
     }
 }
 

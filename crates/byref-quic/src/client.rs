@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use byref_core::{
     Capabilities, Error, Key, Object, Payload, Progress, PutOptions, RefId, Result, Store,
-    StoreUrl, secrets,
+    StoreUrl, UrlBuilder, secrets,
 };
 use bytes::Bytes;
 use tokio::sync::{Mutex, OnceCell};
@@ -27,6 +27,22 @@ const PROGRESS_STEP: usize = 4 << 20;
 /// The config-file line (or environment variable) holding the daemon's fingerprint, for URLs
 /// without one.
 pub const FINGERPRINT_VAR: &str = "BYREF_QUIC_FINGERPRINT";
+
+/// The `quic://` URL of a server at `authority` presenting the certificate `fingerprint`,
+/// as clients open it and handles carry it: a daemon's, or a peer's (`peer`: `pid@host` of
+/// the serving process, named when it is gone).
+pub fn server_url(
+    authority: &str,
+    fingerprint: &str,
+    peer: Option<&str>,
+    connect_timeout: Option<Duration>,
+) -> String {
+    UrlBuilder::new(SCHEME, authority)
+        .option("fingerprint", fingerprint)
+        .option_if("peer", peer)
+        .secs("connect_timeout", connect_timeout)
+        .build()
+}
 
 /// A store reached over QUIC.
 #[derive(Debug)]
@@ -78,16 +94,15 @@ impl QuicStore {
                 "fingerprint {fingerprint:?} is not 64 hex digits"
             )));
         }
-        let mut canonical = format!("{display}?fingerprint={}", fingerprint.to_ascii_lowercase());
         let connect_timeout = url.take_secs("connect_timeout")?;
-        if let Some(timeout) = connect_timeout {
-            canonical.push_str(&format!("&connect_timeout={}", timeout.as_secs_f64()));
-        }
-        let connect_timeout = connect_timeout.unwrap_or(Duration::from_secs(10));
         let peer = url.take("peer");
-        if let Some(peer) = &peer {
-            canonical.push_str(&format!("&peer={peer}"));
-        }
+        let canonical = server_url(
+            &format!("{host}:{port}"),
+            &fingerprint.to_ascii_lowercase(),
+            peer.as_deref(),
+            connect_timeout,
+        );
+        let connect_timeout = connect_timeout.unwrap_or(Duration::from_secs(10));
         url.finish()?;
         let client = tls::client_config(&fingerprint)
             .map_err(|e| Error::Config(format!("TLS setup for {display}: {e}")))?;

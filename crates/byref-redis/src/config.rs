@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use byref_core::{Error, Result, StoreUrl, secrets};
+use byref_core::{Error, Result, StoreUrl, UrlBuilder, secrets};
 
 /// Default chunk size. Each chunk is packed into a fresh command buffer by the client; above
 /// glibc's dynamic mmap threshold (32 MiB at most) every such buffer is newly mapped memory and
@@ -44,58 +44,58 @@ impl std::fmt::Debug for Config {
     }
 }
 
+/// Every `host:port` of the URL (port 6379 where none is given).
+fn hosts(url: &StoreUrl) -> Result<Vec<String>> {
+    let with_port = |h: &str| {
+        if h.contains(':') {
+            h.to_owned()
+        } else {
+            format!("{h}:6379")
+        }
+    };
+    if !url.hosts().is_empty() {
+        return Ok(url.hosts().iter().map(|h| with_port(h)).collect());
+    }
+    let parsed = url.url();
+    let host = parsed
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| Error::Config(format!("{}:// URLs need a host: {parsed}", url.scheme())))?;
+    Ok(vec![format!("{host}:{}", parsed.port().unwrap_or(6379))])
+}
+
+/// The database number in the URL's path (0 when absent; only 0 on a cluster).
+fn database(url: &StoreUrl, cluster: bool) -> Result<u32> {
+    let path = url.url().path().trim_matches('/');
+    let db: u32 = if path.is_empty() {
+        0
+    } else {
+        path.parse()
+            .map_err(|_| Error::Config(format!("Redis database must be a number: {path:?}")))?
+    };
+    if cluster && db != 0 {
+        return Err(Error::Config("Redis Cluster has only database 0".into()));
+    }
+    Ok(db)
+}
+
 impl Config {
     pub(crate) fn parse(mut url: StoreUrl) -> Result<Self> {
         let scheme = url.scheme().to_owned();
         let cluster = scheme == "redis+cluster";
-        let parsed = url.url().clone();
-        if parsed.password().is_some() || !parsed.username().is_empty() {
-            return Err(Error::Config(
-                "credentials never go in a store URL (it travels inside every handle): set \
-                 BYREF_REDIS_PASSWORD (and BYREF_REDIS_USERNAME) in the environment or in \
-                 ~/.config/byref/byref.env"
-                    .into(),
-            ));
-        }
-        let host = |h: &str| {
-            if h.contains(':') {
-                h.to_owned()
-            } else {
-                format!("{h}:6379")
-            }
-        };
-        let hosts: Vec<String> = if url.hosts().is_empty() {
-            let h = parsed
-                .host_str()
-                .filter(|h| !h.is_empty())
-                .ok_or_else(|| Error::Config(format!("{scheme}:// URLs need a host: {parsed}")))?;
-            vec![host(&format!("{h}:{}", parsed.port().unwrap_or(6379)))]
-        } else {
-            url.hosts().iter().map(|h| host(h)).collect()
-        };
-        let path = parsed.path().trim_matches('/');
-        let db: u32 = if path.is_empty() {
-            0
-        } else {
-            path.parse()
-                .map_err(|_| Error::Config(format!("Redis database must be a number: {path:?}")))?
-        };
-        if cluster && db != 0 {
-            return Err(Error::Config("Redis Cluster has only database 0".into()));
-        }
+        url.refuse_credentials(
+            "set BYREF_REDIS_PASSWORD (and BYREF_REDIS_USERNAME) in the environment or in \
+             ~/.config/byref/byref.env",
+        )?;
+        let hosts = hosts(&url)?;
+        let db = database(&url, cluster)?;
         let prefix = url.take("prefix").unwrap_or_else(|| "byref:".to_owned());
-        let chunk = match url.take("chunk_size") {
-            None => DEFAULT_CHUNK,
-            Some(v) => v
-                .parse::<u64>()
-                .ok()
-                .filter(|c| (1..=MAX_CHUNK).contains(c))
-                .ok_or_else(|| {
-                    Error::Config(format!(
-                        "chunk_size must be 1..={MAX_CHUNK} bytes, not {v:?}"
-                    ))
-                })?,
-        };
+        let chunk = url.take_parsed("chunk_size")?.unwrap_or(DEFAULT_CHUNK);
+        if !(1..=MAX_CHUNK).contains(&chunk) {
+            return Err(Error::Config(format!(
+                "chunk_size must be 1..={MAX_CHUNK} bytes, not {chunk}"
+            )));
+        }
         let connect_timeout = url
             .take_secs("connect_timeout")?
             .unwrap_or(Duration::from_secs(5));
@@ -108,21 +108,14 @@ impl Config {
             "redis"
         };
         let nodes = hosts.iter().map(|h| format!("{wire}://{h}/{db}")).collect();
-        let mut display = format!("{scheme}://{}", hosts.join(","));
-        if !cluster {
-            display.push_str(&format!("/{db}"));
-        }
-        let mut options = Vec::new();
-        if prefix != "byref:" {
-            options.push(format!("prefix={prefix}"));
-        }
-        if chunk != DEFAULT_CHUNK {
-            options.push(format!("chunk_size={chunk}"));
-        }
-        if !options.is_empty() {
-            display.push('?');
-            display.push_str(&options.join("&"));
-        }
+        let location = match cluster {
+            true => hosts.join(","),
+            false => format!("{}/{db}", hosts.join(",")),
+        };
+        let display = UrlBuilder::new(&scheme, &location)
+            .option_if("prefix", (prefix != "byref:").then_some(&prefix))
+            .option_if("chunk_size", (chunk != DEFAULT_CHUNK).then_some(chunk))
+            .build();
         Ok(Config {
             display,
             nodes,

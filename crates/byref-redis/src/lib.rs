@@ -139,9 +139,9 @@ impl RedisStore {
 
     fn error(&self, e: redis::RedisError) -> Error {
         let store = self.config.display.clone();
+        // By kind and error code, never by message text.
         if matches!(e.kind(), redis::ErrorKind::AuthenticationFailed)
-            || e.to_string().contains("WRONGPASS")
-            || e.to_string().contains("NOAUTH")
+            || matches!(e.code(), Some("WRONGPASS" | "NOAUTH"))
         {
             return Error::Unauthenticated {
                 store,

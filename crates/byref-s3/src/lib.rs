@@ -17,7 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use byref_core::{
     Capabilities, Error, Key, Object, Payload, Progress, PutOptions, RefId, Result, Store,
-    StoreUrl, check_range, refcount, refuse_ttl, secrets,
+    StoreUrl, UrlBuilder, check_range, refcount, refuse_ttl, secrets,
 };
 use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt, stream};
@@ -57,14 +57,11 @@ pub struct S3Store {
 impl S3Store {
     /// Opens `s3://bucket/prefix[?endpoint=..&region=..&allow_http=true]`.
     pub fn open(mut url: StoreUrl) -> Result<Self> {
+        url.refuse_credentials(
+            "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment or \
+             ~/.config/byref/byref.env",
+        )?;
         let parsed = url.url().clone();
-        if parsed.password().is_some() || !parsed.username().is_empty() {
-            return Err(Error::Config(
-                "credentials never go in a store URL: set AWS_ACCESS_KEY_ID and \
-                 AWS_SECRET_ACCESS_KEY in the environment or ~/.config/byref/byref.env"
-                    .into(),
-            ));
-        }
         let bucket = parsed
             .host_str()
             .filter(|b| !b.is_empty())
@@ -88,17 +85,11 @@ impl S3Store {
                     builder.with_config(var.to_lowercase().parse().expect("known key"), value);
             }
         }
-        let mut options = Vec::new();
         if let Some(endpoint) = &endpoint {
             builder = builder.with_endpoint(endpoint);
-            options.push(format!("endpoint={endpoint}"));
         }
         if let Some(region) = &region {
             builder = builder.with_region(region);
-            options.push(format!("region={region}"));
-        }
-        if allow_http {
-            options.push("allow_http=true".to_owned());
         }
         // object_store's defaults retry an unreachable server for minutes; fail in seconds.
         builder = builder
@@ -112,11 +103,11 @@ impl S3Store {
                 retry_timeout: Duration::from_secs(30),
                 ..RetryConfig::default()
             });
-        let mut display = format!("{SCHEME}://{bucket}/{prefix}");
-        if !options.is_empty() {
-            display.push('?');
-            display.push_str(&options.join("&"));
-        }
+        let display = UrlBuilder::new(SCHEME, &format!("{bucket}/{prefix}"))
+            .option_if("endpoint", endpoint.as_ref())
+            .option_if("region", region.as_ref())
+            .option_if("allow_http", allow_http.then_some(true))
+            .build();
         let s3 = builder
             .build()
             .map_err(|e| Error::Config(format!("{display}: {e}")))?;

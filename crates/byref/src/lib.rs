@@ -62,15 +62,9 @@ pub fn open(url: &str) -> Result<Opened> {
             )));
         }
     };
-    let mut canonical = store.url().to_owned();
-    if verify == is_local(&scheme) {
-        canonical.push(if canonical.contains('?') { '&' } else { '?' });
-        canonical.push_str(if verify {
-            "verify=true"
-        } else {
-            "verify=false"
-        });
-    }
+    let canonical = UrlBuilder::extend(store.url())
+        .option_if("verify", (verify == is_local(&scheme)).then_some(verify))
+        .build();
     Ok(Opened {
         store,
         url: canonical,
