@@ -8,6 +8,8 @@
 //!
 //! This crate knows no backend besides the in-process [`MemoryStore`]; each backend lives in
 //! its own crate and proves itself with [`conformance::run_all`] (feature `conformance`).
+//!
+//! The bottom floor: it depends on no other byref crate, and every other one depends on it.
 
 mod error;
 mod ext;

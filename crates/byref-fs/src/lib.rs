@@ -8,6 +8,8 @@
 //!   concurrent put) is `byref_core::refcount`'s; this crate provides its file operations.
 //! - Reads of large objects are private copy-on-write mappings: no copy, writable, and writes
 //!   never reach the stored file.
+//!
+//! A backend: depends on `byref-core` only.
 
 mod layout;
 mod mapping;

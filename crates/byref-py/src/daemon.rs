@@ -10,11 +10,11 @@ use byref_daemon::{Daemon, Options};
 use byref_quic::QuicStore;
 use pyo3::prelude::*;
 
-use crate::errors::to_py;
+use crate::errors::{PyByrefError, PyByrefResult};
 use crate::runtime::block_on;
 
-fn config(e: impl std::fmt::Display) -> PyErr {
-    to_py(Error::Config(e.to_string()))
+fn config(e: impl std::fmt::Display) -> PyByrefError {
+    Error::Config(e.to_string()).into()
 }
 
 /// Serves a store on `listen` until SIGINT or SIGTERM; prints the URL clients open first.
@@ -27,25 +27,26 @@ pub(crate) fn serve(
     memory_limit: u64,
     disk_limit: Option<u64>,
     metrics: Option<&str>,
-) -> PyResult<()> {
+) -> PyByrefResult<()> {
     let listen: SocketAddr = listen.parse().map_err(config)?;
     let metrics: Option<SocketAddr> = metrics.map(str::parse).transpose().map_err(config)?;
     let token = byref_quic::token::server_token().map_err(config)?;
     let mut options = Options::new(dir);
     options.memory_limit = memory_limit;
     options.disk_limit = disk_limit.unwrap_or(u64::MAX);
-    let daemon = Arc::new(Daemon::open(options, token).map_err(to_py)?);
+    let daemon = Arc::new(Daemon::open(options, token)?);
     block_on(py, async move {
         byref_daemon::serve_until_signalled(daemon, listen, metrics).await
     })
-    .map_err(|e| to_py(Error::backend("byref serve", e)))
+    .map_err(|e| Error::backend("byref serve", e).into())
 }
 
 /// The status of the daemon at `url` (Prometheus text).
 #[pyfunction]
-pub(crate) fn status(py: Python<'_>, url: &str) -> PyResult<String> {
-    let store = QuicStore::open(StoreUrl::parse(url).map_err(to_py)?).map_err(to_py)?;
-    block_on(py, async move { store.status().await }).map_err(to_py)
+pub(crate) fn status(py: Python<'_>, url: &str) -> PyByrefResult<String> {
+    let url = StoreUrl::parse(url)?;
+    let store = py.detach(|| QuicStore::open(url))?;
+    Ok(block_on(py, async move { store.status().await })?)
 }
 
 /// Closes the peer stores this process serves (at exit): connected workers are told at once.

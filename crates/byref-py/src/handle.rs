@@ -3,7 +3,7 @@
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::errors::to_py;
+use crate::errors::PyByrefResult;
 
 /// The decoded form of a proxy's pickled bytes.
 #[pyclass(frozen, name = "Handle", module = "byref._native")]
@@ -15,10 +15,10 @@ pub(crate) struct PyHandle {
 impl PyHandle {
     /// Decodes a handle; a malformed one raises `byref.HandleError`.
     #[staticmethod]
-    fn decode(data: &[u8]) -> PyResult<Self> {
-        byref::Handle::decode(data)
-            .map(|inner| PyHandle { inner })
-            .map_err(to_py)
+    fn decode(data: &[u8]) -> PyByrefResult<Self> {
+        Ok(PyHandle {
+            inner: byref::Handle::decode(data)?,
+        })
     }
 
     /// The compact binary form a pickled proxy carries.

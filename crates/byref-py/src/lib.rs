@@ -3,9 +3,11 @@
 //! Python pickles values (protocol 5, out-of-band buffers) and hands the stream and buffers
 //! here; this module frames, hashes and stores them without copying, and fetches them back as
 //! zero-copy buffers. Every blocking call releases the GIL.
+//!
+//! The bindings: depends on the facade and the daemon (for `byref serve`); nothing in Rust
+//! depends on it, and it holds no store logic a Rust user would miss.
 
 mod buffer;
-mod cache;
 mod daemon;
 mod errors;
 mod handle;

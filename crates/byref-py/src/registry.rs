@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use byref::Opened;
+use pyo3::Python;
 
 /// Opened stores by the URL they were asked for, and the process that opened them. A std
 /// mutex held only for map lookups: opening a store happens outside it, so resolves of proxies
@@ -24,13 +25,14 @@ fn stores(slot: &mut Option<(u32, Stores)>) -> &mut Stores {
     &mut slot.get_or_insert_with(|| (pid, HashMap::new())).1
 }
 
-/// The store `url` names, opened once per process.
-pub(crate) fn open(url: &str) -> byref::Result<Arc<Opened>> {
+/// The store `url` names, opened once per process. Opening may resolve a host name: it runs
+/// with the GIL released.
+pub(crate) fn open(py: Python<'_>, url: &str) -> byref::Result<Arc<Opened>> {
     if let Some(found) = stores(&mut STORES.lock().unwrap_or_else(|p| p.into_inner())).get(url) {
         return Ok(found.clone());
     }
     // Inside the runtime: a peer:// store starts serving as it opens.
-    let opened = Arc::new(crate::runtime::within(|| byref::open(url))?);
+    let opened = Arc::new(py.detach(|| crate::runtime::within(|| byref::open(url)))?);
     let mut slot = STORES.lock().unwrap_or_else(|p| p.into_inner());
     let map = stores(&mut slot);
     // Another thread may have opened it meanwhile; keep the first so all share one store.

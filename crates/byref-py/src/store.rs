@@ -3,15 +3,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use byref::cache::process_cache;
 use byref::{Encoding, Key, Layout, Object, Opened, Payload, PutOptions, RefId, StoreExt};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use crate::buffer::{Buffer, Region};
-use crate::errors::{evicted_to_py, to_py};
+use crate::errors::{PyByrefResult, evicted};
 use crate::handle::PyHandle;
+use crate::registry;
 use crate::runtime::block_on;
-use crate::{cache, registry};
 
 /// A fetched object, split into the pieces `pickle.loads(stream, buffers=buffers)` takes.
 #[pyclass(frozen, module = "byref._native")]
@@ -28,8 +29,8 @@ pub(crate) struct Frame {
 }
 
 impl Frame {
-    fn new(py: Python<'_>, store: &str, key: &Key, object: Object) -> PyResult<Self> {
-        let layout = Layout::parse(object.as_slice(), store, key).map_err(to_py)?;
+    fn new(py: Python<'_>, store: &str, key: &Key, object: Object) -> PyByrefResult<Self> {
+        let layout = Layout::parse(object.as_slice(), store, key)?;
         let region = Arc::new(Region::new(object));
         let view = |range| Py::new(py, Buffer::new(region.clone(), range));
         Ok(Frame {
@@ -44,20 +45,8 @@ impl Frame {
     }
 }
 
-/// Fetches `key`, from this process's cache when it has it.
-async fn fetch(opened: &Opened, key: &Key) -> byref::Result<Object> {
-    if let Some(data) = cache::cache().get(key) {
-        return Ok(Object::Shared(data));
-    }
-    let object = opened.store.get_verified(key, opened.verify).await?;
-    if let Object::Shared(data) = &object {
-        cache::cache().offer(*key, data);
-    }
-    Ok(object)
-}
-
-fn parse_key(key: &str) -> PyResult<Key> {
-    key.parse().map_err(to_py)
+fn parse_key(key: &str) -> PyByrefResult<Key> {
+    Ok(key.parse()?)
 }
 
 /// An open store. Instances for one URL share one backend connection per process.
@@ -70,10 +59,10 @@ pub(crate) struct PyStore {
 impl PyStore {
     /// Opens the store `url` names (or returns the one this process already opened).
     #[new]
-    fn new(url: &str) -> PyResult<Self> {
-        registry::open(url)
-            .map(|opened| PyStore { opened })
-            .map_err(to_py)
+    fn new(py: Python<'_>, url: &str) -> PyByrefResult<Self> {
+        Ok(PyStore {
+            opened: registry::open(py, url)?,
+        })
     }
 
     /// The URL handles carry: opens this store, with these options, anywhere.
@@ -93,7 +82,7 @@ impl PyStore {
         buffers: Vec<pyo3_bytes::PyBytes>,
         evict: bool,
         ttl: Option<f64>,
-    ) -> PyResult<PyHandle> {
+    ) -> PyByrefResult<PyHandle> {
         let encoding = Encoding::try_from(encoding).map_err(PyValueError::new_err)?;
         let ttl = ttl
             .map(|s| {
@@ -117,7 +106,7 @@ impl PyStore {
         let store = &self.opened.store;
         // `payload` borrows Python buffers: it is dropped here, with the GIL held, not in the
         // detached closure.
-        let key = block_on(py, store.put_payload(&payload, &options)).map_err(to_py)?;
+        let key = block_on(py, store.put_payload(&payload, &options))?;
         Ok(PyHandle {
             inner: byref::Handle {
                 url: self.opened.url.clone(),
@@ -129,26 +118,24 @@ impl PyStore {
     }
 
     /// Fetches (and unless `verify=false`, verifies) the object `key`.
-    fn get(&self, py: Python<'_>, key: &str) -> PyResult<Frame> {
+    fn get(&self, py: Python<'_>, key: &str) -> PyByrefResult<Frame> {
         let key = parse_key(key)?;
-        let object = block_on(py, fetch(&self.opened, &key)).map_err(to_py)?;
+        let object = block_on(py, self.opened.fetch(&key))?;
         Frame::new(py, &self.opened.url, &key, object)
     }
 
     /// Whether `key` is stored.
-    fn exists(&self, py: Python<'_>, key: &str) -> PyResult<bool> {
+    fn exists(&self, py: Python<'_>, key: &str) -> PyByrefResult<bool> {
         let key = parse_key(key)?;
-        Ok(block_on(py, self.opened.store.head(&key))
-            .map_err(to_py)?
-            .is_some())
+        Ok(block_on(py, self.opened.store.head(&key))?.is_some())
     }
 
     /// Drops one reference to `key`; returns whether that deleted the object.
-    fn evict(&self, py: Python<'_>, key: &str) -> PyResult<bool> {
+    fn evict(&self, py: Python<'_>, key: &str) -> PyByrefResult<bool> {
         let key = parse_key(key)?;
-        let deleted = block_on(py, self.opened.store.release(&key, None)).map_err(to_py)?;
+        let deleted = block_on(py, self.opened.store.release(&key, None))?;
         if deleted {
-            cache::cache().remove(&key);
+            process_cache().remove(&key);
         }
         Ok(deleted)
     }
@@ -161,24 +148,23 @@ impl PyStore {
 /// Fetches the object a pickled handle names, from the store its URL opens; releases the
 /// handle's reference if it was made with `evict=True`.
 #[pyfunction]
-pub(crate) fn resolve(py: Python<'_>, handle: &[u8]) -> PyResult<Frame> {
-    let handle = byref::Handle::decode(handle).map_err(to_py)?;
-    let opened = registry::open(&handle.url).map_err(to_py)?;
+pub(crate) fn resolve(py: Python<'_>, handle: &[u8]) -> PyByrefResult<Frame> {
+    let handle = byref::Handle::decode(handle)?;
+    let opened = registry::open(py, &handle.url)?;
     let key = handle.key;
     let evict: Option<RefId> = handle.evict;
     let object = block_on(py, async {
-        let object = fetch(&opened, &key).await?;
+        let object = opened.fetch(&key).await?;
         if let Some(reference) = &evict
             && opened.store.release(&key, Some(reference)).await?
         {
-            cache::cache().remove(&key);
+            process_cache().remove(&key);
         }
         Ok(object)
     });
-    let object = object.map_err(if evict.is_some() {
-        evicted_to_py
-    } else {
-        to_py
+    let object = object.map_err(|e| match evict {
+        Some(_) => evicted(e),
+        None => e.into(),
     })?;
     Frame::new(py, &opened.url, &key, object)
 }

@@ -11,6 +11,8 @@
 //! Options: `prefix` (default `byref:`), `chunk_size` (bytes), `connect_timeout` and `timeout`
 //! (seconds; large transfers get more time in proportion to their size). Passwords come from
 //! `BYREF_REDIS_PASSWORD` (and `BYREF_REDIS_USERNAME`), never from the URL.
+//!
+//! A backend: depends on `byref-core` only.
 
 mod config;
 mod connection;

@@ -9,6 +9,8 @@
 //! `trash/` for objects being deleted. Large objects go up in parallel multipart uploads and
 //! come down in parallel ranged GETs. References are counted by `byref_core::refcount`, as
 //! in the file store; this crate provides its S3 operations.
+//!
+//! A backend: depends on `byref-core` only.
 
 use std::ops::Range;
 use std::sync::Arc;

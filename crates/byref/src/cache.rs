@@ -8,11 +8,28 @@
 //! come back (a model every task reads) pay one more fetch, then come from the cache.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use bytes::Bytes;
 
 use crate::Key;
+
+/// Default bound of [`process_cache`]; `BYREF_CACHE_BYTES` overrides it (0 disables it).
+const DEFAULT_CAPACITY: usize = 256 << 20;
+
+/// This process's cache, which [`crate::Opened::fetch`] uses. Only fetched bytes are cached:
+/// a file store's private mappings cost no copy to fetch again, and each fetch must get its
+/// own writable mapping.
+pub fn process_cache() -> &'static ObjectCache {
+    static CACHE: OnceLock<ObjectCache> = OnceLock::new();
+    CACHE.get_or_init(|| {
+        let capacity = std::env::var("BYREF_CACHE_BYTES")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(DEFAULT_CAPACITY);
+        ObjectCache::new(capacity)
+    })
+}
 
 #[derive(Debug, Default)]
 struct Lru {

@@ -1,5 +1,8 @@
 //! Open a byref store from its URL.
 //!
+//! The facade: depends on `byref-core` and the backends (each behind its feature), never on
+//! the daemon or the bindings, so a Rust program embeds byref without either.
+//!
 //! ```
 //! let opened = byref::open("memory://doc").unwrap();
 //! assert_eq!(opened.store.url(), "memory://doc");
@@ -24,6 +27,7 @@
 use std::sync::Arc;
 
 pub mod cache;
+pub mod transfer;
 
 pub use byref_core::*;
 
@@ -36,6 +40,22 @@ pub struct Opened {
     pub url: String,
     /// Check every fetched object against its key.
     pub verify: bool,
+}
+
+impl Opened {
+    /// The object `key`, from this process's cache when it holds it (see [`cache`]), checked
+    /// against its key if the store says so.
+    pub async fn fetch(&self, key: &Key) -> Result<Object> {
+        let cache = cache::process_cache();
+        if let Some(data) = cache.get(key) {
+            return Ok(Object::Shared(data));
+        }
+        let object = self.store.get_verified(key, self.verify).await?;
+        if let Object::Shared(data) = &object {
+            cache.offer(*key, data);
+        }
+        Ok(object)
+    }
 }
 
 /// Opens the store `url` names, rejecting unknown schemes and options.
