@@ -10,9 +10,11 @@ use crate::{Error, Result, parse_size};
 /// [`StoreUrl::finish`] then rejects whatever no backend took, so a typo is never ignored.
 #[derive(Debug)]
 pub struct StoreUrl {
+    /// The URL as parsed: scheme, host, path for the backend to read.
     url: Url,
     /// Every `host:port` of a multi-host URL (`redis+cluster://h1:p1,h2:p2`); else empty.
     hosts: Vec<String>,
+    /// Options not yet taken: whatever is left at `finish` is a typo to report.
     options: Vec<(String, String)>,
 }
 
@@ -138,6 +140,7 @@ impl StoreUrl {
 /// options in the order given, each as the matching [`StoreUrl`] taker reads it back.
 #[derive(Debug)]
 pub struct UrlBuilder {
+    /// The URL so far.
     url: String,
     /// Whether `?` has been written.
     has_query: bool,

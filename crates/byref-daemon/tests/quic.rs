@@ -255,7 +255,7 @@ async fn exchange(conn: &quinn::Connection, bytes: &[u8]) -> Option<Response> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_frames_are_rejected_and_the_daemon_carries_on() {
+async fn malformed_headers_are_rejected_and_the_daemon_carries_on() {
     let dir = tempfile::tempdir().unwrap();
     let token = Token::random();
     let daemon = Running::start(Options::new(dir.path()), &token);

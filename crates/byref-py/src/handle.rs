@@ -8,6 +8,7 @@ use crate::errors::PyByrefResult;
 /// The decoded form of a proxy's pickled bytes.
 #[pyclass(frozen, name = "Handle", module = "byref._native")]
 pub(crate) struct PyHandle {
+    /// The handle itself; Python only reads it.
     pub(crate) inner: byref::Handle,
 }
 

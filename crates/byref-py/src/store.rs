@@ -52,6 +52,7 @@ fn parse_key(key: &str) -> PyByrefResult<Key> {
 /// An open store. Instances for one URL share one backend connection per process.
 #[pyclass(frozen, name = "Store", module = "byref._native")]
 pub(crate) struct PyStore {
+    /// Shared with every other Store of this URL in the process (the registry's).
     opened: Arc<Opened>,
 }
 

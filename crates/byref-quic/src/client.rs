@@ -47,15 +47,21 @@ pub fn server_url(
 /// A store reached over QUIC.
 #[derive(Debug)]
 pub struct QuicStore {
+    /// Canonical URL, for handles and errors (no secret: the token never goes in it).
     url: String,
+    /// Resolved once, at open: a request never waits on DNS.
     addr: SocketAddr,
+    /// TLS pinned to the server's certificate fingerprint.
     client: quinn::ClientConfig,
+    /// How long a dead server may keep a worker waiting for a connection.
     connect_timeout: Duration,
     /// Read once, at open: `BYREF_TOKEN` or the token file, unless given.
     token: Option<Token>,
     /// `pid@host` of the producing process, when this is a peer's endpoint.
     peer: Option<String>,
+    /// The local UDP socket, bound on first use (opening a store does no I/O).
     endpoint: OnceCell<quinn::Endpoint>,
+    /// The one connection every request shares, re-opened if it drops.
     connection: Mutex<Option<quinn::Connection>>,
 }
 

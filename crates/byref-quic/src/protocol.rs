@@ -94,7 +94,7 @@ pub struct DecodeError(pub String);
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "malformed frame: {}", self.0)
+        write!(f, "malformed header: {}", self.0)
     }
 }
 

@@ -107,7 +107,9 @@ pub fn client_config(fingerprint: &str) -> Result<quinn::ClientConfig, rustls::E
 /// the handshake must be signed by its key (checked by the provider's algorithms).
 #[derive(Debug)]
 struct Pinned {
+    /// SHA-256 of the certificate the server must present (from the store URL).
     fingerprint: String,
+    /// The crypto provider's, to check the handshake signature.
     algorithms: WebPkiSupportedAlgorithms,
 }
 

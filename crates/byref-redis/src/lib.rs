@@ -96,8 +96,11 @@ fn split(parts: &[Bytes], chunk: u64) -> Vec<Slices<'_>> {
 /// What `prefix{key}` holds for a chunked object.
 #[derive(Debug, PartialEq)]
 struct Manifest {
+    /// Object length in bytes.
     len: u64,
+    /// Chunk size it was written with (the URL option may have changed since).
     chunk: u64,
+    /// Number of chunks, checked against `len` and `chunk` on read.
     count: u64,
 }
 

@@ -22,6 +22,7 @@ pub unsafe fn set_moto_credentials() {
 pub struct Moto {
     /// The port it listens on (127.0.0.1).
     pub port: u16,
+    /// Killed on drop.
     child: Child,
 }
 

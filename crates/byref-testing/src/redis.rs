@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 pub struct Redis {
     /// The port it listens on (127.0.0.1).
     pub port: u16,
+    /// Killed on drop.
     child: Child,
+    /// Its working directory (config, dump files).
     _dir: PathBuf,
 }
 

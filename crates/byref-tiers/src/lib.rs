@@ -51,6 +51,7 @@ struct Entry {
 /// The memory tier's contents.
 #[derive(Debug, Default)]
 struct Memory {
+    /// Objects by key.
     objects: HashMap<Key, Entry>,
     /// Bytes of `objects`, kept so that a put checks the limit without summing.
     used: u64,

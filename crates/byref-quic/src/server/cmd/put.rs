@@ -9,9 +9,14 @@ use crate::server::Server;
 use crate::wire::read_body;
 
 pub(crate) struct Put {
+    /// Where the body goes. Not checked against the body here: readers of a network store
+    /// verify what they fetch.
     pub(super) key: Key,
+    /// The reference the put adds.
     pub(super) reference: RefId,
+    /// Body bytes announced, already checked against the object limit.
     pub(super) length: u64,
+    /// Drop the object after this long.
     pub(super) ttl: Option<Duration>,
 }
 
