@@ -22,6 +22,7 @@ use byref_core::{
     StoreUrl, UrlBuilder, check_range, refcount, refuse_ttl, secrets,
 };
 use bytes::{Bytes, BytesMut};
+use error::S3Error;
 use futures::{StreamExt, TryStreamExt, stream};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
@@ -29,6 +30,9 @@ use object_store::{
     ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart,
 };
 use refcount::Entries;
+use tokio::sync::OnceCell;
+
+mod error;
 
 /// URL scheme of [`S3Store`].
 pub const SCHEME: &str = "s3";
@@ -54,6 +58,8 @@ pub struct S3Store {
     s3: Arc<AmazonS3>,
     /// Key prefix inside the bucket.
     prefix: Path,
+    /// Set once the bucket is known to exist (see `check_bucket`).
+    bucket_exists: OnceCell<()>,
 }
 
 impl S3Store {
@@ -117,6 +123,7 @@ impl S3Store {
             url: display,
             s3: Arc::new(s3),
             prefix: Path::from(prefix),
+            bucket_exists: OnceCell::new(),
         })
     }
 
@@ -129,26 +136,34 @@ impl S3Store {
     }
 
     fn error(&self, key: &Key, e: object_store::Error) -> Error {
-        let store = self.url.clone();
-        match e {
-            // A missing bucket is a 404 too; it is a broken store, not a missing object.
-            object_store::Error::NotFound { .. } if e.to_string().contains("NoSuchBucket") => {
-                Error::Backend {
-                    store,
-                    source: format!("the bucket does not exist: {e}").into(),
+        S3Error::new(&self.url, key, e).into()
+    }
+
+    fn write_error(&self, key: &Key, e: object_store::Error) -> Error {
+        S3Error::writing(&self.url, key, e).into()
+    }
+
+    /// Checks, once per store, that the bucket exists: a 404 for an object means "absent"
+    /// only then. Listing a prefix answers 404 for a missing bucket alone.
+    async fn check_bucket(&self) -> Result<()> {
+        self.bucket_exists
+            .get_or_try_init(|| async {
+                match self.s3.list_with_delimiter(Some(&self.prefix)).await {
+                    Ok(_) => Ok(()),
+                    Err(source @ object_store::Error::NotFound { .. }) => {
+                        Err(Error::from(S3Error::NoBucket {
+                            store: self.url.clone(),
+                            source,
+                        }))
+                    }
+                    Err(source) => Err(Error::from(S3Error::Other {
+                        store: self.url.clone(),
+                        source,
+                    })),
                 }
-            }
-            object_store::Error::NotFound { .. } => Error::NotFound { store, key: *key },
-            object_store::Error::Unauthenticated { .. }
-            | object_store::Error::PermissionDenied { .. } => Error::Unauthenticated {
-                store,
-                source: Box::new(e),
-            },
-            other => Error::Backend {
-                store,
-                source: Box::new(other),
-            },
-        }
+            })
+            .await
+            .map(drop)
     }
 
     async fn upload(&self, key: &Key, payload: &Payload) -> Result<()> {
@@ -160,19 +175,19 @@ impl S3Store {
                 .put(&path, body)
                 .await
                 .map(drop)
-                .map_err(|e| self.error(key, e));
+                .map_err(|e| self.write_error(key, e));
         }
         let upload = self
             .s3
             .put_multipart(&path)
             .await
-            .map_err(|e| self.error(key, e))?;
+            .map_err(|e| self.write_error(key, e))?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, PART as usize);
         for part in payload.parts() {
             writer
                 .wait_for_capacity(PARTS_IN_FLIGHT)
                 .await
-                .map_err(|e| self.error(key, e))?;
+                .map_err(|e| self.write_error(key, e))?;
             writer.put(part.clone());
         }
         // On failure the upload is aborted: S3 shows nothing under the object's name.
@@ -180,7 +195,7 @@ impl S3Store {
             .finish()
             .await
             .map(drop)
-            .map_err(|e| self.error(key, e))
+            .map_err(|e| self.write_error(key, e))
     }
 
     async fn download(&self, key: &Key, size: u64) -> Result<Bytes> {
@@ -271,7 +286,7 @@ impl Entries for S3Store {
             .put(&marker, PutPayload::default())
             .await
             .map(drop)
-            .map_err(|e| self.error(key, e))
+            .map_err(|e| self.write_error(key, e))
     }
 
     async fn remove_marker(&self, key: &Key, reference: Option<&RefId>) -> Result<bool> {
@@ -309,7 +324,7 @@ impl Entries for S3Store {
     async fn object_size(&self, key: &Key) -> Result<Option<u64>> {
         match self.s3.head(&self.object(key)).await {
             Ok(meta) => Ok(Some(meta.size)),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(object_store::Error::NotFound { .. }) => self.check_bucket().await.map(|()| None),
             Err(e) => Err(self.error(key, e)),
         }
     }

@@ -48,6 +48,17 @@ fn s3_backend_on_a_real_server() {
         let err = missing.put_payload(&payload(10), &PutOptions::new()).await.unwrap_err();
         assert!(matches!(err, Error::Backend { .. }), "{err}");
         assert!(err.to_string().contains("no-such-bucket"), "{err}");
+        // Told from a missing object by a listing, not by the server's message text.
+        let absent = payload(10).key();
+        for err in [
+            missing.head(&absent).await.unwrap_err(),
+            missing.get(&absent).await.unwrap_err(),
+        ] {
+            assert!(err.to_string().contains("bucket does not exist"), "{err}");
+        }
+        let present = open(&moto.url("byref", "empty"));
+        assert_eq!(present.head(&absent).await.unwrap(), None);
+        assert!(matches!(present.get(&absent).await, Err(Error::NotFound { .. })));
 
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let dead = open(&format!(
