@@ -276,11 +276,7 @@ impl Store for PeerStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            private_mappings: false,
-            ttl: true,
-            shared: true,
-        }
+        byref_quic::CAPABILITIES
     }
 
     async fn put(&self, key: &Key, payload: &Payload, options: &PutOptions) -> Result<()> {

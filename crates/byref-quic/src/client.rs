@@ -44,6 +44,13 @@ pub fn server_url(
         .build()
 }
 
+/// What a store served over QUIC offers its clients (and a peer, whose clients are workers).
+pub const CAPABILITIES: Capabilities = Capabilities {
+    private_mappings: false,
+    ttl: true,
+    shared: true,
+};
+
 /// A store reached over QUIC.
 #[derive(Debug)]
 pub struct QuicStore {
@@ -282,11 +289,7 @@ impl Store for QuicStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            private_mappings: false,
-            ttl: true,
-            shared: true,
-        }
+        CAPABILITIES
     }
 
     async fn put(&self, key: &Key, payload: &Payload, options: &PutOptions) -> Result<()> {

@@ -20,6 +20,6 @@ pub mod tls;
 pub mod token;
 mod wire;
 
-pub use client::{FINGERPRINT_VAR, QuicStore, SCHEME, server_url};
+pub use client::{CAPABILITIES, FINGERPRINT_VAR, QuicStore, SCHEME, server_url};
 pub use identity::Identity;
 pub use server::Server;
