@@ -292,6 +292,36 @@ async fn malformed_headers_are_rejected_and_the_daemon_carries_on() {
     daemon.stop().await;
 }
 
+/// An authenticated PUT announcing 60 GiB (under the 64 GiB object limit, with room on an
+/// unlimited disk) and sending nothing: the daemon must not reserve what was announced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_announced_body_is_not_reserved_before_it_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = Token::random();
+    let daemon = Running::start(Options::new(dir.path()), &token);
+    let conn = raw(&daemon).await;
+    let header = Request {
+        op: Op::Put,
+        token: token.0,
+        key: Key::of(b"never sent"),
+        reference: Some(byref_core::RefId::random()),
+        length: 60 << 30,
+        ttl: None,
+        range: 0..0,
+    };
+    let response = exchange(&conn, &header.encode())
+        .await
+        .expect("an answer, not an aborted daemon");
+    assert_eq!(response.status, Status::BadRequest);
+    let store = daemon.client(&token);
+    let key = store
+        .put_payload(&payload(b"still serving"), &PutOptions::new())
+        .await
+        .unwrap();
+    assert!(store.head(&key).await.unwrap().is_some());
+    daemon.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_gone_mid_upload_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();

@@ -6,6 +6,7 @@
 //!   and the last release is decided by `rmdir` of the reference directory, which the
 //!   filesystem only lets succeed once it is empty. The protocol (and its race with a
 //!   concurrent put) is `byref_core::refcount`'s; this crate provides its file operations.
+//! - Private by default: objects, references and directories are created 0600/0700.
 //! - Reads of large objects are private copy-on-write mappings: no copy, writable, and writes
 //!   never reach the stored file.
 //!
@@ -13,6 +14,7 @@
 
 mod layout;
 mod mapping;
+mod private;
 
 use std::fs::{self, File};
 use std::io::{self, ErrorKind, Read, Write};
@@ -87,9 +89,10 @@ impl FileStore {
             store.paths.root().join("objects"),
             store.paths.root().join("refs"),
         ] {
-            fs::create_dir_all(&dir).map_err(|e| store.io_error(e, &dir))?;
+            private::create_dir_all(&dir).map_err(|e| store.io_error(e, &dir))?;
         }
-        fs::create_dir_all(store.paths.tmp()).map_err(|e| store.io_error(e, &store.paths.tmp()))?;
+        private::create_dir_all(&store.paths.tmp())
+            .map_err(|e| store.io_error(e, &store.paths.tmp()))?;
         Ok(store)
     }
 
@@ -142,7 +145,7 @@ impl FileStore {
         let target = self.paths.object(key);
         let scratch = self.paths.scratch(key, "put");
         let written = (|| {
-            let mut file = File::create_new(&scratch)?;
+            let mut file = private::create_file(&scratch)?;
             for part in payload.parts() {
                 // In steps, so that a progress bar moves during a big part.
                 for step in part.chunks(PROGRESS_STEP) {
@@ -158,7 +161,7 @@ impl FileStore {
             match fs::rename(&scratch, &target) {
                 // The first object in its fan-out directory.
                 Err(e) if e.kind() == ErrorKind::NotFound => {
-                    fs::create_dir_all(target.parent().expect("objects have a parent"))?;
+                    private::create_dir_all(target.parent().expect("objects have a parent"))?;
                     fs::rename(&scratch, &target)
                 }
                 done => done,
@@ -212,11 +215,11 @@ impl Entries for FileStore {
     async fn add_marker(&self, key: &Key, reference: &RefId) -> Result<()> {
         let path = self.paths.reference(key, reference);
         loop {
-            match File::create_new(&path) {
+            match private::create_file(&path) {
                 Ok(_) => return Ok(()),
                 Err(e) if e.kind() == ErrorKind::NotFound => {
                     let dir = self.paths.refs(key);
-                    match fs::create_dir(&dir) {
+                    match private::create_dir(&dir) {
                         Ok(()) => {}
                         Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
                         Err(e) => return Err(self.io_error(e, &dir)),

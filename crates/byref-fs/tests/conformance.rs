@@ -94,3 +94,40 @@ async fn a_put_reports_its_progress_to_the_last_byte() {
     store.put_payload(&payload, &options).await.unwrap();
     assert_eq!(progress.done(), payload.len());
 }
+
+/// On shared scratch, other users must read nothing: every file byref makes is 0600 and every
+/// directory 0700 (a umask can only narrow that).
+#[tokio::test]
+async fn everything_the_store_creates_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let store =
+        FileStore::open(StoreUrl::parse(&format!("file://{}", root.display())).unwrap()).unwrap();
+    let payload = byref_core::Payload::frame(
+        byref_core::Encoding::Raw,
+        bytes::Bytes::new(),
+        vec![bytes::Bytes::from(vec![1u8; 3 << 20])],
+    );
+    store
+        .put_payload(&payload, &PutOptions::new())
+        .await
+        .unwrap();
+    let mut seen = 0;
+    let mut pending = vec![root];
+    while let Some(path) = pending.pop() {
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        if path.is_dir() {
+            assert_eq!(mode, 0o700, "{}", path.display());
+            pending.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            assert_eq!(mode, 0o600, "{}", path.display());
+        }
+        seen += 1;
+    }
+    assert!(
+        seen >= 7,
+        "root, objects, its shard, the object, refs, its dir, the reference"
+    );
+}

@@ -102,6 +102,7 @@ impl PeerStore {
             None => Some(
                 tempfile::Builder::new()
                     .prefix("byref-peer-")
+                    .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
                     .tempdir()
                     .map_err(|e| config("spill directory", e))?,
             ),

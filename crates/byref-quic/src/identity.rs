@@ -4,7 +4,7 @@
 use std::io;
 use std::path::Path;
 
-use crate::token::write_private;
+use crate::token::create_private;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 /// A certificate and its private key.
@@ -28,8 +28,10 @@ impl Identity {
         }
         let made = Self::generate()?;
         // Key first: a crash between the two writes leaves no certificate without its key.
-        write_private(&key_path, made.key.secret_pkcs8_der())?;
-        write_private(&cert_path, &made.cert)?;
+        // A leftover key from such a crash is replaced; an existing certificate never is.
+        let _ = std::fs::remove_file(&key_path);
+        create_private(&key_path, made.key.secret_pkcs8_der())?;
+        create_private(&cert_path, &made.cert)?;
         Ok(made)
     }
 

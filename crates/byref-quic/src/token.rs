@@ -93,9 +93,22 @@ pub fn server_token() -> io::Result<Token> {
             "no config directory: set BYREF_CONFIG_DIR, HOME or BYREF_TOKEN",
         )
     })?;
+    load_or_create(&path)
+}
+
+/// The token in the file at `path`, made if missing. Processes racing to make it (two
+/// producers opening `peer://` at once on a fresh machine) all end up with the one that was
+/// created first: a created token file is never replaced.
+pub fn load_or_create(path: &Path) -> io::Result<Token> {
     let token = Token::random();
-    write_private(&path, token.to_hex().as_bytes())?;
-    Ok(token)
+    match create_private(path, token.to_hex().as_bytes()) {
+        Ok(()) => Ok(token),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let text = std::fs::read_to_string(path)?;
+            parse(&text, &path.display().to_string())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn parse(text: &str, origin: &str) -> io::Result<Token> {
@@ -107,28 +120,59 @@ fn parse(text: &str, origin: &str) -> io::Result<Token> {
     })
 }
 
-/// Writes a file only its owner can read, atomically (temp file + rename): a concurrent
-/// reader sees the whole secret or no file.
-pub fn write_private(path: &Path, data: &[u8]) -> io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
+/// Creates a file only its owner can read, whole or not at all, and never replaces one:
+/// the data goes to a private temporary file, which is then hard-linked to `path` (an
+/// exclusive create: it fails with `AlreadyExists` if `path` exists).
+pub fn create_private(path: &Path, data: &[u8]) -> io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
     }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    file.write_all(data)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)
+    let tmp = path.with_extension(format!("tmp.{}", byref_core::RefId::random()));
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(data)?;
+        file.sync_all()?;
+        std::fs::hard_link(&tmp, path)
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    written
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Token;
+    use super::{Token, load_or_create};
+
+    /// Two producers opening `peer://` at once on a fresh machine: every one of them must
+    /// end up with the token the others (and their workers) use.
+    #[test]
+    fn racing_creators_all_get_the_one_token_made_first() {
+        use std::os::unix::fs::PermissionsExt;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config").join("token");
+        let tokens: Vec<Token> = std::thread::scope(|s| {
+            let racers: Vec<_> = (0..16)
+                .map(|_| s.spawn(|| load_or_create(&path).unwrap()))
+                .collect();
+            racers.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        assert!(tokens.iter().all(|t| t.0 == tokens[0].0));
+        let on_disk = Token::from_hex(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(on_disk.0, tokens[0].0);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let left: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(left.len(), 1, "no temporary files left behind");
+    }
 
     #[test]
     fn hex_round_trip_and_constant_time_match() {

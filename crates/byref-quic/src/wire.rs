@@ -2,11 +2,16 @@
 
 use bytes::BytesMut;
 
+/// Most bytes reserved ahead of the data actually received. A length announced by the other
+/// end is a claim, not a fact: reserving it whole would let one header of "64 GiB" abort the
+/// process. Past this, the buffer grows only as bytes arrive.
+const RESERVE_AHEAD: u64 = 64 << 20;
+
 /// Reads exactly `len` body bytes; a stream that ends early is an error naming how far it
 /// got, and what it delivered is dropped, never used.
 pub(crate) async fn read_body(recv: &mut quinn::RecvStream, len: u64) -> Result<BytesMut, String> {
     let len = usize::try_from(len).map_err(|_| format!("a body of {len} bytes is too large"))?;
-    let mut data = BytesMut::with_capacity(len);
+    let mut data = BytesMut::with_capacity(len.min(RESERVE_AHEAD as usize));
     while data.len() < len {
         match recv.read_chunk(len - data.len(), true).await {
             Ok(Some(chunk)) => data.extend_from_slice(&chunk.bytes),

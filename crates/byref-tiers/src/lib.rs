@@ -106,7 +106,8 @@ impl TieredStore {
         let disk = FileStore::open(StoreUrl::parse(&url)?)?;
         let usage = disk.usage();
         let expiry_dir = dir.join("expiry");
-        std::fs::create_dir_all(&expiry_dir)
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(&expiry_dir)
             .map_err(|e| Error::backend(&url, format!("{}: {e}", expiry_dir.display())))?;
         let disk_expiry = read_expiry(&expiry_dir, &disk);
         Ok(TieredStore {
