@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import os
 import pickle
+import resource
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +20,7 @@ import byref
 from byref import _native
 
 from .conftest import resolve_elsewhere, run_python
-from .servers import QuicDaemon
+from .servers import QuicDaemon, free_udp_port
 
 
 def test_serve_prints_the_url_and_status_counts_what_it_holds(tmp_path: Path) -> None:
@@ -33,6 +38,90 @@ def test_serve_prints_the_url_and_status_counts_what_it_holds(tmp_path: Path) ->
         assert 'byref_hits_total{tier="memory"} 1' in status
     finally:
         assert daemon.stop() == 0
+
+
+def test_max_connections_bounds_the_clients_served_at_once(tmp_path: Path) -> None:
+    daemon = QuicDaemon(tmp_path, "--max-connections", "1")
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         f"import byref, sys; s = byref.Store({daemon.url!r}); s.exists('0' * 64); "
+         "print('connected', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "connected"
+        with pytest.raises(byref.BackendError, match=r"refused|closed"):
+            byref.Store(daemon.url + "&connect_timeout=2").put(1)
+    finally:
+        holder.kill()
+        assert daemon.stop() == 0
+
+
+def test_idle_metrics_clients_cannot_take_the_endpoint_down(tmp_path: Path) -> None:
+    """More idle TCP connections than the daemon has file descriptors: once they go, the
+    metrics endpoint answers again (before, the accept loop ended on its first error)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        metrics = s.getsockname()[1]
+
+    def few_descriptors() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (96, 96))
+
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "byref", "serve", "--listen", f"127.0.0.1:{free_udp_port()}",
+         "--dir", str(tmp_path), "--metrics", f"127.0.0.1:{metrics}"],
+        stdout=subprocess.PIPE, text=True, preexec_fn=few_descriptors,
+    )  # fmt: skip
+    try:
+        assert daemon.stdout is not None and daemon.stdout.readline().startswith("quic://")
+        idle = [socket.create_connection(("127.0.0.1", metrics)) for _ in range(150)]
+        time.sleep(1)
+        for s in idle:
+            s.close()
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{metrics}/", timeout=2) as r:
+                    assert b"byref_connections_total" in r.read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the metrics endpoint never came back"
+                time.sleep(0.5)
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=60)
+
+
+def test_a_hung_daemon_fails_a_request_within_its_timeout(tmp_path: Path) -> None:
+    """A daemon stopped mid-session (SIGSTOP: no close, no reset) is reported after the
+    request timeout, not after QUIC's 60 s idle timeout."""
+    daemon = QuicDaemon(tmp_path)
+    key = byref.Store(daemon.url).put(list(range(1000)))
+    client = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time, byref\n"
+         f"store = byref.Store({daemon.url!r} + '&timeout=1')\n"
+         f"assert store.exists({key!r})\n"
+         "print('connected', flush=True)\n"
+         "sys.stdin.readline()\n"
+         "started = time.monotonic()\n"
+         "try:\n"
+         f"    store.get({key!r})\n"
+         "except byref.BackendError as e:\n"
+         "    print(f'{time.monotonic() - started:.1f}', e, flush=True)\n"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert client.stdout is not None and client.stdout.readline().strip() == "connected"
+        os.kill(daemon.process.pid, signal.SIGSTOP)
+        out, _ = client.communicate("go\n", timeout=40)
+        waited, _, message = out.strip().partition(" ")
+        assert float(waited) < 10, out
+        assert "no answer within" in message, out
+    finally:
+        client.kill()
+        os.kill(daemon.process.pid, signal.SIGCONT)
+        daemon.stop()
 
 
 def test_a_restart_keeps_objects_and_url(tmp_path: Path) -> None:

@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--memory", type=parse_size, default="1GiB", help="memory tier size")
     serve.add_argument("--disk", type=parse_size, help="disk tier size limit")
     serve.add_argument("--metrics", help="serve Prometheus metrics over HTTP on HOST:PORT")
+    serve.add_argument(
+        "--max-connections", type=int, default=1024, help="connections served at once"
+    )
     status = commands.add_parser("status", help="objects, bytes, requests and hits of a daemon")
     status.add_argument("url")
 
@@ -69,7 +72,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace) -> None:
     if args.command == "serve":
-        _native.serve(args.listen, args.dir, args.memory, args.disk, args.metrics)
+        _native.serve(
+            args.listen,
+            args.dir,
+            args.memory,
+            args.disk,
+            args.metrics,
+            max_connections=args.max_connections,
+        )
         return
     if args.command == "status":
         print(_native.status(args.url), end="")

@@ -44,6 +44,7 @@ impl Daemon {
         let server = Server::new(store.clone(), token)
             .with_max_connections(options.max_connections)
             .with_max_object(options.max_object)
+            .with_auth_deadline(options.auth_deadline)
             .with_report({
                 let store = store.clone();
                 move || store.report()

@@ -1,6 +1,7 @@
 //! How a daemon is set up.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// A daemon's settings: where it keeps data and the limits it enforces.
 #[derive(Debug, Clone)]
@@ -15,10 +16,14 @@ pub struct Options {
     pub max_connections: usize,
     /// The largest object a client may put.
     pub max_object: u64,
+    /// How long a connection may go without an authenticated request before it is closed:
+    /// without the token, no one holds a connection slot for long.
+    pub auth_deadline: Duration,
 }
 
 impl Options {
-    /// Defaults for `dir`: 1 GiB of memory, unlimited disk, 1024 connections, 64 GiB objects.
+    /// Defaults for `dir`: 1 GiB of memory, unlimited disk, 1024 connections, 64 GiB objects,
+    /// 10 s to authenticate.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Options {
             dir: dir.into(),
@@ -26,6 +31,7 @@ impl Options {
             disk_limit: u64::MAX,
             max_connections: 1024,
             max_object: 64 << 30,
+            auth_deadline: Duration::from_secs(10),
         }
     }
 }

@@ -322,6 +322,63 @@ async fn an_announced_body_is_not_reserved_before_it_arrives() {
     daemon.stop().await;
 }
 
+/// Connections that never authenticate take every slot; past the deadline they are closed
+/// and a client with the token gets in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_without_the_token_do_not_keep_the_slots() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = Token::random();
+    let mut options = Options::new(dir.path());
+    options.max_connections = 3;
+    options.auth_deadline = Duration::from_millis(500);
+    let daemon = Running::start(options, &token);
+    let mut squatters = Vec::new();
+    for _ in 0..3 {
+        squatters.push(raw(&daemon).await);
+    }
+    // A fourth connection is refused while they hold the slots.
+    let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    let fingerprint = daemon.daemon.identity().fingerprint();
+    endpoint.set_default_client_config(byref_quic::tls::client_config(&fingerprint).unwrap());
+    let refused = endpoint.connect(daemon.addr, "byref").unwrap().await;
+    assert!(refused.is_err(), "a fourth connection got a slot");
+
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    for squatter in &squatters {
+        assert!(
+            squatter.close_reason().is_some(),
+            "an idle squatter kept its slot"
+        );
+    }
+    let store = daemon.client(&token);
+    let key = store
+        .put_payload(&payload(b"in at last"), &PutOptions::new())
+        .await
+        .unwrap();
+    assert!(store.head(&key).await.unwrap().is_some());
+    // A connection that made an authenticated request stays open past the deadline.
+    let member = raw(&daemon).await;
+    let head = Request {
+        op: Op::Head,
+        token: token.0,
+        key,
+        reference: None,
+        length: 0,
+        ttl: None,
+        range: 0..0,
+    };
+    assert_eq!(
+        exchange(&member, &head.encode()).await.unwrap().status,
+        Status::Ok
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        member.close_reason().is_none(),
+        "an authenticated connection was closed"
+    );
+    daemon.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_gone_mid_upload_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();

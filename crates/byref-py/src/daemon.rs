@@ -19,7 +19,7 @@ fn config(e: impl std::fmt::Display) -> PyByrefError {
 
 /// Serves a store on `listen` until SIGINT or SIGTERM; prints the URL clients open first.
 #[pyfunction]
-#[pyo3(signature = (listen, dir, memory_limit, disk_limit = None, metrics = None))]
+#[pyo3(signature = (listen, dir, memory_limit, disk_limit = None, metrics = None, max_connections = 1024))]
 pub(crate) fn serve(
     py: Python<'_>,
     listen: &str,
@@ -27,6 +27,7 @@ pub(crate) fn serve(
     memory_limit: u64,
     disk_limit: Option<u64>,
     metrics: Option<&str>,
+    max_connections: usize,
 ) -> PyByrefResult<()> {
     let listen: SocketAddr = listen.parse().map_err(config)?;
     let metrics: Option<SocketAddr> = metrics.map(str::parse).transpose().map_err(config)?;
@@ -34,6 +35,7 @@ pub(crate) fn serve(
     let mut options = Options::new(dir);
     options.memory_limit = memory_limit;
     options.disk_limit = disk_limit.unwrap_or(u64::MAX);
+    options.max_connections = max_connections;
     let daemon = Arc::new(Daemon::open(options, token)?);
     block_on(py, async move {
         byref_daemon::serve_until_signalled(daemon, listen, metrics).await

@@ -62,6 +62,10 @@ pub struct QuicStore {
     client: quinn::ClientConfig,
     /// How long a dead server may keep a worker waiting for a connection.
     connect_timeout: Duration,
+    /// How long a request may wait for the server: for its answer (plus time for the bytes
+    /// of a put, at a pessimistic 10 MB/s) and between two parts of a body. A server that
+    /// dies or hangs mid-request is reported then, not after QUIC's idle timeout.
+    timeout: Duration,
     /// Read once, at open: `BYREF_TOKEN` or the token file, unless given.
     token: Option<Token>,
     /// `pid@host` of the producing process, when this is a peer's endpoint.
@@ -73,7 +77,7 @@ pub struct QuicStore {
 }
 
 impl QuicStore {
-    /// Opens `quic://host:port[?fingerprint=hex&connect_timeout=s]` (no network I/O yet),
+    /// Opens `quic://host:port[?fingerprint=hex&connect_timeout=s&timeout=s]` (no network I/O yet),
     /// with the token from `BYREF_TOKEN` or the token file.
     pub fn open(url: StoreUrl) -> Result<Self> {
         let token = token::client_token().map_err(|e| Error::Config(e.to_string()))?;
@@ -108,6 +112,8 @@ impl QuicStore {
             )));
         }
         let connect_timeout = url.take_secs("connect_timeout")?;
+        // Not in the canonical URL: how long to wait is the opener's choice, not the handle's.
+        let timeout = url.take_secs("timeout")?.unwrap_or(Duration::from_secs(30));
         let peer = url.take("peer");
         let canonical = server_url(
             &format!("{host}:{port}"),
@@ -124,6 +130,7 @@ impl QuicStore {
             addr,
             client,
             connect_timeout,
+            timeout,
             token,
             peer,
             endpoint: OnceCell::new(),
@@ -198,8 +205,22 @@ impl QuicStore {
         Ok(conn)
     }
 
-    /// Sends one request (and body) and reads the response header and message.
+    /// Sends one request (and body) and reads the response header and message, within the
+    /// request's deadline.
     async fn call(
+        &self,
+        request: Request,
+        body: Option<(&Payload, Option<&Progress>)>,
+    ) -> Result<(Response, quinn::RecvStream)> {
+        let bytes = body.map_or(0, |(payload, _)| payload.len());
+        let deadline = self.timeout + Duration::from_secs_f64(bytes as f64 / 10e6);
+        tokio::time::timeout(deadline, self.send(request, body))
+            .await
+            .map_err(|_| self.unreachable(format!("no answer within {deadline:?}")))?
+    }
+
+    /// [`QuicStore::call`] without the deadline.
+    async fn send(
         &self,
         request: Request,
         body: Option<(&Payload, Option<&Progress>)>,
@@ -255,7 +276,7 @@ impl QuicStore {
 
     /// Reads a response body of `len` bytes into one buffer.
     async fn read_body(&self, recv: &mut quinn::RecvStream, len: u64) -> Result<Bytes> {
-        let data = wire::read_body(recv, len)
+        let data = wire::read_body(recv, len, self.timeout)
             .await
             .map_err(|e| self.backend(format!("response: {e}")))?;
         Ok(data.freeze())

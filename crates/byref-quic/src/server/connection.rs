@@ -1,7 +1,7 @@
 //! One connection's requests, each on its own stream: header, token, then its command.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use byref_core::Object;
@@ -13,11 +13,27 @@ use crate::protocol::{MAX_MESSAGE, REQUEST_LEN, Request, Response, Status};
 /// A client that opens a stream must send its header within this time.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Serves a connection's streams. A connection that has not made one authenticated request
+/// within the server's deadline is closed: a slot is held only by someone with the token.
 pub(super) async fn serve(server: Arc<Server>, connection: quinn::Connection) {
+    let authenticated = Arc::new(AtomicBool::new(false));
+    let watchdog = tokio::spawn({
+        let (connection, authenticated) = (connection.clone(), authenticated.clone());
+        let deadline = server.auth_deadline;
+        let server = server.clone();
+        async move {
+            tokio::time::sleep(deadline).await;
+            if !authenticated.load(Ordering::Acquire) {
+                server.metrics.refused();
+                connection.close(1u32.into(), b"no authenticated request in time");
+            }
+        }
+    });
     while let Ok((send, recv)) = connection.accept_bi().await {
         // quinn bounds the streams open at once (max_concurrent_bidi_streams).
-        tokio::spawn(stream(server.clone(), send, recv));
+        tokio::spawn(stream(server.clone(), authenticated.clone(), send, recv));
     }
+    watchdog.abort();
 }
 
 /// Counts a request as in flight while it lives.
@@ -36,9 +52,14 @@ impl Drop for InFlight<'_> {
     }
 }
 
-async fn stream(server: Arc<Server>, mut send: quinn::SendStream, mut recv: quinn::RecvStream) {
+async fn stream(
+    server: Arc<Server>,
+    authenticated: Arc<AtomicBool>,
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+) {
     let _in_flight = InFlight::new(&server.in_flight);
-    let reply = match request(&server, &mut recv).await {
+    let reply = match request(&server, &authenticated, &mut recv).await {
         Ok(Reply::Value(value)) => respond(&mut send, Status::Ok, "", value).await,
         Ok(Reply::Body(body)) => {
             let len = body.as_slice().len() as u64;
@@ -60,7 +81,11 @@ async fn stream(server: Arc<Server>, mut send: quinn::SendStream, mut recv: quin
 }
 
 /// Reads, checks and authenticates one request header, then runs its command.
-async fn request(server: &Server, recv: &mut quinn::RecvStream) -> Result<Reply, Failure> {
+async fn request(
+    server: &Server,
+    authenticated: &AtomicBool,
+    recv: &mut quinn::RecvStream,
+) -> Result<Reply, Failure> {
     let mut head = [0u8; REQUEST_LEN];
     match tokio::time::timeout(HEADER_TIMEOUT, recv.read_exact(&mut head)).await {
         Ok(Ok(())) => {}
@@ -77,6 +102,7 @@ async fn request(server: &Server, recv: &mut quinn::RecvStream) -> Result<Reply,
             "wrong token: the client's BYREF_TOKEN or token file differs from the server's".into(),
         ));
     }
+    authenticated.store(true, Ordering::Release);
     server.metrics.request(request.op);
     Command::from(request).apply(server, recv).await
 }

@@ -37,6 +37,9 @@ pub struct Server {
     max_connections: usize,
     /// The largest body a `PUT` may announce; a larger one is refused at its header.
     max_object: u64,
+    /// How long a connection may go without an authenticated request before it is closed,
+    /// so connections without the token cannot sit on the slots.
+    auth_deadline: Duration,
     /// What was served, for `STATUS` and `/metrics`.
     metrics: Metrics,
     /// Requests being served: shutdown waits for them.
@@ -57,13 +60,15 @@ impl fmt::Debug for Server {
 }
 
 impl Server {
-    /// Serves `store` to clients holding `token`: 1024 connections, 64 GiB objects.
+    /// Serves `store` to clients holding `token`: 1024 connections, 64 GiB objects, 10 s to
+    /// authenticate.
     pub fn new(store: Arc<dyn Store>, token: Token) -> Self {
         Server {
             store,
             token,
             max_connections: 1024,
             max_object: 64 << 30,
+            auth_deadline: Duration::from_secs(10),
             metrics: Metrics::default(),
             in_flight: AtomicUsize::new(0),
             report: None,
@@ -79,6 +84,13 @@ impl Server {
     /// Refuses puts larger than `bytes`.
     pub fn with_max_object(mut self, bytes: u64) -> Self {
         self.max_object = bytes;
+        self
+    }
+
+    /// Closes connections that make no authenticated request within `deadline` (10 s unless
+    /// set).
+    pub fn with_auth_deadline(mut self, deadline: Duration) -> Self {
+        self.auth_deadline = deadline;
         self
     }
 

@@ -8,6 +8,10 @@ use super::{Failure, Reply};
 use crate::server::Server;
 use crate::wire::read_body;
 
+/// How long a client may send nothing in the middle of a body before the put is dropped:
+/// a client trickling bytes cannot hold a buffer for ever.
+const STALL: Duration = Duration::from_secs(30);
+
 pub(crate) struct Put {
     /// Where the body goes. Not checked against the body here: readers of a network store
     /// verify what they fetch.
@@ -30,7 +34,7 @@ impl Put {
         server.store.check_room(self.length)?;
         // A client that stops early (killed mid-upload) leaves nothing: the partial body is
         // dropped here, never stored.
-        let data = read_body(recv, self.length)
+        let data = read_body(recv, self.length, STALL)
             .await
             .map_err(Failure::bad_request)?;
         let options = PutOptions {
