@@ -107,3 +107,23 @@ def test_closed_store_raises(store: byref.Store) -> None:
         key = s.put(1)
     with pytest.raises(byref.ConfigError, match="closed"):
         store.get(key)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://user:hunter2@h:1/0",
+        "rediss://:hunter2@h/0",
+        "redis+cluster://u:hunter2@a:1,b:2",
+        "s3://AKIA:hunter2@bucket/p",
+        "quic://u:hunter2@127.0.0.1:1?fingerprint=" + "0" * 64,
+        "file://u:hunter2@localhost/tmp/x",
+        "memory://u:hunter2@x",
+        "peer://u:hunter2@127.0.0.1",
+        "redis://u:hunter2@[bad",
+    ],
+)
+def test_credentials_in_any_url_are_refused_and_never_echoed(url: str) -> None:
+    with pytest.raises(byref.ConfigError) as caught:
+        byref.Store(url)
+    assert "hunter2" not in str(caught.value)

@@ -39,4 +39,4 @@ pub use size::parse_size;
 pub use store::{
     Capabilities, Object, Progress, PutOptions, RefId, Store, Usage, check_range, refuse_ttl,
 };
-pub use store_url::{StoreUrl, UrlBuilder};
+pub use store_url::{StoreUrl, UrlBuilder, redact};

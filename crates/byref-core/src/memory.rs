@@ -36,6 +36,7 @@ pub struct MemoryStore {
 impl MemoryStore {
     /// Opens `memory://` or `memory://name`.
     pub fn open(url: StoreUrl) -> Result<Self> {
+        url.refuse_credentials("a memory store has no credentials")?;
         let name = url.url().host_str().unwrap_or("").to_owned();
         if !url.url().path().is_empty() && url.url().path() != "/" {
             return Err(Error::Config(format!(

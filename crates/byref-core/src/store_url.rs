@@ -23,7 +23,7 @@ impl StoreUrl {
     pub fn parse(s: &str) -> Result<Self> {
         let (hosts, parseable) = split_hosts(s);
         let url = Url::parse(&parseable)
-            .map_err(|e| Error::Config(format!("{s:?} is not a URL: {e}")))?;
+            .map_err(|e| Error::Config(format!("{:?} is not a URL: {e}", redact(s))))?;
         let mut options: Vec<(String, String)> = Vec::new();
         for (k, v) in url.query_pairs() {
             if options.iter().any(|(seen, _)| *seen == k) {
@@ -197,6 +197,19 @@ impl UrlBuilder {
     }
 }
 
+/// `s` with whatever precedes an `@` in its authority (a user name, a password) replaced by
+/// `***`: what error messages show of a URL that did not parse.
+pub fn redact(s: &str) -> String {
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return s.to_owned();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        None => s.to_owned(),
+    }
+}
+
 /// Splits a comma-separated authority (which `url` cannot parse) out of `s`, leaving a URL
 /// with the first host in its place.
 fn split_hosts(s: &str) -> (Vec<String>, String) {
@@ -265,6 +278,16 @@ mod tests {
             Some(Duration::from_millis(1500))
         );
         parsed.finish().unwrap();
+    }
+
+    #[test]
+    fn urls_that_do_not_parse_are_shown_without_their_credentials() {
+        for url in ["redis://u:hunter2@[bad", "file://u:hunter2@localhost/tmp/x"] {
+            let e = StoreUrl::parse(url).expect_err(url).to_string();
+            assert!(!e.contains("hunter2") && e.contains("***@"), "{e}");
+        }
+        assert_eq!(redact("x://u:p@h:1/a@b"), "x://***@h:1/a@b");
+        assert_eq!(redact("x://h/p"), "x://h/p");
     }
 
     #[test]

@@ -379,6 +379,34 @@ async fn connections_without_the_token_do_not_keep_the_slots() {
     daemon.stop().await;
 }
 
+/// A token holder cannot store other bytes under someone else's key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_does_not_hash_to_its_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = Token::random();
+    let daemon = Running::start(Options::new(dir.path()), &token);
+    let conn = raw(&daemon).await;
+    for len in [5usize, 3 << 20] {
+        let (genuine, forged) = (vec![1u8; len], vec![2u8; len]);
+        let key = Key::of(&genuine);
+        let header = Request {
+            op: Op::Put,
+            token: token.0,
+            key,
+            reference: Some(byref_core::RefId::random()),
+            length: len as u64,
+            ttl: None,
+            range: 0..0,
+        };
+        let mut request = header.encode().to_vec();
+        request.extend_from_slice(&forged);
+        let response = exchange(&conn, &request).await.unwrap();
+        assert_eq!(response.status, Status::BadRequest, "{len} bytes");
+        assert!(daemon.client(&token).head(&key).await.unwrap().is_none());
+    }
+    daemon.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_gone_mid_upload_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();

@@ -58,6 +58,7 @@ pub struct FileStore {
 impl FileStore {
     /// Opens `file:///abs/path[?fsync=true]`, creating the directory if needed.
     pub fn open(mut url: StoreUrl) -> Result<Self> {
+        url.refuse_credentials("a file store is protected by file permissions")?;
         let root = url
             .url()
             .to_file_path()

@@ -197,6 +197,7 @@ struct PeerOptions {
 
 impl PeerOptions {
     fn parse(mut url: StoreUrl) -> Result<Self> {
+        url.refuse_credentials("workers authenticate with BYREF_TOKEN or the token file")?;
         let host = url.url().host_str().unwrap_or_default();
         let host = host.trim_matches(['[', ']']).to_owned();
         let ip = if host.is_empty() {

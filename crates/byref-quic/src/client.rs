@@ -86,6 +86,7 @@ impl QuicStore {
 
     /// Opens with the given token (embedders and tests; never from a URL).
     pub fn open_with_token(mut url: StoreUrl, token: Option<Token>) -> Result<Self> {
+        url.refuse_credentials("the token comes from BYREF_TOKEN or the token file")?;
         let host = url.url().host_str().unwrap_or_default().to_owned();
         let port = url
             .url()

@@ -79,8 +79,9 @@ impl Lru {
     }
 
     fn insert(&mut self, key: Key, data: Bytes) {
-        // One object may not push out most of the cache.
-        if data.len() > self.capacity / 2 || self.touch(&key).is_some() {
+        // One object may not push out most of the cache; a cache of 0 bytes holds nothing,
+        // not even empty objects.
+        if self.capacity == 0 || data.len() > self.capacity / 2 || self.touch(&key).is_some() {
             return;
         }
         while self.used + data.len() > self.capacity {
@@ -187,6 +188,16 @@ mod tests {
         let lru = cache.0.lock().unwrap();
         assert_eq!(lru.seen.len(), SEEN);
         assert!(!lru.seen.contains(&first), "the oldest is forgotten");
+    }
+
+    #[test]
+    fn a_disabled_cache_holds_not_even_empty_objects() {
+        let cache = ObjectCache::new(0);
+        let key = Key::of(b"");
+        for _ in 0..3 {
+            cache.offer(key, &Bytes::new());
+        }
+        assert!(cache.get(&key).is_none());
     }
 
     #[test]

@@ -44,14 +44,17 @@ pub struct Opened {
 
 impl Opened {
     /// The object `key`, from this process's cache when it holds it (see [`cache`]), checked
-    /// against its key if the store says so.
+    /// against its key if the store says so. Only verified bytes enter the cache, so what it
+    /// hands any store, `verify=true` or not, hashes to its key.
     pub async fn fetch(&self, key: &Key) -> Result<Object> {
         let cache = cache::process_cache();
         if let Some(data) = cache.get(key) {
             return Ok(Object::Shared(data));
         }
         let object = self.store.get_verified(key, self.verify).await?;
-        if let Object::Shared(data) = &object {
+        if let Object::Shared(data) = &object
+            && self.verify
+        {
             cache.offer(*key, data);
         }
         Ok(object)
@@ -126,6 +129,40 @@ mod tests {
             super::open("memory://?colour=red"),
             Err(super::Error::Config(_))
         ));
+    }
+
+    /// Bytes a `verify=false` store fetched must not reach a `verify=true` one through the
+    /// process cache: a corrupted file is fetched twice unverified (admitted on the second
+    /// fetch, were it cached), then once verified.
+    #[cfg(feature = "fs")]
+    #[tokio::test]
+    async fn only_verified_bytes_enter_the_process_cache() {
+        use crate::{Encoding, Payload, PutOptions, StoreExt};
+
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", dir.path().display());
+        let trusting = super::open(&url).unwrap();
+        let payload = Payload::frame(
+            Encoding::Raw,
+            bytes::Bytes::new(),
+            vec![bytes::Bytes::from(b"cache me if you can".repeat(10))],
+        );
+        let key = trusting
+            .store
+            .put_payload(&payload, &PutOptions::new())
+            .await
+            .unwrap();
+        let hex = key.to_hex();
+        let path = dir.path().join("objects").join(&hex[..2]).join(&hex);
+        let mut bytes = std::fs::read(&path).unwrap();
+        *bytes.last_mut().unwrap() ^= 1;
+        std::fs::write(&path, bytes).unwrap();
+        for _ in 0..2 {
+            trusting.fetch(&key).await.unwrap();
+        }
+        let checking = super::open(&format!("{url}?verify=true")).unwrap();
+        let err = checking.fetch(&key).await.unwrap_err();
+        assert!(matches!(err, super::Error::Integrity { .. }), "{err}");
     }
 
     #[test]
