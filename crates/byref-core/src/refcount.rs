@@ -81,9 +81,17 @@ pub async fn put<E: Entries + ?Sized>(
     match entries.object_size(key).await? {
         Some(size) if size == payload.len() => Ok(()),
         _ => {
-            entries
+            let written = entries
                 .write_object(key, payload, options.progress.as_ref())
-                .await
+                .await;
+            if written.is_err() {
+                // A put that failed (a full disk) holds nothing: left, the reference would
+                // keep an object that was never written, or one a later put writes, for ever.
+                if let Ok(true) = entries.remove_marker(key, Some(&options.reference)).await {
+                    let _ = entries.markers_gone(key).await;
+                }
+            }
+            written
         }
     }
 }

@@ -325,21 +325,45 @@ impl TieredStore {
     }
 
     /// Moves the memory tier to disk, references and all (on shutdown).
+    ///
+    /// An object that cannot be written (a full disk) stays in memory, and the others still
+    /// go; the error then says how many stayed.
     pub async fn flush(&self) -> Result<()> {
         let objects = std::mem::take(&mut self.memory().objects);
+        let total = objects.len();
+        let mut stayed = Vec::new();
+        let mut first_error = None;
         for (key, entry) in objects {
-            for reference in entry.refs.iter() {
-                self.put_disk(
-                    &key,
-                    entry.data.clone(),
-                    *reference,
-                    entry.expires,
-                    DiskLimit::Ignored,
-                )
-                .await?;
+            if let Err(e) = self.flush_one(&key, &entry).await {
+                first_error.get_or_insert(e);
+                stayed.push((key, entry));
             }
         }
-        self.memory().used = 0;
+        let mut memory = self.memory();
+        let kept = stayed.len();
+        memory.used = stayed.iter().map(|(_, e)| e.data.len() as u64).sum();
+        memory.objects.extend(stayed);
+        match first_error {
+            None => Ok(()),
+            Some(e) => Err(Error::backend(
+                &self.name,
+                format!("{kept} of {total} objects could not be written to disk: {e}"),
+            )),
+        }
+    }
+
+    /// Writes one memory object to disk with all its references.
+    async fn flush_one(&self, key: &Key, entry: &Entry) -> Result<()> {
+        for reference in entry.refs.iter() {
+            self.put_disk(
+                key,
+                entry.data.clone(),
+                *reference,
+                entry.expires,
+                DiskLimit::Ignored,
+            )
+            .await?;
+        }
         Ok(())
     }
 
