@@ -128,7 +128,7 @@ pub async fn get_file(
     };
     let partial = path.map(partial_name);
     let mut out: Box<dyn Write + Send> = match &partial {
-        Some(p) => Box::new(File::create(p).map_err(|e| io_error(p, e))?),
+        Some(p) => Box::new(create_partial(p).map_err(|e| io_error(p, e))?),
         None => Box::new(std::io::stdout()),
     };
     let written = copy_verified(opened, key, &prefix, data, &mut out, meter).await;
@@ -145,6 +145,23 @@ pub async fn get_file(
         }
         (Err(e), None, _) => Err(e),
     }
+}
+
+/// Creates the partial file afresh, private, and never through a link: whatever is at its
+/// name (a crashed get's leftover, or a symlink someone planted to have us write elsewhere)
+/// is removed, and an exclusive create fails rather than follow one planted again meanwhile.
+fn create_partial(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
 }
 
 /// Where a file is written until it is verified: hidden, beside its final name.
@@ -228,5 +245,20 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, Error::Config(_)), "{err}");
         assert!(!dir.path().join("p").exists() && !dir.path().join(".p.byref-partial").exists());
+    }
+
+    #[tokio::test]
+    async fn a_symlink_planted_at_the_partial_name_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let (src, dst) = (dir.path().join("in"), dir.path().join("out"));
+        std::fs::write(&src, b"fetched bytes").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join(".out.byref-partial")).unwrap();
+        let opened = crate::open("memory://planted").unwrap();
+        let key = put_file(&opened, &src, None, &()).await.unwrap();
+        get_file(&opened, &key, Some(&dst), &()).await.unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert_eq!(std::fs::read(&dst).unwrap(), b"fetched bytes");
     }
 }
