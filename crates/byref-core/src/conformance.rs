@@ -29,7 +29,30 @@ pub async fn run_all(store: Arc<dyn Store>) {
     equal_data_is_stored_once_and_released_by_count(store.as_ref()).await;
     a_reference_releases_only_once(store.as_ref()).await;
     ttl_is_honoured_or_refused(store.as_ref()).await;
+    a_length_other_than_expected_is_an_integrity_error(store.as_ref()).await;
     concurrent_puts_and_releases_keep_a_held_object(store.clone()).await;
+}
+
+/// A handle's length is checked: a store holding another length fails the read clearly.
+pub async fn a_length_other_than_expected_is_an_integrity_error(store: &dyn Store) {
+    let p = payload(7, 3 << 20);
+    let key = store
+        .put_payload(&p, &PutOptions::new())
+        .await
+        .expect("put");
+    let got = store
+        .get_expecting(&key, p.len())
+        .await
+        .expect("get of the right length");
+    assert_eq!(got.len() as u64, p.len());
+    for wrong in [0, p.len() - 1, p.len() + 1, u64::MAX] {
+        let err = store
+            .get_expecting(&key, wrong)
+            .await
+            .expect_err("a wrong length");
+        assert!(matches!(err, Error::Integrity { .. }), "{wrong}: {err}");
+    }
+    store.release(&key, None).await.expect("release");
 }
 
 /// Objects of every size come back byte for byte, and verify against their key.

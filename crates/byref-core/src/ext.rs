@@ -16,7 +16,16 @@ pub trait StoreExt: Store {
 
     /// Fetches the object and, with `verify`, checks that it hashes to `key`.
     async fn get_verified(&self, key: &Key, verify: bool) -> Result<Object> {
-        let object = self.get(key).await?;
+        self.get_checked(key, None, verify).await
+    }
+
+    /// Fetches the object, refusing one of another length than `expected` (when known, from
+    /// a handle) and, with `verify`, one that does not hash to `key`.
+    async fn get_checked(&self, key: &Key, expected: Option<u64>, verify: bool) -> Result<Object> {
+        let object = match expected {
+            Some(len) => self.get_expecting(key, len).await?,
+            None => self.get(key).await?,
+        };
         if verify {
             let actual = Key::of(object.as_slice());
             if actual != *key {

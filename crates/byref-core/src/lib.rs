@@ -37,6 +37,7 @@ pub use memory::{MemoryStore, SCHEME as MEMORY_SCHEME};
 pub use refs::RefSet;
 pub use size::parse_size;
 pub use store::{
-    Capabilities, Object, Progress, PutOptions, RefId, Store, Usage, check_range, refuse_ttl,
+    Capabilities, Object, Progress, PutOptions, RefId, Store, Usage, check_length, check_range,
+    refuse_ttl,
 };
 pub use store_url::{StoreUrl, UrlBuilder, redact};

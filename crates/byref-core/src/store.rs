@@ -167,6 +167,18 @@ pub fn check_range(store: &str, key: &Key, range: &Range<u64>, len: u64) -> Resu
     Ok(())
 }
 
+/// Checks that the object `key` is `expected` bytes long, as its handle says.
+pub fn check_length(store: &str, key: &Key, len: u64, expected: u64) -> Result<()> {
+    if len != expected {
+        return Err(crate::Error::Integrity {
+            store: store.to_owned(),
+            key: *key,
+            reason: format!("the store holds {len} bytes where the handle says {expected}"),
+        });
+    }
+    Ok(())
+}
+
 /// Refuses a TTL on a store without expiry, rather than keep the object forever unasked.
 pub fn refuse_ttl(store: &str, options: &PutOptions, operation: &'static str) -> Result<()> {
     if options.ttl.is_some() {
@@ -197,6 +209,16 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// The whole object. [`crate::Error::NotFound`] if absent.
     async fn get(&self, key: &Key) -> Result<Object>;
+
+    /// The whole object, which the caller knows to be `len` bytes (from its handle). A
+    /// different length is [`crate::Error::Integrity`]; a backend that learns the length
+    /// before the bytes (a network store) refuses it before reading them, so a lying server
+    /// cannot make a worker allocate or wait for more than the handle promised.
+    async fn get_expecting(&self, key: &Key, len: u64) -> Result<Object> {
+        let object = self.get(key).await?;
+        check_length(self.url(), key, object.len() as u64, len)?;
+        Ok(object)
+    }
 
     /// Bytes `range` of the object; a range past its end is an error.
     async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes>;

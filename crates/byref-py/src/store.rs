@@ -121,7 +121,7 @@ impl PyStore {
     /// Fetches (and unless `verify=false`, verifies) the object `key`.
     fn get(&self, py: Python<'_>, key: &str) -> PyByrefResult<Frame> {
         let key = parse_key(key)?;
-        let object = block_on(py, self.opened.fetch(&key))?;
+        let object = block_on(py, self.opened.fetch(&key, None))?;
         Frame::new(py, &self.opened.url, &key, object)
     }
 
@@ -155,7 +155,7 @@ pub(crate) fn resolve(py: Python<'_>, handle: &[u8]) -> PyByrefResult<Frame> {
     let key = handle.key;
     let evict: Option<RefId> = handle.evict;
     let object = block_on(py, async {
-        let object = opened.fetch(&key).await?;
+        let object = opened.fetch(&key, Some(handle.len)).await?;
         if let Some(reference) = &evict
             && opened.store.release(&key, Some(reference)).await?
         {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use byref_core::{
     Capabilities, Error, Key, Object, Payload, Progress, PutOptions, RefId, Result, Store,
-    StoreUrl, UrlBuilder, secrets,
+    StoreUrl, UrlBuilder, check_length, secrets,
 };
 use bytes::Bytes;
 use tokio::sync::{Mutex, OnceCell};
@@ -328,6 +328,14 @@ impl Store for QuicStore {
 
     async fn get(&self, key: &Key) -> Result<Object> {
         let (response, mut recv) = self.call(self.request(Op::Get, key)?, None).await?;
+        let data = self.read_body(&mut recv, response.value).await?;
+        Ok(Object::Shared(data))
+    }
+
+    async fn get_expecting(&self, key: &Key, len: u64) -> Result<Object> {
+        let (response, mut recv) = self.call(self.request(Op::Get, key)?, None).await?;
+        // Before a byte of the body: the server's word against the handle's.
+        check_length(&self.url, key, response.value, len)?;
         let data = self.read_body(&mut recv, response.value).await?;
         Ok(Object::Shared(data))
     }

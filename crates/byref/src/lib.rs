@@ -44,14 +44,15 @@ pub struct Opened {
 
 impl Opened {
     /// The object `key`, from this process's cache when it holds it (see [`cache`]), checked
-    /// against its key if the store says so. Only verified bytes enter the cache, so what it
-    /// hands any store, `verify=true` or not, hashes to its key.
-    pub async fn fetch(&self, key: &Key) -> Result<Object> {
+    /// against its key if the store says so, and against its `expected` length when the
+    /// caller knows it (from a handle). Only verified bytes enter the cache, so what it hands
+    /// any store, `verify=true` or not, hashes to its key.
+    pub async fn fetch(&self, key: &Key, expected: Option<u64>) -> Result<Object> {
         let cache = cache::process_cache();
         if let Some(data) = cache.get(key) {
             return Ok(Object::Shared(data));
         }
-        let object = self.store.get_verified(key, self.verify).await?;
+        let object = self.store.get_checked(key, expected, self.verify).await?;
         if let Object::Shared(data) = &object
             && self.verify
         {
@@ -158,10 +159,10 @@ mod tests {
         *bytes.last_mut().unwrap() ^= 1;
         std::fs::write(&path, bytes).unwrap();
         for _ in 0..2 {
-            trusting.fetch(&key).await.unwrap();
+            trusting.fetch(&key, None).await.unwrap();
         }
         let checking = super::open(&format!("{url}?verify=true")).unwrap();
-        let err = checking.fetch(&key).await.unwrap_err();
+        let err = checking.fetch(&key, None).await.unwrap_err();
         assert!(matches!(err, super::Error::Integrity { .. }), "{err}");
     }
 
