@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -127,3 +128,21 @@ def test_credentials_in_any_url_are_refused_and_never_echoed(url: str) -> None:
     with pytest.raises(byref.ConfigError) as caught:
         byref.Store(url)
     assert "hunter2" not in str(caught.value)
+
+
+def test_a_handle_to_a_missing_file_store_makes_no_directory(tmp_path: Path) -> None:
+    """A handle says where to read, nothing more: resolving one that names a directory this
+    machine lacks fails clearly and creates nothing there."""
+    root = tmp_path / "gone"
+    proxy = byref.Store(root.as_uri()).proxy(np.arange(1000))
+    data = pickle.dumps(proxy)
+    shutil.rmtree(root)
+    code = (
+        "import pickle, sys, byref\n"
+        "try:\n"
+        "    byref.resolve(pickle.loads(sys.stdin.buffer.read()))\n"
+        "except byref.ConfigError as e:\n"
+        "    print('refused:', e)\n"
+    )
+    assert run_python(code, stdin=data).startswith(b"refused:")
+    assert not root.exists()

@@ -28,11 +28,26 @@ fn stores(slot: &mut Option<(u32, Stores)>) -> &mut Stores {
 /// The store `url` names, opened once per process. Opening may resolve a host name: it runs
 /// with the GIL released.
 pub(crate) fn open(py: Python<'_>, url: &str) -> byref::Result<Arc<Opened>> {
+    open_with(py, url, byref::open)
+}
+
+/// The store a handle names, with what a handle may not choose held back
+/// ([`byref::open_for_handle`]); a store this process opened itself under the same URL is
+/// shared.
+pub(crate) fn open_for_handle(py: Python<'_>, url: &str) -> byref::Result<Arc<Opened>> {
+    open_with(py, url, byref::open_for_handle)
+}
+
+fn open_with(
+    py: Python<'_>,
+    url: &str,
+    opener: fn(&str) -> byref::Result<Opened>,
+) -> byref::Result<Arc<Opened>> {
     if let Some(found) = stores(&mut STORES.lock().unwrap_or_else(|p| p.into_inner())).get(url) {
         return Ok(found.clone());
     }
     // Inside the runtime: a peer:// store starts serving as it opens.
-    let opened = Arc::new(py.detach(|| crate::runtime::within(|| byref::open(url)))?);
+    let opened = Arc::new(py.detach(|| crate::runtime::within(|| opener(url)))?);
     let mut slot = STORES.lock().unwrap_or_else(|p| p.into_inner());
     let map = stores(&mut slot);
     // Another thread may have opened it meanwhile; keep the first so all share one store.

@@ -151,7 +151,7 @@ impl PyStore {
 #[pyfunction]
 pub(crate) fn resolve(py: Python<'_>, handle: &[u8]) -> PyByrefResult<Frame> {
     let handle = byref::Handle::decode(handle)?;
-    let opened = registry::open(py, &handle.url)?;
+    let opened = registry::open_for_handle(py, &handle.url)?;
     let key = handle.key;
     let evict: Option<RefId> = handle.evict;
     let object = block_on(py, async {

@@ -96,6 +96,34 @@ pub fn open(url: &str) -> Result<Opened> {
     })
 }
 
+/// Opens the store a handle names. A handle may come from anyone, so it says where to read
+/// and nothing more: it cannot switch verification off below its scheme's default, start a
+/// server in this process (`peer://`: a peer's handles carry its `quic://` URL), or make
+/// directories (`file://` opens only a store directory that exists here).
+pub fn open_for_handle(url: &str) -> Result<Opened> {
+    let parsed = StoreUrl::parse(url)?;
+    let scheme = parsed.scheme().to_owned();
+    if scheme == "peer" {
+        return Err(Error::Config(format!(
+            "a handle names {}, which would start a server in this process; \
+             a peer's handles name its quic:// URL",
+            redact(url)
+        )));
+    }
+    if scheme == "file" {
+        let path = parsed.url().to_file_path().unwrap_or_default();
+        if !path.is_dir() {
+            return Err(Error::Config(format!(
+                "a handle names the file store {}, which does not exist on this machine",
+                path.display()
+            )));
+        }
+    }
+    let mut opened = open(url)?;
+    opened.verify |= !is_local(&scheme);
+    Ok(opened)
+}
+
 /// Whether a scheme's objects live on this machine, written only by byref.
 fn is_local(scheme: &str) -> bool {
     matches!(scheme, MEMORY_SCHEME | "file" | "peer")
@@ -164,6 +192,32 @@ mod tests {
         let checking = super::open(&format!("{url}?verify=true")).unwrap();
         let err = checking.fetch(&key, None).await.unwrap_err();
         assert!(matches!(err, super::Error::Integrity { .. }), "{err}");
+    }
+
+    #[cfg(feature = "fs")]
+    #[test]
+    fn a_handle_says_where_to_read_and_nothing_more() {
+        let err = super::open_for_handle("peer://127.0.0.1").unwrap_err();
+        assert!(matches!(err, super::Error::Config(_)), "{err}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("not-here");
+        let err = super::open_for_handle(&format!("file://{}", missing.display())).unwrap_err();
+        assert!(matches!(err, super::Error::Config(_)), "{err}");
+        assert!(!missing.exists(), "a handle made a directory");
+        let existing = format!("file://{}", dir.path().display());
+        assert!(super::open_for_handle(&existing).is_ok());
+
+        #[cfg(feature = "quic")]
+        {
+            let fingerprint = "0".repeat(64);
+            let quiet = format!("quic://127.0.0.1:1?fingerprint={fingerprint}&verify=false");
+            assert!(!super::open(&quiet).unwrap().verify, "a user may choose");
+            assert!(
+                super::open_for_handle(&quiet).unwrap().verify,
+                "a handle may not"
+            );
+        }
     }
 
     #[test]
