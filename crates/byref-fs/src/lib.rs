@@ -41,6 +41,9 @@ const MAP_MIN: u64 = 64 << 10;
 /// this store as its disk tier) never stalls a worker thread on a long write. Smaller ones
 /// run inline: a thread hop would cost more than the write.
 const INLINE_WRITE_MAX: u64 = 1 << 20;
+/// Listings a release of "any reference" tries when concurrent releasers keep taking
+/// every entry it saw first.
+const LISTINGS: u32 = 64;
 /// A put's progress moves in steps of this many bytes.
 const PROGRESS_STEP: usize = 8 << 20;
 
@@ -134,6 +137,35 @@ impl FileStore {
                 source,
             },
         }
+    }
+
+    /// Removes any one reference file of `key`; `false` only when a listing shows none.
+    /// Concurrent releasers may take every entry of one listing first, while puts add new
+    /// ones: then list again (a bounded number of times), rather than report "not found" for
+    /// an object that still has references.
+    fn remove_any_marker(&self, key: &Key) -> Result<bool> {
+        let dir = self.paths.refs(key);
+        for _ in 0..LISTINGS {
+            let entries = match fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+                Err(e) => return Err(self.io_error(e, &dir)),
+            };
+            let mut listed = false;
+            for entry in entries.flatten() {
+                listed = true;
+                match fs::remove_file(entry.path()) {
+                    Ok(()) => return Ok(true),
+                    // Another releaser took it first; try the next one.
+                    Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                    Err(e) => return Err(self.io_error(e, &entry.path())),
+                }
+            }
+            if !listed {
+                return Ok(false);
+            }
+        }
+        Ok(false)
     }
 
     /// Writes the object under a private temporary name, then renames it into place.
@@ -234,23 +266,7 @@ impl Entries for FileStore {
     async fn remove_marker(&self, key: &Key, reference: Option<&RefId>) -> Result<bool> {
         let path = match reference {
             Some(r) => self.paths.reference(key, r),
-            None => {
-                let dir = self.paths.refs(key);
-                let entries = match fs::read_dir(&dir) {
-                    Ok(entries) => entries,
-                    Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
-                    Err(e) => return Err(self.io_error(e, &dir)),
-                };
-                // Another releaser may take the same entry first; then try the next one.
-                for entry in entries.flatten() {
-                    match fs::remove_file(entry.path()) {
-                        Ok(()) => return Ok(true),
-                        Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                        Err(e) => return Err(self.io_error(e, &entry.path())),
-                    }
-                }
-                return Ok(false);
-            }
+            None => return self.remove_any_marker(key),
         };
         match fs::remove_file(&path) {
             Ok(()) => Ok(true),
