@@ -245,6 +245,25 @@ async fn raw(daemon: &Running) -> quinn::Connection {
         .unwrap()
 }
 
+/// A request header for `token`, with no TTL and no range.
+fn request(
+    op: Op,
+    token: &Token,
+    key: Key,
+    reference: Option<byref_core::RefId>,
+    length: u64,
+) -> Request {
+    Request {
+        op,
+        token: token.0,
+        key,
+        reference,
+        length,
+        ttl: None,
+        range: 0..0,
+    }
+}
+
 async fn exchange(conn: &quinn::Connection, bytes: &[u8]) -> Option<Response> {
     let (mut send, mut recv) = conn.open_bi().await.ok()?;
     send.write_all(bytes).await.ok()?;
@@ -260,16 +279,7 @@ async fn malformed_headers_are_rejected_and_the_daemon_carries_on() {
     let token = Token::random();
     let daemon = Running::start(Options::new(dir.path()), &token);
     let conn = raw(&daemon).await;
-    let valid = Request {
-        op: Op::Head,
-        token: token.0,
-        key: Key::of(b"x"),
-        reference: None,
-        length: 0,
-        ttl: None,
-        range: 0..0,
-    }
-    .encode();
+    let valid = request(Op::Head, &token, Key::of(b"x"), None, 0).encode();
     let mut bad_version = valid;
     bad_version[2] = 99;
     let mut huge = valid;
@@ -300,15 +310,13 @@ async fn an_announced_body_is_not_reserved_before_it_arrives() {
     let token = Token::random();
     let daemon = Running::start(Options::new(dir.path()), &token);
     let conn = raw(&daemon).await;
-    let header = Request {
-        op: Op::Put,
-        token: token.0,
-        key: Key::of(b"never sent"),
-        reference: Some(byref_core::RefId::random()),
-        length: 60 << 30,
-        ttl: None,
-        range: 0..0,
-    };
+    let header = request(
+        Op::Put,
+        &token,
+        Key::of(b"never sent"),
+        Some(byref_core::RefId::random()),
+        60 << 30,
+    );
     let response = exchange(&conn, &header.encode())
         .await
         .expect("an answer, not an aborted daemon");
@@ -358,15 +366,7 @@ async fn connections_without_the_token_do_not_keep_the_slots() {
     assert!(store.head(&key).await.unwrap().is_some());
     // A connection that made an authenticated request stays open past the deadline.
     let member = raw(&daemon).await;
-    let head = Request {
-        op: Op::Head,
-        token: token.0,
-        key,
-        reference: None,
-        length: 0,
-        ttl: None,
-        range: 0..0,
-    };
+    let head = request(Op::Head, &token, key, None, 0);
     assert_eq!(
         exchange(&member, &head.encode()).await.unwrap().status,
         Status::Ok
@@ -389,15 +389,13 @@ async fn a_body_that_does_not_hash_to_its_key_is_refused() {
     for len in [5usize, 3 << 20] {
         let (genuine, forged) = (vec![1u8; len], vec![2u8; len]);
         let key = Key::of(&genuine);
-        let header = Request {
-            op: Op::Put,
-            token: token.0,
+        let header = request(
+            Op::Put,
+            &token,
             key,
-            reference: Some(byref_core::RefId::random()),
-            length: len as u64,
-            ttl: None,
-            range: 0..0,
-        };
+            Some(byref_core::RefId::random()),
+            len as u64,
+        );
         let mut request = header.encode().to_vec();
         request.extend_from_slice(&forged);
         let response = exchange(&conn, &request).await.unwrap();
@@ -416,15 +414,13 @@ async fn a_client_gone_mid_upload_leaves_nothing() {
     let key = Key::of(&data);
     let conn = raw(&daemon).await;
     let (mut send, _recv) = conn.open_bi().await.unwrap();
-    let header = Request {
-        op: Op::Put,
-        token: token.0,
+    let header = request(
+        Op::Put,
+        &token,
         key,
-        reference: Some(byref_core::RefId::random()),
-        length: data.len() as u64,
-        ttl: None,
-        range: 0..0,
-    };
+        Some(byref_core::RefId::random()),
+        data.len() as u64,
+    );
     send.write_all(&header.encode()).await.unwrap();
     send.write_all(&data[..4 << 20]).await.unwrap();
     conn.close(0u32.into(), b"killed");
