@@ -245,17 +245,22 @@ async fn raw(daemon: &Running) -> quinn::Connection {
         .unwrap()
 }
 
-/// A request header for `token`, with no TTL and no range.
+/// The proof of `token` on `conn`.
+fn proof(conn: &quinn::Connection, token: &Token) -> [u8; 32] {
+    token.proof(&byref_quic::token::binding(conn).unwrap())
+}
+
+/// A request header carrying `proof`, with no TTL and no range.
 fn request(
     op: Op,
-    token: &Token,
+    proof: [u8; 32],
     key: Key,
     reference: Option<byref_core::RefId>,
     length: u64,
 ) -> Request {
     Request {
         op,
-        token: token.0,
+        proof,
         key,
         reference,
         length,
@@ -279,7 +284,7 @@ async fn malformed_headers_are_rejected_and_the_daemon_carries_on() {
     let token = Token::random();
     let daemon = Running::start(Options::new(dir.path()), &token);
     let conn = raw(&daemon).await;
-    let valid = request(Op::Head, &token, Key::of(b"x"), None, 0).encode();
+    let valid = request(Op::Head, proof(&conn, &token), Key::of(b"x"), None, 0).encode();
     let mut bad_version = valid;
     bad_version[2] = 99;
     let mut huge = valid;
@@ -312,7 +317,7 @@ async fn an_announced_body_is_not_reserved_before_it_arrives() {
     let conn = raw(&daemon).await;
     let header = request(
         Op::Put,
-        &token,
+        proof(&conn, &token),
         Key::of(b"never sent"),
         Some(byref_core::RefId::random()),
         60 << 30,
@@ -366,7 +371,7 @@ async fn connections_without_the_token_do_not_keep_the_slots() {
     assert!(store.head(&key).await.unwrap().is_some());
     // A connection that made an authenticated request stays open past the deadline.
     let member = raw(&daemon).await;
-    let head = request(Op::Head, &token, key, None, 0);
+    let head = request(Op::Head, proof(&member, &token), key, None, 0);
     assert_eq!(
         exchange(&member, &head.encode()).await.unwrap().status,
         Status::Ok
@@ -375,6 +380,69 @@ async fn connections_without_the_token_do_not_keep_the_slots() {
     assert!(
         member.close_reason().is_none(),
         "an authenticated connection was closed"
+    );
+    daemon.stop().await;
+}
+
+/// A URL or handle naming an attacker's server (with the attacker's certificate pinned): the
+/// client talks to it, and what it sends there neither is the token nor opens the real
+/// daemon, replayed on a connection of the attacker's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fake_server_learns_nothing_it_can_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = Token::random();
+    let daemon = Running::start(Options::new(dir.path()), &token);
+    let real = daemon.client(&token);
+    let key = real
+        .put_payload(&payload(b"the victim's data"), &PutOptions::new())
+        .await
+        .unwrap();
+
+    // The attacker's server records the first request header it is sent.
+    let identity = byref_quic::Identity::generate().unwrap();
+    let fake = quinn::Endpoint::server(
+        identity.server_config().unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .unwrap();
+    let fake_url = format!(
+        "quic://{}?fingerprint={}&timeout=2",
+        fake.local_addr().unwrap(),
+        identity.fingerprint()
+    );
+    let captured = tokio::spawn(async move {
+        let conn = fake.accept().await.unwrap().await.unwrap();
+        let (_send, mut recv) = conn.accept_bi().await.unwrap();
+        let mut head = [0u8; REQUEST_LEN];
+        recv.read_exact(&mut head).await.unwrap();
+        head
+    });
+    let victim =
+        QuicStore::open_with_token(StoreUrl::parse(&fake_url).unwrap(), Some(token.clone()))
+            .unwrap();
+    assert!(
+        victim.head(&key).await.is_err(),
+        "the fake server never answers"
+    );
+    let head = captured.await.unwrap();
+    let stolen: [u8; 32] = head[4..36].try_into().unwrap();
+    assert_ne!(stolen, token.0, "the token itself went to the fake server");
+    assert!(
+        !head.windows(32).any(|w| w == token.0),
+        "the token is in the header"
+    );
+
+    // Replayed to the real daemon, over a connection of the attacker's own.
+    let conn = raw(&daemon).await;
+    let replay = request(Op::Head, stolen, key, None, 0);
+    let response = exchange(&conn, &replay.encode()).await.unwrap();
+    assert_eq!(response.status, Status::Unauthenticated);
+    // The same request with a proof made on this connection is served: it is the binding,
+    // not the header, that was refused.
+    let genuine = request(Op::Head, proof(&conn, &token), key, None, 0);
+    assert_eq!(
+        exchange(&conn, &genuine.encode()).await.unwrap().status,
+        Status::Ok
     );
     daemon.stop().await;
 }
@@ -391,7 +459,7 @@ async fn a_body_that_does_not_hash_to_its_key_is_refused() {
         let key = Key::of(&genuine);
         let header = request(
             Op::Put,
-            &token,
+            proof(&conn, &token),
             key,
             Some(byref_core::RefId::random()),
             len as u64,
@@ -416,7 +484,7 @@ async fn a_client_gone_mid_upload_leaves_nothing() {
     let (mut send, _recv) = conn.open_bi().await.unwrap();
     let header = request(
         Op::Put,
-        &token,
+        proof(&conn, &token),
         key,
         Some(byref_core::RefId::random()),
         data.len() as u64,

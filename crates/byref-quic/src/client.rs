@@ -72,8 +72,9 @@ pub struct QuicStore {
     peer: Option<String>,
     /// The local UDP socket, bound on first use (opening a store does no I/O).
     endpoint: OnceCell<quinn::Endpoint>,
-    /// The one connection every request shares, re-opened if it drops.
-    connection: Mutex<Option<quinn::Connection>>,
+    /// The one connection every request shares, re-opened if it drops, with the token's
+    /// proof on it (bound to that connection, so made once per connection).
+    connection: Mutex<Option<(quinn::Connection, [u8; TOKEN_LEN])>>,
 }
 
 impl QuicStore {
@@ -154,9 +155,9 @@ impl QuicStore {
         }
     }
 
-    fn token(&self) -> Result<[u8; TOKEN_LEN]> {
+    fn token(&self) -> Result<&Token> {
         match &self.token {
-            Some(Token(bytes)) => Ok(*bytes),
+            Some(token) => Ok(token),
             None => Err(Error::Unauthenticated {
                 store: self.url.clone(),
                 source: format!(
@@ -168,13 +169,16 @@ impl QuicStore {
         }
     }
 
-    async fn connection(&self) -> Result<quinn::Connection> {
+    /// The connection, and the token's proof on it.
+    async fn connection(&self) -> Result<(quinn::Connection, [u8; TOKEN_LEN])> {
         let mut slot = self.connection.lock().await;
-        if let Some(conn) = slot.as_ref()
+        if let Some((conn, proof)) = slot.as_ref()
             && conn.close_reason().is_none()
         {
-            return Ok(conn.clone());
+            return Ok((conn.clone(), *proof));
         }
+        // Before connecting: without a token there is nothing to ask.
+        let token = self.token()?;
         let endpoint = self
             .endpoint
             .get_or_try_init(|| async {
@@ -202,8 +206,9 @@ impl QuicStore {
                 self.unreachable(format!("no answer within {:?}{hint}", self.connect_timeout))
             })?
             .map_err(|e| self.unreachable(format!("cannot connect: {e}")))?;
-        *slot = Some(conn.clone());
-        Ok(conn)
+        let proof = token.proof(&token::binding(&conn).map_err(|e| self.backend(e))?);
+        *slot = Some((conn.clone(), proof));
+        Ok((conn, proof))
     }
 
     /// Sends one request (and body) and reads the response header and message, within the
@@ -226,8 +231,9 @@ impl QuicStore {
         request: Request,
         body: Option<(&Payload, Option<&Progress>)>,
     ) -> Result<(Response, quinn::RecvStream)> {
-        let conn = self.connection().await?;
+        let (conn, proof) = self.connection().await?;
         let (mut send, mut recv) = conn.open_bi().await.map_err(|e| self.unreachable(e))?;
+        let request = Request { proof, ..request };
         send.write_all(&request.encode())
             .await
             .map_err(|e| self.backend(e))?;
@@ -285,22 +291,10 @@ impl QuicStore {
 
     /// The daemon's status: objects and bytes per tier, requests, hits (Prometheus text).
     pub async fn status(&self) -> Result<String> {
-        let request = self.request(Op::Status, &Key::from_bytes([0; 32]))?;
+        let request = request(Op::Status, &Key::from_bytes([0; 32]));
         let (response, mut recv) = self.call(request, None).await?;
         let body = self.read_body(&mut recv, response.value).await?;
         Ok(String::from_utf8_lossy(&body).into_owned())
-    }
-
-    fn request(&self, op: Op, key: &Key) -> Result<Request> {
-        Ok(Request {
-            op,
-            token: self.token()?,
-            key: *key,
-            reference: None,
-            length: 0,
-            ttl: None,
-            range: 0..0,
-        })
     }
 }
 
@@ -319,7 +313,7 @@ impl Store for QuicStore {
             reference: Some(options.reference),
             length: payload.len(),
             ttl: options.ttl,
-            ..self.request(Op::Put, key)?
+            ..request(Op::Put, key)
         };
         self.call(request, Some((payload, options.progress.as_ref())))
             .await
@@ -327,13 +321,13 @@ impl Store for QuicStore {
     }
 
     async fn get(&self, key: &Key) -> Result<Object> {
-        let (response, mut recv) = self.call(self.request(Op::Get, key)?, None).await?;
+        let (response, mut recv) = self.call(request(Op::Get, key), None).await?;
         let data = self.read_body(&mut recv, response.value).await?;
         Ok(Object::Shared(data))
     }
 
     async fn get_expecting(&self, key: &Key, len: u64) -> Result<Object> {
-        let (response, mut recv) = self.call(self.request(Op::Get, key)?, None).await?;
+        let (response, mut recv) = self.call(request(Op::Get, key), None).await?;
         // Before a byte of the body: the server's word against the handle's.
         check_length(&self.url, key, response.value, len)?;
         let data = self.read_body(&mut recv, response.value).await?;
@@ -343,14 +337,14 @@ impl Store for QuicStore {
     async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes> {
         let request = Request {
             range,
-            ..self.request(Op::GetRange, key)?
+            ..request(Op::GetRange, key)
         };
         let (response, mut recv) = self.call(request, None).await?;
         self.read_body(&mut recv, response.value).await
     }
 
     async fn head(&self, key: &Key) -> Result<Option<u64>> {
-        match self.call(self.request(Op::Head, key)?, None).await {
+        match self.call(request(Op::Head, key), None).await {
             Ok((response, _)) => Ok(Some(response.value)),
             Err(Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
@@ -360,9 +354,22 @@ impl Store for QuicStore {
     async fn release(&self, key: &Key, reference: Option<&RefId>) -> Result<bool> {
         let request = Request {
             reference: reference.copied(),
-            ..self.request(Op::Release, key)?
+            ..request(Op::Release, key)
         };
         let (response, _) = self.call(request, None).await?;
         Ok(response.value == 1)
+    }
+}
+
+/// A request header; its proof is filled in when it is sent, on a connection.
+fn request(op: Op, key: &Key) -> Request {
+    Request {
+        op,
+        proof: [0; TOKEN_LEN],
+        key: *key,
+        reference: None,
+        length: 0,
+        ttl: None,
+        range: 0..0,
     }
 }

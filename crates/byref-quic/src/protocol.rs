@@ -1,4 +1,4 @@
-//! The wire protocol between byref clients and a store daemon (or a peer), version 1.
+//! The wire protocol between byref clients and a store daemon (or a peer), version 2.
 //!
 //! One request per QUIC bidirectional stream; no pickle, no length-prefixed free text from
 //! the client. All integers are little-endian.
@@ -9,9 +9,9 @@
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 2 | magic `BQ` |
-//! | 2 | 1 | protocol version, 1 |
+//! | 2 | 1 | protocol version, 2 |
 //! | 3 | 1 | operation: 1 `PUT`, 2 `GET`, 3 `HEAD`, 4 `RELEASE`, 5 `STATUS`, 6 `GET_RANGE` |
-//! | 4 | 32 | token |
+//! | 4 | 32 | proof of the token, bound to this connection ([`crate::token`]) |
 //! | 36 | 32 | key (BLAKE3 digest); zero for `STATUS` |
 //! | 68 | 16 | reference: added by `PUT`, dropped by `RELEASE` |
 //! | 84 | 1 | flags: bit 0, "reference given" (`RELEASE` without it drops any one) |
@@ -41,14 +41,14 @@ use std::time::Duration;
 use byref_core::{Error, Key, RefId};
 
 /// Protocol version this build speaks.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 /// Size of a request header.
 pub const REQUEST_LEN: usize = 108;
 /// Size of a response header.
 pub const RESPONSE_LEN: usize = 16;
 /// Longest error message a response may carry.
 pub const MAX_MESSAGE: usize = 1024;
-/// Length of a token in bytes.
+/// Length of a token, and of a proof of one, in bytes.
 pub const TOKEN_LEN: usize = 32;
 
 const MAGIC: &[u8; 2] = b"BQ";
@@ -105,8 +105,8 @@ impl std::error::Error for DecodeError {}
 pub struct Request {
     /// What to do.
     pub op: Op,
-    /// The client's token.
-    pub token: [u8; TOKEN_LEN],
+    /// The client's proof that it holds the token (never the token itself).
+    pub proof: [u8; TOKEN_LEN],
     /// The object.
     pub key: Key,
     /// `PUT`: the reference to add; `RELEASE`: the one to drop, or any one if `None`.
@@ -126,7 +126,7 @@ impl Request {
         out[0..2].copy_from_slice(MAGIC);
         out[2] = VERSION;
         out[3] = self.op as u8;
-        out[4..36].copy_from_slice(&self.token);
+        out[4..36].copy_from_slice(&self.proof);
         out[36..68].copy_from_slice(self.key.as_bytes());
         if let Some(reference) = &self.reference {
             out[68..84].copy_from_slice(reference.as_bytes());
@@ -186,7 +186,7 @@ impl Request {
         }
         Ok(Request {
             op,
-            token: data[4..36].try_into().expect("32 bytes"),
+            proof: data[4..36].try_into().expect("32 bytes"),
             key: Key::from_bytes(data[36..68].try_into().expect("32 bytes")),
             reference,
             length,
@@ -312,7 +312,7 @@ mod tests {
     fn request() -> Request {
         Request {
             op: Op::Put,
-            token: [7; TOKEN_LEN],
+            proof: [7; TOKEN_LEN],
             key: Key::of(b"x"),
             reference: Some(RefId::from_bytes([9; 16])),
             length: 1234,
@@ -358,7 +358,7 @@ mod tests {
     fn bodies_over_the_limit_and_reserved_bits_are_refused() {
         let bytes = request().encode();
         assert!(Request::decode(&bytes, 1233).is_err());
-        for (at, value) in [(0, b'X'), (2, 2), (3, 9), (84, 2), (88, 1)] {
+        for (at, value) in [(0, b'X'), (2, 1), (3, 9), (84, 2), (88, 1)] {
             let mut bad = bytes;
             bad[at] = value;
             assert!(Request::decode(&bad, u64::MAX).is_err(), "byte {at}");

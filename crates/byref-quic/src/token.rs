@@ -1,4 +1,10 @@
-//! The shared secret every request carries.
+//! The shared secret every request proves it knows.
+//!
+//! The token itself never crosses the wire. Each request carries a *proof*: the token's keyed
+//! BLAKE3 hash of a value both ends export from their connection's TLS session
+//! ([`binding`]). The value is unique to that connection, so a server that is not the one the
+//! client meant (a URL or handle naming an attacker's host, with the attacker's certificate
+//! pinned) learns a proof that is useless on any other connection, and nothing about the token.
 //!
 //! A daemon makes a random token on first start and writes it, hex-encoded, to a 0600 file
 //! in the user's config directory (`$BYREF_CONFIG_DIR/token`, default
@@ -35,13 +41,15 @@ impl Token {
         Token(bytes)
     }
 
-    /// Whether `other` is this token, in time independent of where they differ.
-    pub fn matches(&self, other: &[u8; TOKEN_LEN]) -> bool {
-        self.0
-            .iter()
-            .zip(other)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+    /// The proof of this token on the connection with `binding` (see [`binding`]).
+    pub fn proof(&self, binding: &[u8; BINDING_LEN]) -> [u8; TOKEN_LEN] {
+        *blake3::keyed_hash(&self.0, binding).as_bytes()
+    }
+
+    /// Whether `proof` proves this token on the connection with `binding`, in time
+    /// independent of where they differ (`blake3::Hash` compares in constant time).
+    pub fn proven_by(&self, binding: &[u8; BINDING_LEN], proof: &[u8; TOKEN_LEN]) -> bool {
+        blake3::keyed_hash(&self.0, binding) == blake3::Hash::from_bytes(*proof)
     }
 
     fn to_hex(&self) -> String {
@@ -60,6 +68,22 @@ impl Token {
         }
         Some(Token(bytes))
     }
+}
+
+/// Length of a connection's binding value.
+pub const BINDING_LEN: usize = 32;
+
+/// The TLS exporter label (RFC 5705 / RFC 8446 section 7.5) of the binding value.
+const BINDING_LABEL: &[u8] = b"EXPORTER-byref-token-proof";
+
+/// The value both ends of `connection` derive from its TLS session and nobody else can: what
+/// a token proof is bound to.
+pub fn binding(connection: &quinn::Connection) -> io::Result<[u8; BINDING_LEN]> {
+    let mut out = [0; BINDING_LEN];
+    connection
+        .export_keying_material(&mut out, BINDING_LABEL, b"")
+        .map_err(|e| io::Error::other(format!("TLS exporter: {e:?}")))?;
+    Ok(out)
 }
 
 /// Where the token file lives.
@@ -175,13 +199,22 @@ mod tests {
     }
 
     #[test]
-    fn hex_round_trip_and_constant_time_match() {
+    fn hex_round_trip_and_proofs() {
         let t = Token::random();
         let back = Token::from_hex(&t.to_hex()).unwrap();
-        assert!(t.matches(&back.0));
-        let mut other = t.0;
+        assert_eq!(back.0, t.0);
+        let binding = [3; super::BINDING_LEN];
+        let proof = t.proof(&binding);
+        assert_ne!(proof, t.0, "the proof is not the token");
+        assert!(back.proven_by(&binding, &proof));
+        let mut other = proof;
         other[31] ^= 1;
-        assert!(!t.matches(&other));
+        assert!(!t.proven_by(&binding, &other));
+        assert!(
+            !t.proven_by(&[4; super::BINDING_LEN], &proof),
+            "bound to its connection"
+        );
+        assert!(!Token::random().proven_by(&binding, &proof));
         assert!(Token::from_hex("zz").is_none());
         assert_eq!(format!("{t:?}"), "Token(<redacted>)");
     }

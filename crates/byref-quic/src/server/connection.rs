@@ -1,4 +1,5 @@
-//! One connection's requests, each on its own stream: header, token, then its command.
+//! One connection's requests, each on its own stream: header, proof of the token, then its
+//! command.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -9,6 +10,7 @@ use byref_core::Object;
 use super::Server;
 use super::cmd::{Command, Failure, Reply};
 use crate::protocol::{MAX_MESSAGE, REQUEST_LEN, Request, Response, Status};
+use crate::token::{self, BINDING_LEN};
 
 /// A client that opens a stream must send its header within this time.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -16,6 +18,11 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Serves a connection's streams. A connection that has not made one authenticated request
 /// within the server's deadline is closed: a slot is held only by someone with the token.
 pub(super) async fn serve(server: Arc<Server>, connection: quinn::Connection) {
+    // What this connection's proofs are bound to: the same for all its requests.
+    let Ok(binding) = token::binding(&connection) else {
+        connection.close(1u32.into(), b"no TLS exporter");
+        return;
+    };
     let authenticated = Arc::new(AtomicBool::new(false));
     let watchdog = tokio::spawn({
         let (connection, authenticated) = (connection.clone(), authenticated.clone());
@@ -31,7 +38,13 @@ pub(super) async fn serve(server: Arc<Server>, connection: quinn::Connection) {
     });
     while let Ok((send, recv)) = connection.accept_bi().await {
         // quinn bounds the streams open at once (max_concurrent_bidi_streams).
-        tokio::spawn(stream(server.clone(), authenticated.clone(), send, recv));
+        tokio::spawn(stream(
+            server.clone(),
+            binding,
+            authenticated.clone(),
+            send,
+            recv,
+        ));
     }
     watchdog.abort();
 }
@@ -54,12 +67,13 @@ impl Drop for InFlight<'_> {
 
 async fn stream(
     server: Arc<Server>,
+    binding: [u8; BINDING_LEN],
     authenticated: Arc<AtomicBool>,
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
 ) {
     let _in_flight = InFlight::new(&server.in_flight);
-    let reply = match request(&server, &authenticated, &mut recv).await {
+    let reply = match request(&server, &binding, &authenticated, &mut recv).await {
         Ok(Reply::Value(value)) => respond(&mut send, Status::Ok, "", value).await,
         Ok(Reply::Body(body)) => {
             let len = body.as_slice().len() as u64;
@@ -83,6 +97,7 @@ async fn stream(
 /// Reads, checks and authenticates one request header, then runs its command.
 async fn request(
     server: &Server,
+    binding: &[u8; BINDING_LEN],
     authenticated: &AtomicBool,
     recv: &mut quinn::RecvStream,
 ) -> Result<Reply, Failure> {
@@ -95,7 +110,7 @@ async fn request(
         server.metrics.refused();
         Failure::bad_request(e)
     })?;
-    if !server.token.matches(&request.token) {
+    if !server.token.proven_by(binding, &request.proof) {
         server.metrics.refused();
         return Err(Failure(
             Status::Unauthenticated,

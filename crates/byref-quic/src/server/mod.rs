@@ -30,7 +30,8 @@ type Report = Box<dyn Fn() -> String + Send + Sync>;
 pub struct Server {
     /// What the requests read and write.
     store: Arc<dyn Store>,
-    /// Every request carries it; a request without it is refused before it touches the store.
+    /// Every request proves it holds it; one that does not is refused before it touches the
+    /// store.
     token: Token,
     /// Connections served at once; past it a new one is refused, so a flood cannot exhaust
     /// memory or file handles.
