@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -165,6 +166,39 @@ def test_a_full_daemon_raises_store_full_and_keeps_what_it_has(tmp_path: Path) -
         assert store.exists(kept)
     finally:
         daemon.stop()
+
+
+def _peak_rss(pid: int) -> int:
+    """The process's peak resident memory so far, in bytes (VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
+
+
+def test_puts_larger_than_the_memory_tier_stream_to_disk(tmp_path: Path) -> None:
+    """Two 200 MB puts at once into `--memory 16MiB`: the bodies go to disk as they arrive,
+    so the daemon's memory grows by far less than one of them (it held both whole before)."""
+    daemon = QuicDaemon(tmp_path, "--memory", "16MiB")
+    try:
+        store = byref.Store(daemon.url)
+        store.put(b"warm up")  # connection, runtime and tiers set up before the baseline
+        before = _peak_rss(daemon.process.pid)
+        values = [bytes([i]) * 200_000_000 for i in (1, 2)]
+        with ThreadPoolExecutor(2) as pool:
+            keys = list(pool.map(store.put, values))
+        grown = _peak_rss(daemon.process.pid) - before
+        print(f"daemon peak RSS grew by {grown >> 20} MiB")
+        assert grown < 150 << 20, f"the daemon grew by {grown >> 20} MiB for two 200 MB puts"
+        for key, value in zip(keys, values):
+            assert store.get(key) == value
+        status = subprocess.run(
+            [sys.executable, "-m", "byref", "status", daemon.url],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        assert 'byref_objects{tier="disk"} 2' in status
+    finally:
+        assert daemon.stop() == 0
 
 
 def test_a_stopped_daemon_gives_a_backend_error_naming_it(tmp_path: Path) -> None:

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::{Encoding, Error, Layout, Object, Payload, PutOptions, RefId, Store, StoreExt};
+use crate::incoming::Incoming;
+use crate::{Encoding, Error, Key, Layout, Object, Payload, PutOptions, RefId, Store, StoreExt};
 
 fn payload(seed: u8, len: usize) -> Payload {
     let data: Vec<u8> = (0..len)
@@ -31,6 +32,79 @@ pub async fn run_all(store: Arc<dyn Store>) {
     ttl_is_honoured_or_refused(store.as_ref()).await;
     a_length_other_than_expected_is_an_integrity_error(store.as_ref()).await;
     concurrent_puts_and_releases_keep_a_held_object(store.clone()).await;
+    incoming_bodies_are_stored_only_whole_and_genuine(store.as_ref()).await;
+}
+
+/// A body delivered in parts of `step` bytes, cut off after `stop_at` bytes if given.
+struct Arriving {
+    data: Bytes,
+    at: usize,
+    step: usize,
+    stop_at: Option<usize>,
+}
+
+#[async_trait::async_trait]
+impl Incoming for Arriving {
+    async fn next_part(&mut self) -> std::result::Result<Option<Bytes>, String> {
+        let end = self.stop_at.unwrap_or(self.data.len());
+        if self.at >= end {
+            return match self.stop_at {
+                Some(_) => Err(format!("cut off after {} bytes", self.at)),
+                None => Ok(None),
+            };
+        }
+        let next = (self.at + self.step).min(end);
+        let part = self.data.slice(self.at..next);
+        self.at = next;
+        Ok(Some(part))
+    }
+}
+
+/// A streamed put (a server's `PUT`): stored when whole and hashing to its key; a body cut
+/// short or forged stores nothing, and a later genuine put still works.
+pub async fn incoming_bodies_are_stored_only_whole_and_genuine(store: &dyn Store) {
+    let data = Bytes::from(concat(&payload(11, (9 << 20) + 5)));
+    let key = Key::of(&data);
+    let len = data.len() as u64;
+    let arriving = |stop_at| Arriving {
+        data: data.clone(),
+        at: 0,
+        step: 100_003,
+        stop_at,
+    };
+    let options = PutOptions::new();
+    let cut = store
+        .put_incoming(&key, len, &mut arriving(Some(5 << 20)), &options)
+        .await;
+    assert!(cut.is_err(), "a body cut short was stored");
+    assert_eq!(store.head(&key).await.expect("head"), None, "cut short");
+
+    let forged = store
+        .put_incoming(
+            &Key::of(b"another object"),
+            len,
+            &mut arriving(None),
+            &options,
+        )
+        .await
+        .expect_err("a body that does not hash to its key");
+    assert!(matches!(forged, Error::Integrity { .. }), "{forged}");
+    assert_eq!(
+        store.head(&Key::of(b"another object")).await.expect("head"),
+        None
+    );
+
+    store
+        .put_incoming(&key, len, &mut arriving(None), &options)
+        .await
+        .expect("a whole, genuine body");
+    let back = store.get_expecting(&key, len).await.expect("get");
+    assert!(back.as_slice() == &data[..], "stored bytes differ");
+    let deleted = store
+        .release(&key, Some(&options.reference))
+        .await
+        .expect("release the streamed put's reference");
+    assert!(deleted);
 }
 
 /// A handle's length is checked: a store holding another length fails the read clearly.

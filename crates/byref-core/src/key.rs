@@ -70,9 +70,30 @@ impl Key {
         Key(*hasher.finalize().as_bytes())
     }
 
+    /// A hasher for data that arrives in parts (a body spooled to disk as it comes).
+    pub fn hasher() -> KeyHasher {
+        KeyHasher(blake3::Hasher::new())
+    }
+
     /// Lower-case hexadecimal, as shown to users and used in file names.
     pub fn to_hex(&self) -> String {
         blake3::Hash::from_bytes(self.0).to_hex().to_string()
+    }
+}
+
+/// The [`Key`] of data hashed part by part.
+#[derive(Debug, Clone)]
+pub struct KeyHasher(blake3::Hasher);
+
+impl KeyHasher {
+    /// Adds the next part.
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+
+    /// The key of everything added.
+    pub fn finish(&self) -> Key {
+        Key(*self.0.finalize().as_bytes())
     }
 }
 
@@ -108,6 +129,9 @@ mod tests {
         let (a, b) = data.split_at(3 << 20);
         assert_eq!(Key::of(&data), Key::of_parts(&[a, b]));
         assert_eq!(Key::of(&data).as_bytes(), blake3::hash(&data).as_bytes());
+        let mut hasher = Key::hasher();
+        data.chunks(1 << 20).for_each(|c| hasher.update(c));
+        assert_eq!(hasher.finish(), Key::of(&data));
     }
 
     #[test]

@@ -50,6 +50,13 @@ pub trait Entries: Send + Sync {
     /// The object's size, or `None` if it is absent.
     async fn object_size(&self, key: &Key) -> Result<Option<u64>>;
 
+    /// Whether the object is there and holds the `len` bytes of its key, so that a put need
+    /// not write it. By its size here; a backend that can cheaply read it back (a local
+    /// file) hashes it, so that a put repairs a damaged copy.
+    async fn object_intact(&self, key: &Key, len: u64) -> Result<bool> {
+        Ok(self.object_size(key).await? == Some(len))
+    }
+
     /// Writes the whole object so that it appears at once (temporary name and rename, or a
     /// single or multipart upload).
     async fn write_object(
@@ -69,31 +76,41 @@ pub trait Entries: Send + Sync {
     async fn delete_aside(&self, key: &Key, aside: Self::Aside) -> Result<()>;
 }
 
-/// [`crate::Store::put`] for a backend of [`Entries`].
+/// [`crate::Store::put`] for a backend of [`Entries`]. An object already there is written
+/// again unless it is intact ([`Entries::object_intact`]): a put repairs a damaged copy.
 pub async fn put<E: Entries + ?Sized>(
     entries: &E,
     key: &Key,
     payload: &Payload,
     options: &PutOptions,
 ) -> Result<()> {
-    // Reference first, object second: see the module docs.
-    entries.add_marker(key, &options.reference).await?;
-    match entries.object_size(key).await? {
-        Some(size) if size == payload.len() => Ok(()),
-        _ => {
-            let written = entries
-                .write_object(key, payload, options.progress.as_ref())
-                .await;
-            if written.is_err() {
-                // A put that failed (a full disk) holds nothing: left, the reference would
-                // keep an object that was never written, or one a later put writes, for ever.
-                if let Ok(true) = entries.remove_marker(key, Some(&options.reference)).await {
-                    let _ = entries.markers_gone(key).await;
-                }
-            }
-            written
+    add_then(entries, key, &options.reference, async {
+        if entries.object_intact(key, payload.len()).await? {
+            return Ok(());
         }
+        entries
+            .write_object(key, payload, options.progress.as_ref())
+            .await
+    })
+    .await
+}
+
+/// Adds `reference` to `key`, then runs `write`, which puts the object in place (the order
+/// of the module docs). If `write` fails (a full disk) the reference is removed again: left,
+/// it would keep an object that was never written, or one a later put writes, for ever.
+pub async fn add_then<E, W>(entries: &E, key: &Key, reference: &RefId, write: W) -> Result<()>
+where
+    E: Entries + ?Sized,
+    W: Future<Output = Result<()>>,
+{
+    entries.add_marker(key, reference).await?;
+    let written = write.await;
+    if written.is_err()
+        && let Ok(true) = entries.remove_marker(key, Some(reference)).await
+    {
+        let _ = entries.markers_gone(key).await;
     }
+    written
 }
 
 /// [`crate::Store::release`] for a backend of [`Entries`].

@@ -9,6 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use crate::incoming::{Incoming, collect, verify_body};
 use crate::{Key, Payload, Result};
 
 /// Names one reference to a stored object.
@@ -229,6 +230,30 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn check_room(&self, len: u64) -> Result<()> {
         let _ = len;
         Ok(())
+    }
+
+    /// Stores a body that is still arriving (a server's `PUT`), announced as `len` bytes,
+    /// adding `options.reference`. The body must hash to `key`: checked before the object
+    /// becomes visible ([`crate::Error::Integrity`] otherwise, and nothing is stored). Room is
+    /// checked before the first byte is read.
+    ///
+    /// This default collects the body in memory, then puts it. A store with a disk (the
+    /// daemon's tiers, a file store) streams a body bound for disk there instead, so memory
+    /// stays within its limits whatever the size of the put.
+    async fn put_incoming(
+        &self,
+        key: &Key,
+        len: u64,
+        body: &mut dyn Incoming,
+        options: &PutOptions,
+    ) -> Result<()> {
+        self.check_room(len)?;
+        let data = collect(body, len)
+            .await
+            .map_err(|e| crate::Error::backend(self.url(), e))?
+            .freeze();
+        verify_body(self.url(), key, &data).await?;
+        self.put(key, &Payload::received(data), options).await
     }
 
     /// The object's length, or `None` if it is absent.

@@ -15,6 +15,7 @@
 mod layout;
 mod mapping;
 mod private;
+mod spool;
 
 use std::fs::{self, File};
 use std::io::{self, ErrorKind, Read, Write};
@@ -23,12 +24,14 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
+use byref_core::incoming::{Incoming, check_hash};
 use byref_core::{
     Capabilities, Error, Key, Object, Payload, Progress, PutOptions, RefId, Result, Store,
     StoreUrl, UrlBuilder, Usage, check_range, refcount, refuse_ttl,
 };
 use bytes::Bytes;
 use refcount::Entries;
+use spool::SpoolError;
 
 use layout::Paths;
 
@@ -191,20 +194,41 @@ impl FileStore {
             if self.fsync {
                 file.sync_all()?;
             }
-            match fs::rename(&scratch, &target) {
-                // The first object in its fan-out directory.
-                Err(e) if e.kind() == ErrorKind::NotFound => {
-                    private::create_dir_all(target.parent().expect("objects have a parent"))?;
-                    fs::rename(&scratch, &target)
-                }
-                done => done,
-            }
+            self.install(&scratch, key)
         })();
         if let Err(e) = written {
             let _ = fs::remove_file(&scratch);
             return Err(self.io_error(e, &target));
         }
         Ok(())
+    }
+
+    /// Renames a written temporary file into place as `key`'s object (replacing any copy
+    /// there: same key, same bytes, so a reader sees one or the other, both whole).
+    fn install(&self, scratch: &Path, key: &Key) -> io::Result<()> {
+        let target = self.paths.object(key);
+        match fs::rename(scratch, &target) {
+            // The first object in its fan-out directory.
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                private::create_dir_all(target.parent().expect("objects have a parent"))?;
+                fs::rename(scratch, &target)
+            }
+            done => done,
+        }
+    }
+
+    /// Whether the object file holds exactly the bytes of `key`, read back and hashed.
+    fn hashes_to_key(&self, key: &Key, len: u64) -> Result<bool> {
+        let Some(mut file) = self.open_object(key)? else {
+            return Ok(false);
+        };
+        let path = self.paths.object(key);
+        let size = file.metadata().map_err(|e| self.io_error(e, &path))?.len();
+        if size != len {
+            return Ok(false);
+        }
+        let object = self.read_object(key, &mut file)?;
+        Ok(Key::of(object.as_slice()) == *key)
     }
 
     fn open_object(&self, key: &Key) -> Result<Option<File>> {
@@ -291,6 +315,18 @@ impl Entries for FileStore {
         }
     }
 
+    /// Read back and hashed: costs a read of the object, less than writing it again, and a
+    /// put of a damaged object (a bit flip, a truncation by a full disk) repairs it.
+    async fn object_intact(&self, key: &Key, len: u64) -> Result<bool> {
+        if len <= INLINE_WRITE_MAX {
+            return self.hashes_to_key(key, len);
+        }
+        let (this, key) = (self.clone(), *key);
+        tokio::task::spawn_blocking(move || this.hashes_to_key(&key, len))
+            .await
+            .map_err(|e| Error::backend(&self.url, e))?
+    }
+
     async fn object_size(&self, key: &Key) -> Result<Option<u64>> {
         let path = self.paths.object(key);
         match fs::metadata(&path) {
@@ -355,6 +391,34 @@ impl Store for FileStore {
     async fn put(&self, key: &Key, payload: &Payload, options: &PutOptions) -> Result<()> {
         refuse_ttl(&self.url, options, "ttl")?;
         refcount::put(self, key, payload, options).await
+    }
+
+    /// Streams the body to a private temporary file, hashing it on the way, and renames it
+    /// into place once it hashes to `key` (replacing, so repairing, any copy there).
+    async fn put_incoming(
+        &self,
+        key: &Key,
+        len: u64,
+        body: &mut dyn Incoming,
+        options: &PutOptions,
+    ) -> Result<()> {
+        refuse_ttl(&self.url, options, "ttl")?;
+        let scratch = self.paths.scratch(key, "put");
+        let (mut spooled, hashed) =
+            spool::spool(scratch, body, len, self.fsync)
+                .await
+                .map_err(|e| match e {
+                    SpoolError::Body(why) => Error::backend(&self.url, why),
+                    SpoolError::Io(e) => self.io_error(e, &self.paths.object(key)),
+                })?;
+        check_hash(&self.url, key, &hashed)?;
+        refcount::add_then(self, key, &options.reference, async {
+            self.install(&spooled.path, key)
+                .map_err(|e| self.io_error(e, &self.paths.object(key)))?;
+            spooled.installed = true;
+            Ok(())
+        })
+        .await
     }
 
     async fn get(&self, key: &Key) -> Result<Object> {

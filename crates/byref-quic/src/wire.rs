@@ -2,12 +2,75 @@
 
 use std::time::Duration;
 
-use bytes::BytesMut;
+use async_trait::async_trait;
+use byref_core::incoming::{Incoming, collect};
+use bytes::{Bytes, BytesMut};
 
-/// Most bytes reserved ahead of the data actually received. A length announced by the other
-/// end is a claim, not a fact: reserving it whole would let one header of "64 GiB" abort the
-/// process. Past this, the buffer grows only as bytes arrive.
-const RESERVE_AHEAD: u64 = 64 << 20;
+/// A body of an announced length arriving on a stream.
+pub(crate) struct Body<'a> {
+    /// Where it arrives.
+    recv: &'a mut quinn::RecvStream,
+    /// Bytes announced.
+    len: u64,
+    /// Bytes delivered so far.
+    received: u64,
+    /// How long it may go without a byte: a peer trickling bytes cannot hold a buffer (or a
+    /// reservation) for ever.
+    stall: Duration,
+    /// Why it broke off, once it has: the other end's fault, not the receiver's.
+    failure: Option<String>,
+}
+
+impl<'a> Body<'a> {
+    pub(crate) fn new(recv: &'a mut quinn::RecvStream, len: u64, stall: Duration) -> Self {
+        Body {
+            recv,
+            len,
+            received: 0,
+            stall,
+            failure: None,
+        }
+    }
+
+    /// Why the body broke off, if it did.
+    pub(crate) fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+
+    async fn read(&mut self) -> Result<Option<Bytes>, String> {
+        let (len, got) = (self.len, self.received);
+        if got == len {
+            return Ok(None);
+        }
+        let want = usize::try_from(len - got).unwrap_or(usize::MAX);
+        let Ok(read) = tokio::time::timeout(self.stall, self.recv.read_chunk(want, true)).await
+        else {
+            return Err(format!(
+                "body stalled for {:?} after {got} of {len} bytes",
+                self.stall
+            ));
+        };
+        match read {
+            Ok(Some(chunk)) => {
+                self.received += chunk.bytes.len() as u64;
+                Ok(Some(chunk.bytes))
+            }
+            Ok(None) => Err(format!("body ended after {got} of {len} bytes")),
+            Err(e) => Err(format!("body broke off after {got} of {len} bytes: {e}")),
+        }
+    }
+}
+
+#[async_trait]
+impl Incoming for Body<'_> {
+    async fn next_part(&mut self) -> Result<Option<Bytes>, String> {
+        let read = self.read().await;
+        if let Err(e) = &read {
+            self.failure = Some(e.clone());
+        }
+        read
+    }
+}
 
 /// Reads exactly `len` body bytes; a stream that ends early, or goes `stall` without a byte,
 /// is an error naming how far it got, and what it delivered is dropped, never used.
@@ -16,26 +79,5 @@ pub(crate) async fn read_body(
     len: u64,
     stall: Duration,
 ) -> Result<BytesMut, String> {
-    let len = usize::try_from(len).map_err(|_| format!("a body of {len} bytes is too large"))?;
-    let mut data = BytesMut::with_capacity(len.min(RESERVE_AHEAD as usize));
-    while data.len() < len {
-        let Ok(read) = tokio::time::timeout(stall, recv.read_chunk(len - data.len(), true)).await
-        else {
-            return Err(format!(
-                "body stalled for {stall:?} after {} of {len} bytes",
-                data.len()
-            ));
-        };
-        match read {
-            Ok(Some(chunk)) => data.extend_from_slice(&chunk.bytes),
-            Ok(None) => return Err(format!("body ended after {} of {len} bytes", data.len())),
-            Err(e) => {
-                return Err(format!(
-                    "body broke off after {} of {len} bytes: {e}",
-                    data.len()
-                ));
-            }
-        }
-    }
-    Ok(data)
+    collect(&mut Body::new(recv, len, stall), len).await
 }

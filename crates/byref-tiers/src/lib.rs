@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use byref_core::incoming::{Incoming, collect, verify_body};
 use byref_core::{
     Capabilities, Error, Key, Object, Payload, PutOptions, RefId, RefSet, Result, Store, StoreUrl,
     Usage, check_range,
@@ -55,6 +56,48 @@ struct Memory {
     objects: HashMap<Key, Entry>,
     /// Bytes of `objects`, kept so that a put checks the limit without summing.
     used: u64,
+}
+
+/// Room set aside in one tier for a put whose body is still arriving; given back when
+/// dropped, unless kept because the object now occupies it.
+struct Reservation<'a> {
+    /// Whose tier.
+    store: &'a TieredStore,
+    /// Which tier.
+    tier: Tier,
+    /// Bytes set aside (0 when the object is there already).
+    len: u64,
+    /// Whether the stored object now occupies the room.
+    kept: bool,
+}
+
+impl<'a> Reservation<'a> {
+    fn new(store: &'a TieredStore, tier: Tier, len: u64) -> Self {
+        Reservation {
+            store,
+            tier,
+            len,
+            kept: false,
+        }
+    }
+
+    fn keep(&mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if self.kept || self.len == 0 {
+            return;
+        }
+        match self.tier {
+            Tier::Memory => self.store.memory().used -= self.len,
+            Tier::Disk => {
+                self.store.disk_used.fetch_sub(self.len, Ordering::AcqRel);
+            }
+        }
+    }
 }
 
 /// Whether a disk put answers to the disk limit.
@@ -184,6 +227,101 @@ impl TieredStore {
             .await
     }
 
+    /// Sets `len` bytes aside for a put of `key` whose body is still to come: in memory if
+    /// the object is there already or fits, else on disk; [`Error::StorageFull`] if neither.
+    fn reserve(&self, key: &Key, len: u64) -> Result<Reservation<'_>> {
+        let on_disk = self.disk.holds(key);
+        {
+            let mut memory = self.memory();
+            if memory.objects.contains_key(key) {
+                // Adds a reference only, and at most the body is held meanwhile.
+                return Ok(Reservation::new(self, Tier::Memory, 0));
+            }
+            if !on_disk && memory.used + len <= self.memory_limit {
+                memory.used += len;
+                return Ok(Reservation::new(self, Tier::Memory, len));
+            }
+        }
+        if on_disk {
+            // Written again (a repair, if it was damaged), but no new bytes on disk.
+            return Ok(Reservation::new(self, Tier::Disk, 0));
+        }
+        let limit = self.disk_limit;
+        self.disk_used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                (used + len <= limit).then_some(used + len)
+            })
+            .map_err(|_| self.full(len))?;
+        Ok(Reservation::new(self, Tier::Disk, len))
+    }
+
+    /// A put into memory, its room reserved: the body is collected, checked, and stored (or
+    /// only its reference added, if an equal put got there first).
+    async fn put_memory_incoming(
+        &self,
+        key: &Key,
+        len: u64,
+        body: &mut dyn Incoming,
+        options: &PutOptions,
+        mut reservation: Reservation<'_>,
+    ) -> Result<()> {
+        let data = collect(body, len)
+            .await
+            .map_err(|e| Error::backend(&self.name, e))?
+            .freeze();
+        verify_body(&self.name, key, &data).await?;
+        let expires = options.ttl.map(|t| Instant::now() + t);
+        {
+            let mut memory = self.memory();
+            if let Some(entry) = memory.objects.get_mut(key) {
+                entry.refs.add(options.reference);
+                entry.expires = later(entry.expires, expires);
+                return Ok(());
+            }
+            if reservation.len == len {
+                memory.objects.insert(
+                    *key,
+                    Entry {
+                        data,
+                        refs: RefSet::new(options.reference),
+                        expires,
+                    },
+                );
+                reservation.keep();
+                return Ok(());
+            }
+        }
+        // It was in memory when the put began and has been released since: store it again,
+        // through the ordinary path.
+        drop(reservation);
+        self.put_bytes(key, data, options.reference, options.ttl)
+            .await
+    }
+
+    /// A put onto disk, its room reserved: the body streams into the disk tier.
+    async fn put_disk_incoming(
+        &self,
+        key: &Key,
+        len: u64,
+        body: &mut dyn Incoming,
+        options: &PutOptions,
+        mut reservation: Reservation<'_>,
+    ) -> Result<()> {
+        let existed = reservation.len == 0;
+        let disk_options = PutOptions {
+            reference: options.reference,
+            ..PutOptions::new()
+        };
+        self.disk
+            .put_incoming(key, len, body, &disk_options)
+            .await?;
+        if !existed {
+            reservation.keep();
+            self.disk_objects.fetch_add(1, Ordering::Relaxed);
+        }
+        self.note_disk_expiry(key, existed, options.ttl.map(|t| Instant::now() + t))
+    }
+
     /// Puts on disk, adding `reference` to the object there or storing it.
     async fn put_disk(
         &self,
@@ -212,9 +350,15 @@ impl TieredStore {
             self.disk_used.fetch_add(len, Ordering::Relaxed);
             self.disk_objects.fetch_add(1, Ordering::Relaxed);
         }
+        self.note_disk_expiry(key, exists, expires)
+    }
+
+    /// Records the expiry a put asked for of an object now on disk (`existed`: before the
+    /// put): the later of the two, or none if either put asked for none.
+    fn note_disk_expiry(&self, key: &Key, existed: bool, expires: Option<Instant>) -> Result<()> {
         let changed = {
             let mut expiry = self.disk_expiry();
-            match (exists, expires) {
+            match (existed, expires) {
                 (_, None) => expiry.remove(key).map(|_| None),
                 (false, Some(at)) => {
                     expiry.insert(*key, at);
@@ -453,6 +597,28 @@ impl Store for TieredStore {
         .await
     }
 
+    /// Streams a body into the tier it will live in, after reserving its room there: a
+    /// spill to disk holds one block in memory, not the object, whatever its size.
+    async fn put_incoming(
+        &self,
+        key: &Key,
+        len: u64,
+        body: &mut dyn Incoming,
+        options: &PutOptions,
+    ) -> Result<()> {
+        let reservation = self.reserve(key, len)?;
+        match reservation.tier {
+            Tier::Memory => {
+                self.put_memory_incoming(key, len, body, options, reservation)
+                    .await
+            }
+            Tier::Disk => {
+                self.put_disk_incoming(key, len, body, options, reservation)
+                    .await
+            }
+        }
+    }
+
     async fn get(&self, key: &Key) -> Result<Object> {
         let (object, tier) = self.fetch(key).await?;
         self.hits[tier as usize].fetch_add(1, Ordering::Relaxed);
@@ -498,5 +664,85 @@ mod tests {
             let store = TieredStore::open(name, &dir.path().join(name), memory_limit, u64::MAX);
             byref_core::conformance::run_all(Arc::new(store.unwrap())).await;
         }
+    }
+
+    /// A body that sends `sent` bytes, then waits for `cut` and breaks off.
+    struct Stalled {
+        sent: Option<Bytes>,
+        cut: Option<tokio::sync::oneshot::Receiver<()>>,
+    }
+
+    #[async_trait]
+    impl Incoming for Stalled {
+        async fn next_part(&mut self) -> std::result::Result<Option<Bytes>, String> {
+            if let Some(part) = self.sent.take() {
+                return Ok(Some(part));
+            }
+            let _ = self.cut.take().expect("asked once more").await;
+            Err("the client went away".into())
+        }
+    }
+
+    /// Room is taken when a body starts, not when it ends: a second put that would overfill
+    /// a tier is refused before its body while the first is still arriving, and the room of
+    /// a body that breaks off is given back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn puts_reserve_room_before_their_bodies_arrive() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(TieredStore::open("t", dir.path(), 1 << 20, 10 << 20).unwrap());
+        let (cut, cut_rx) = tokio::sync::oneshot::channel();
+        let first = tokio::spawn({
+            let store = store.clone();
+            async move {
+                let mut body = Stalled {
+                    sent: Some(Bytes::from(vec![1u8; 1 << 20])),
+                    cut: Some(cut_rx),
+                };
+                let key = Key::of(b"six megabytes, announced");
+                store
+                    .put_incoming(&key, 6 << 20, &mut body, &PutOptions::new())
+                    .await
+            }
+        });
+        // The first body's room is on disk (it does not fit memory) while it arrives.
+        while store.usage().1.bytes == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let data = vec![2u8; 5 << 20];
+        let payload = Payload::from_parts(vec![Bytes::from(data.clone())]);
+        let mut whole = Stalled {
+            sent: Some(Bytes::from(data.clone())),
+            cut: None,
+        };
+        let second = store
+            .put_incoming(&Key::of(&data), 5 << 20, &mut whole, &PutOptions::new())
+            .await;
+        assert!(
+            matches!(second, Err(Error::StorageFull { .. })),
+            "{second:?}"
+        );
+        assert!(
+            whole.sent.is_some(),
+            "refused before a byte of its body was read"
+        );
+        cut.send(()).unwrap();
+        assert!(first.await.unwrap().is_err());
+        assert_eq!(
+            store.usage().1.bytes,
+            0,
+            "the broken body's room is given back"
+        );
+        assert_eq!(dir.path().join("tmp").read_dir().unwrap().count(), 0);
+        store
+            .put(&Key::of(&data), &payload, &PutOptions::new())
+            .await
+            .unwrap();
+        assert_eq!(
+            store.usage().1,
+            Usage {
+                objects: 1,
+                bytes: 5 << 20
+            }
+        );
     }
 }

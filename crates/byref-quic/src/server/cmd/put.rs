@@ -2,15 +2,11 @@
 
 use std::time::Duration;
 
-use byref_core::{Key, Payload, PutOptions, RefId};
+use byref_core::{Error, Key, PutOptions, RefId};
 
 use super::{Failure, Reply};
-use crate::protocol::Status;
 use crate::server::Server;
-use crate::wire::read_body;
-
-/// Bodies up to this size are hashed on the async worker: a thread hop would cost more.
-const HASH_INLINE_MAX: usize = 1 << 20;
+use crate::wire::Body;
 
 /// How long a client may send nothing in the middle of a body before the put is dropped:
 /// a client trickling bytes cannot hold a buffer for ever.
@@ -28,42 +24,32 @@ pub(crate) struct Put {
 }
 
 impl Put {
+    /// The store checks room before the body (a full store says so without receiving
+    /// gigabytes first), streams it into the tier it will live in, and checks its hash before
+    /// it becomes visible. A client that stops early (killed mid-upload) leaves nothing.
     pub(super) async fn apply(
         self,
         server: &Server,
         recv: &mut quinn::RecvStream,
     ) -> Result<Reply, Failure> {
-        // Before the body: a full store says so without receiving gigabytes first.
-        server.store.check_room(self.length)?;
-        // A client that stops early (killed mid-upload) leaves nothing: the partial body is
-        // dropped here, never stored.
-        let data = read_body(recv, self.length, STALL)
-            .await
-            .map_err(Failure::bad_request)?;
         let options = PutOptions {
             reference: self.reference,
             ttl: self.ttl,
             progress: None,
         };
-        let data = data.freeze();
-        // Before it becomes visible: a token holder must not store other bytes under a key
-        // (poisoning it for its owner). Large bodies are hashed off the async workers.
-        let hashed = if data.len() < HASH_INLINE_MAX {
-            Key::of(&data)
-        } else {
-            let body = data.clone();
-            tokio::task::spawn_blocking(move || Key::of(&body))
-                .await
-                .map_err(|e| Failure(Status::Internal, e.to_string()))?
-        };
-        if hashed != self.key {
-            return Err(Failure::bad_request(format!(
-                "the body hashes to {hashed}, not to the key it was sent for, {}",
-                self.key
-            )));
+        let mut body = Body::new(recv, self.length, STALL);
+        let stored = server
+            .store
+            .put_incoming(&self.key, self.length, &mut body, &options)
+            .await;
+        match stored {
+            Ok(()) => Ok(Reply::Value(0)),
+            // The client's fault (a body cut short, or not the key's bytes), not the store's.
+            Err(e) if matches!(e, Error::Integrity { .. }) => Err(Failure::bad_request(e)),
+            Err(e) => match body.failure() {
+                Some(why) => Err(Failure::bad_request(why)),
+                None => Err(e.into()),
+            },
         }
-        let payload = Payload::received(data);
-        server.store.put(&self.key, &payload, &options).await?;
-        Ok(Reply::Value(0))
     }
 }

@@ -1,0 +1,111 @@
+//! Bodies that arrive part by part (a network stream), of a length announced up front, and
+//! the two things every receiver does with one: collect it without trusting the announced
+//! length, and check that it hashes to its key before anyone can see it.
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+
+use crate::{Error, Key, Result};
+
+/// Most bytes reserved ahead of the data actually received. A length announced by the other
+/// end is a claim, not a fact: reserving it whole would let one header of "64 GiB" abort the
+/// process. Past this, the buffer grows only as bytes arrive.
+const RESERVE_AHEAD: u64 = 64 << 20;
+
+/// Bodies up to this size are hashed on the async worker: a thread hop would cost more.
+const HASH_INLINE_MAX: usize = 1 << 20;
+
+/// A body arriving part by part, exactly as many bytes as were announced.
+#[async_trait]
+pub trait Incoming: Send {
+    /// The next part; `None` once every announced byte has come. An error (saying how far it
+    /// got) if the body broke off, stalled or ran over: what came is then never stored.
+    async fn next_part(&mut self) -> std::result::Result<Option<Bytes>, String>;
+}
+
+/// Reads all of `body`, announced as `len` bytes, into one buffer.
+pub async fn collect(body: &mut dyn Incoming, len: u64) -> std::result::Result<BytesMut, String> {
+    let len = usize::try_from(len).map_err(|_| format!("a body of {len} bytes is too large"))?;
+    let mut data = BytesMut::with_capacity(len.min(RESERVE_AHEAD as usize));
+    while let Some(part) = body.next_part().await? {
+        if data.len() + part.len() > len {
+            return Err(format!("body of more than the {len} bytes announced"));
+        }
+        data.extend_from_slice(&part);
+    }
+    if data.len() != len {
+        return Err(format!("body ended after {} of {len} bytes", data.len()));
+    }
+    Ok(data)
+}
+
+/// Checks that `data` hashes to `key`, as a receiver must before the object becomes visible:
+/// whoever may store must not store other bytes under a key (poisoning it for its owner).
+/// Large bodies are hashed off the async workers.
+pub async fn verify_body(store: &str, key: &Key, data: &Bytes) -> Result<()> {
+    let hashed = if data.len() < HASH_INLINE_MAX {
+        Key::of(data)
+    } else {
+        let body = data.clone();
+        tokio::task::spawn_blocking(move || Key::of(&body))
+            .await
+            .map_err(|e| Error::backend(store, e))?
+    };
+    check_hash(store, key, &hashed)
+}
+
+/// [`Error::Integrity`] unless a received body's hash, `hashed`, is its `key`.
+pub fn check_hash(store: &str, key: &Key, hashed: &Key) -> Result<()> {
+    if hashed == key {
+        return Ok(());
+    }
+    Err(Error::Integrity {
+        store: store.to_owned(),
+        key: *key,
+        reason: format!("the body hashes to {hashed}, not to the key it was sent for"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parts as given, as a stream would deliver them.
+    struct Parts(Vec<Bytes>);
+
+    #[async_trait]
+    impl Incoming for Parts {
+        async fn next_part(&mut self) -> std::result::Result<Option<Bytes>, String> {
+            Ok((!self.0.is_empty()).then(|| self.0.remove(0)))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_is_exactly_what_was_announced() {
+        let parts = || Parts(vec![Bytes::from_static(b"abc"), Bytes::from_static(b"de")]);
+        assert_eq!(&collect(&mut parts(), 5).await.unwrap()[..], b"abcde");
+        assert!(
+            collect(&mut parts(), 6)
+                .await
+                .unwrap_err()
+                .contains("5 of 6")
+        );
+        assert!(
+            collect(&mut parts(), 4)
+                .await
+                .unwrap_err()
+                .contains("more than")
+        );
+        // An announced length is not reserved: a claim of 1 TiB allocates little.
+        let big = collect(&mut Parts(vec![]), 1 << 40).await.unwrap_err();
+        assert!(big.contains("0 of"), "{big}");
+    }
+
+    #[tokio::test]
+    async fn a_body_must_hash_to_its_key() {
+        let data = Bytes::from(vec![7u8; 2 << 20]);
+        verify_body("s", &Key::of(&data), &data).await.unwrap();
+        let forged = verify_body("s", &Key::of(b"other"), &data).await;
+        assert!(matches!(forged, Err(Error::Integrity { .. })));
+    }
+}
