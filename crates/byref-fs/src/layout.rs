@@ -34,8 +34,8 @@ impl Paths {
         self.root.join("objects").join(&hex[..2]).join(hex)
     }
 
-    /// Every object file, with its metadata (`objects/hh/<hex>`).
-    pub(crate) fn object_files(&self) -> impl Iterator<Item = std::fs::Metadata> {
+    /// The key and length of every object file (`objects/hh/<hex>`).
+    pub(crate) fn object_keys(&self) -> impl Iterator<Item = (Key, u64)> {
         std::fs::read_dir(self.root.join("objects"))
             .into_iter()
             .flatten()
@@ -43,7 +43,10 @@ impl Paths {
             .filter_map(|shard| std::fs::read_dir(shard.path()).ok())
             .flatten()
             .flatten()
-            .filter_map(|file| file.metadata().ok())
+            .filter_map(|file| {
+                let key = file.file_name().to_str()?.parse().ok()?;
+                Some((key, file.metadata().ok()?.len()))
+            })
     }
 
     pub(crate) fn refs(&self, key: &Key) -> PathBuf {

@@ -50,6 +50,19 @@ const LISTINGS: u32 = 64;
 /// A put's progress moves in steps of this many bytes.
 const PROGRESS_STEP: usize = 8 << 20;
 
+/// What [`FileStore::recover`] cleaned.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Partial puts and objects moved aside by a release, in `tmp/`.
+    pub temp_files: u64,
+    /// Reference directories of objects that are not there.
+    pub orphan_references: u64,
+    /// Objects without a reference.
+    pub orphan_objects: u64,
+    /// Bytes freed.
+    pub bytes: u64,
+}
+
 /// A store in a directory.
 #[derive(Debug, Clone)]
 pub struct FileStore {
@@ -111,11 +124,52 @@ impl FileStore {
     /// What the store holds, counted by walking its object directories.
     pub fn usage(&self) -> Usage {
         self.paths
-            .object_files()
-            .fold(Usage::default(), |usage, meta| Usage {
+            .object_keys()
+            .fold(Usage::default(), |usage, (_, len)| Usage {
                 objects: usage.objects + 1,
-                bytes: usage.bytes + meta.len(),
+                bytes: usage.bytes + len,
             })
+    }
+
+    /// Cleans what writers and releasers killed mid-way left behind, and says how much:
+    /// partial puts and objects moved aside in `tmp/`, references of objects that are not
+    /// there, and objects no reference holds.
+    ///
+    /// Only for a store no other process is using (the daemon's disk tier, at start): a
+    /// shared store's `tmp/` holds other processes' puts in progress.
+    pub fn recover(&self) -> Recovered {
+        let mut recovered = Recovered::default();
+        for entry in fs::read_dir(self.paths.tmp())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let len = entry.metadata().map_or(0, |m| m.len());
+            if fs::remove_file(entry.path()).is_ok() {
+                recovered.temp_files += 1;
+                recovered.bytes += len;
+            }
+        }
+        let refs = self.paths.root().join("refs");
+        for entry in fs::read_dir(&refs).into_iter().flatten().flatten() {
+            let Some(key) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<Key>().ok())
+            else {
+                continue;
+            };
+            if !self.holds(&key) && fs::remove_dir_all(entry.path()).is_ok() {
+                recovered.orphan_references += 1;
+            }
+        }
+        for (key, len) in self.paths.object_keys() {
+            if !self.paths.refs(&key).exists() && fs::remove_file(self.paths.object(&key)).is_ok() {
+                recovered.orphan_objects += 1;
+                recovered.bytes += len;
+            }
+        }
+        recovered
     }
 
     /// Whether `key`'s object is stored: one `stat`, for callers that keep records beside

@@ -24,7 +24,7 @@ use byref_core::{
     Capabilities, Error, Key, Object, Payload, PutOptions, RefId, RefSet, Result, Store, StoreUrl,
     Usage, check_range,
 };
-use byref_fs::FileStore;
+use byref_fs::{FileStore, Recovered};
 use bytes::Bytes;
 
 mod report;
@@ -134,6 +134,8 @@ pub struct TieredStore {
     /// One file per disk object with a TTL, named by its key, holding its expiry time (Unix
     /// milliseconds, decimal).
     expiry_dir: PathBuf,
+    /// What opening cleaned up after a killed run, reported in the status.
+    recovered: Recovered,
 }
 
 fn later(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
@@ -147,6 +149,8 @@ impl TieredStore {
     pub fn open(name: &str, dir: &Path, memory_limit: u64, disk_limit: u64) -> Result<Self> {
         let url = format!("file://{}", dir.display());
         let disk = FileStore::open(StoreUrl::parse(&url)?)?;
+        // The tier is this process's alone: what a killed run left half done goes first.
+        let recovered = disk.recover();
         let usage = disk.usage();
         let expiry_dir = dir.join("expiry");
         std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
@@ -164,6 +168,7 @@ impl TieredStore {
             hits: Default::default(),
             disk_expiry: Mutex::new(disk_expiry),
             expiry_dir,
+            recovered,
         })
     }
 
