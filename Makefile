@@ -9,7 +9,7 @@ PY_DEPS := maturin==1.16.0 numpy cloudpickle pytest typing_extensions ruff mypy 
 DEMO_DEPS := proxystore matplotlib
 DEMO_STAMP := $(VENV)/.demo-deps-installed
 
-.PHONY: demo test build lint rust-test py-test bench wrapt-check clean
+.PHONY: demo test build lint rust-test py-test fuzz bench wrapt-check clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -52,7 +52,28 @@ rust-test: $(STAMP)
 py-test: build
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest
 
+# libFuzzer on every decoder of untrusted bytes (handles, object frames, wire headers), from
+# the seed corpus in fuzz/corpus, FUZZ_SECONDS per target; what a run finds new goes to a
+# scratch directory, never into the repository. Needs the nightly toolchain (cargo-fuzz is
+# installed if missing); without it, says so and skips.
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS := handle frame wire
+fuzz:
+	@if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then \
+		echo "fuzz: skipped, no nightly Rust toolchain (rustup toolchain install nightly)"; exit 0; fi; \
+	command -v cargo-fuzz >/dev/null || cargo install --quiet --locked cargo-fuzz; \
+	cd fuzz && cargo +nightly fuzz build && \
+	for target in $(FUZZ_TARGETS); do \
+		scratch=$$(mktemp -d) && \
+		cargo +nightly fuzz run $$target $$scratch corpus/$$target -- \
+			-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 2>&1 | grep -E '^Done|ERROR|panicked|SUMMARY' ; \
+		status=$${PIPESTATUS[0]}; rm -rf $$scratch; \
+		[ $$status -eq 0 ] || { echo "fuzz: $$target failed (crash input in fuzz/artifacts/$$target)"; exit 1; }; \
+	done
+
+# A short fuzzing run is part of every test run; `make fuzz` runs longer.
 test: lint rust-test py-test
+	$(MAKE) fuzz FUZZ_SECONDS=30
 
 # Criterion and the backend comparisons start their own redis-server, moto_server and daemon.
 bench: build $(DEMO_STAMP)

@@ -1,6 +1,7 @@
 //! byref over QUIC: the whole wire protocol, both ends of it, and the `quic://` store.
 //!
-//! - [`protocol`]: the headers, sans-IO (bytes in, values out), and how errors cross the wire.
+//! - [`protocol`] (the `byref-protocol` crate): the headers, sans-IO (bytes in, values out),
+//!   and how errors cross the wire.
 //! - [`client`]: the `quic://` store, which talks to any byref server.
 //! - [`server`]: serves any [`byref_core::Store`] — the daemon's tiers, a peer's objects.
 //! - [`tls`], [`identity`], [`token`]: certificate pinning and the token, proven per connection.
@@ -11,11 +12,13 @@
 //! never travels in a URL either: clients read it from `BYREF_TOKEN` or the token file in the
 //! user's config directory.
 //!
-//! Depends on `byref-core` only: never on a backend, the daemon or the facade.
+//! Depends on `byref-core` and `byref-protocol` only: never on a backend, the daemon or the
+//! facade.
 
 pub mod client;
+/// The wire protocol, sans-IO: its own crate, so that fuzzers build it without the transport.
+pub use byref_protocol as protocol;
 pub mod identity;
-pub mod protocol;
 pub mod server;
 pub mod tls;
 pub mod token;
