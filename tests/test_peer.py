@@ -90,3 +90,73 @@ def test_a_forked_child_fetches_from_its_parent_peer(tmp_path: Path) -> None:
     )
     child.start()
     finish(child, 60, "forked child hung fetching from its parent")
+
+
+ONE_PEER = """
+import os, pickle, sys, byref, numpy as np
+store = byref.Store("peer://127.0.0.1?connect_timeout=2")
+value = np.full(100_000, float(os.getpid()))  # each peer's own: no cache answers for another
+sys.stdout.write(pickle.dumps(store.proxy(value)).hex() + "\\n")
+sys.stdout.flush()
+sys.stdin.read()  # serve until told to stop
+"""
+
+COUNTING_WORKER = """
+import os, pickle, sys, time
+
+def udp_sockets():
+    inodes = set()
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        with open(table) as f:
+            inodes.update(line.split()[9] for line in f.readlines()[1:])
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            link = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # the directory's own descriptor, closed by now
+            continue
+        count += link.startswith("socket:[") and link[8:-1] in inodes
+    return count
+
+wires = [bytes.fromhex(line) for line in sys.stdin.readline().split()]
+proxies = [pickle.loads(w) for w in wires]  # kept: their stores stay open
+assert all(float(p.sum()) > 0 for p in proxies)
+print(udp_sockets(), flush=True)
+sys.stdin.readline()  # the peers are gone
+deadline = time.monotonic() + 10
+while udp_sockets() > 0 and time.monotonic() < deadline:
+    time.sleep(0.05)
+print(udp_sockets(), flush=True)
+"""
+
+
+def test_a_worker_keeps_no_socket_for_peers_that_are_gone() -> None:
+    """A worker that resolved (and holds) proxies of ten peers: once the peers exit, it holds
+    none of the sockets it used to reach them (it kept one per peer for as long as it lived)."""
+    peers = [
+        subprocess.Popen(
+            [sys.executable, "-c", ONE_PEER], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        for _ in range(10)
+    ]
+    worker = subprocess.Popen(
+        [sys.executable, "-c", COUNTING_WORKER],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert worker.stdin is not None and worker.stdout is not None
+    try:
+        wires = [p.stdout.readline().decode().strip() for p in peers if p.stdout]
+        worker.stdin.write(" ".join(wires) + "\n")
+        worker.stdin.flush()
+        assert int(worker.stdout.readline()) >= 10, "one connection per peer while they live"
+        for p in peers:
+            assert p.stdin is not None
+            p.stdin.close()
+            assert p.wait(timeout=30) == 0
+        worker.stdin.write("gone\n")
+        worker.stdin.flush()
+        assert int(worker.stdout.readline()) == 0
+    finally:
+        for p in [*peers, worker]:
+            p.kill()
+            p.wait()

@@ -163,7 +163,9 @@ impl Request {
         }
         // One encoding per request: a reference field is zero unless its flag says it is given.
         if flags & FLAG_REFERENCE == 0 && data[68..84].iter().any(|&b| b != 0) {
-            return Err(DecodeError("a reference without the flag that gives it".into()));
+            return Err(DecodeError(
+                "a reference without the flag that gives it".into(),
+            ));
         }
         let first = u64::from_le_bytes(data[92..100].try_into().expect("8 bytes"));
         let second = u64::from_le_bytes(data[100..108].try_into().expect("8 bytes"));

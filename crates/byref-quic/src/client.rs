@@ -6,6 +6,7 @@
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::ops::Range;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,7 +15,7 @@ use byref_core::{
     StoreUrl, UrlBuilder, check_length, secrets,
 };
 use bytes::Bytes;
-use tokio::sync::{Mutex, OnceCell};
+use tokio::sync::Mutex;
 
 use crate::protocol::{Op, RESPONSE_LEN, Request, Response, TOKEN_LEN};
 use crate::token::{self, TOKEN_VAR, Token};
@@ -70,11 +71,21 @@ pub struct QuicStore {
     token: Option<Token>,
     /// `pid@host` of the producing process, when this is a peer's endpoint.
     peer: Option<String>,
-    /// The local UDP socket, bound on first use (opening a store does no I/O).
-    endpoint: OnceCell<quinn::Endpoint>,
-    /// The one connection every request shares, re-opened if it drops, with the token's
-    /// proof on it (bound to that connection, so made once per connection).
-    connection: Mutex<Option<(quinn::Connection, [u8; TOKEN_LEN])>>,
+    /// The one connection every request shares, made on first use (opening a store does no
+    /// I/O) and again after it closes. Emptied as soon as it closes (the server went away,
+    /// or it sat idle past QUIC's idle timeout), which also closes its UDP socket: a worker
+    /// that resolved proxies of a hundred peers keeps no socket for those that are gone.
+    connection: Arc<Mutex<Option<Live>>>,
+}
+
+/// A connection, the UDP socket it runs on, and the token's proof on it (bound to that
+/// connection, so made once per connection).
+#[derive(Debug, Clone)]
+struct Live {
+    /// Owns the socket: dropped with the connection's end.
+    _endpoint: quinn::Endpoint,
+    connection: quinn::Connection,
+    proof: [u8; TOKEN_LEN],
 }
 
 impl QuicStore {
@@ -135,8 +146,7 @@ impl QuicStore {
             timeout,
             token,
             peer,
-            endpoint: OnceCell::new(),
-            connection: Mutex::new(None),
+            connection: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -172,26 +182,20 @@ impl QuicStore {
     /// The connection, and the token's proof on it.
     async fn connection(&self) -> Result<(quinn::Connection, [u8; TOKEN_LEN])> {
         let mut slot = self.connection.lock().await;
-        if let Some((conn, proof)) = slot.as_ref()
-            && conn.close_reason().is_none()
+        if let Some(live) = slot.as_ref()
+            && live.connection.close_reason().is_none()
         {
-            return Ok((conn.clone(), *proof));
+            return Ok((live.connection.clone(), live.proof));
         }
         // Before connecting: without a token there is nothing to ask.
         let token = self.token()?;
-        let endpoint = self
-            .endpoint
-            .get_or_try_init(|| async {
-                let local: SocketAddr = if self.addr.is_ipv6() {
-                    "[::]:0".parse().expect("address")
-                } else {
-                    "0.0.0.0:0".parse().expect("address")
-                };
-                let mut endpoint = tls::endpoint(local, None).map_err(|e| self.backend(e))?;
-                endpoint.set_default_client_config(self.client.clone());
-                Ok::<_, Error>(endpoint)
-            })
-            .await?;
+        let local: SocketAddr = if self.addr.is_ipv6() {
+            "[::]:0".parse().expect("address")
+        } else {
+            "0.0.0.0:0".parse().expect("address")
+        };
+        let mut endpoint = tls::endpoint(local, None).map_err(|e| self.backend(e))?;
+        endpoint.set_default_client_config(self.client.clone());
         let connecting = endpoint
             .connect(self.addr, "byref")
             .map_err(|e| self.backend(e))?;
@@ -207,7 +211,15 @@ impl QuicStore {
             })?
             .map_err(|e| self.unreachable(format!("cannot connect: {e}")))?;
         let proof = token.proof(&token::binding(&conn).map_err(|e| self.backend(e))?);
-        *slot = Some((conn.clone(), proof));
+        *slot = Some(Live {
+            _endpoint: endpoint,
+            connection: conn.clone(),
+            proof,
+        });
+        tokio::spawn(forget_when_closed(
+            Arc::downgrade(&self.connection),
+            conn.clone(),
+        ));
         Ok((conn, proof))
     }
 
@@ -358,6 +370,20 @@ impl Store for QuicStore {
         };
         let (response, _) = self.call(request, None).await?;
         Ok(response.value == 1)
+    }
+}
+
+/// Empties `slot` once `connection` closes, if it still holds it: the socket goes with it.
+async fn forget_when_closed(slot: Weak<Mutex<Option<Live>>>, connection: quinn::Connection) {
+    connection.closed().await;
+    if let Some(slot) = slot.upgrade() {
+        let mut slot = slot.lock().await;
+        if slot
+            .as_ref()
+            .is_some_and(|live| live.connection.stable_id() == connection.stable_id())
+        {
+            *slot = None;
+        }
     }
 }
 

@@ -38,8 +38,9 @@ fn transport() -> Arc<quinn::TransportConfig> {
         .receive_window((256u32 << 20).into())
         .send_window(256 << 20)
         .max_concurrent_bidi_streams(1024u32.into())
-        .max_idle_timeout(Some(Duration::from_secs(60).try_into().expect("60 s fits")))
-        .keep_alive_interval(Some(Duration::from_secs(15)));
+        // No keep-alive: a connection nobody uses closes after a minute, and with it the
+        // client's socket and the server's slot; the next request connects again.
+        .max_idle_timeout(Some(Duration::from_secs(60).try_into().expect("60 s fits")));
     Arc::new(t)
 }
 
