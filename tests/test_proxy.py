@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import shutil
 import tempfile
@@ -12,6 +13,8 @@ import numpy as np
 import pytest
 
 import byref
+from byref import _native
+from byref.proxy import _unpickle
 
 
 @pytest.fixture
@@ -156,6 +159,35 @@ def test_evicting_one_sharer_keeps_the_others_object(store: byref.Store) -> None
     assert store.evict(byref.handle_of(keeper).key) is True
     with pytest.raises(byref.ObjectNotFound):
         byref.resolve(pickle.loads(pickle.dumps(keeper)))
+
+
+def _with_evict_flag(handle: bytes, reference: bytes) -> bytes:
+    """`handle` as someone forging it would: the evict flag set, with a reference of their
+    choosing (magic 2, version 1, flags 1, key 32, then the length as a varint)."""
+    end = 36
+    while handle[end] & 0x80:
+        end += 1
+    end += 1
+    return handle[:3] + b"\x01" + handle[4:end] + reference + handle[end:]
+
+
+def test_a_forged_evict_flag_releases_nothing(store: byref.Store) -> None:
+    """A handle whose evict flag was set by someone other than its producer names a
+    reference the object does not hold: resolving it gives the value and releases nothing,
+    neither the producer's reference nor any other."""
+    data = np.arange(50_000)
+    keeper = store.proxy(data)
+    handle = object.__getattribute__(keeper, "_byref_handle")
+    key = byref.handle_of(keeper).key
+    forged = _with_evict_flag(handle, os.urandom(16))
+    assert _native.Handle.decode(forged).evict
+    for _ in range(3):
+        proxy = pickle.loads(pickle.dumps(_unpickle(forged, "numpy.ndarray")))
+        byref.resolve(proxy)
+        assert np.array_equal(proxy, data)
+    assert store.exists(key)
+    assert store.evict(key) is True, "the producer's one reference was still there"
+    assert not store.exists(key)
 
 
 def test_threads_resolve_one_evict_proxy_exactly_once(store: byref.Store) -> None:

@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use byref::cache::process_cache;
-use byref::{Encoding, Key, Layout, Object, Opened, Payload, PutOptions, RefId, StoreExt};
+use byref::{
+    Encoding, Error, Key, Layout, Object, Opened, Payload, PutOptions, RefId, StoreExt,
+};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
@@ -156,10 +158,19 @@ pub(crate) fn resolve(py: Python<'_>, handle: &[u8]) -> PyByrefResult<Frame> {
     let evict: Option<RefId> = handle.evict;
     let object = block_on(py, async {
         let object = opened.fetch(&key, Some(handle.len)).await?;
-        if let Some(reference) = &evict
-            && opened.store.release(&key, Some(reference)).await?
-        {
-            process_cache().remove(&key);
+        if let Some(reference) = &evict {
+            match opened.store.release(&key, Some(reference)).await {
+                Ok(deleted) => {
+                    if deleted {
+                        process_cache().remove(&key);
+                    }
+                }
+                // A reference the object does not hold: released already (a second resolve
+                // while others still hold the object), or forged in the handle. The value
+                // was fetched and checked; nothing else is released, and it is returned.
+                Err(Error::ReferenceGone { .. } | Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(object)
     });
