@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import time
@@ -109,6 +110,188 @@ print(store.get(store.put("ok")))
         assert done.stdout.decode().strip() == "ok", done.stderr.decode()
     finally:
         server.stop()
+
+
+CREDENTIALS_WORKER = """
+import pickle, sys, numpy as np, byref
+from byref.proxy import _unpickle
+
+def handle_for(url, key, length):
+    # What a handle naming `url` holds: magic, version, flags, key, length, URL (varints).
+    def varint(v):
+        out = b""
+        while v >= 0x80:
+            out, v = out + bytes([v & 0x7F | 0x80]), v >> 7
+        return out + bytes([v])
+    return b"BR\\x01\\x00" + bytes.fromhex(key) + varint(length) + varint(len(url)) + url.encode()
+
+for line in sys.stdin:
+    url, key, length = line.split()
+    proxy = _unpickle(handle_for(url, key, int(length)), "numpy.ndarray")
+    try:
+        print(float(np.asarray(proxy).sum()), flush=True)
+    except byref.ByrefError as e:
+        print(type(e).__name__, flush=True)
+"""
+
+
+class Recorder:
+    """A TCP server that records what a client sends it, answering nothing: a host that a
+    forged handle names, waiting for passwords."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.received = b""
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        self.server.settimeout(30)
+        try:
+            while True:
+                conn, _ = self.server.accept()
+                conn.settimeout(1)
+                try:
+                    while chunk := conn.recv(4096):
+                        self.received += chunk
+                except OSError:
+                    pass
+                conn.close()
+        except OSError:
+            return
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def test_redis_passwords_go_only_to_their_own_hosts(tmp_path: Path) -> None:
+    """The global password goes to the configured store (BYREF_URL) and to stores the user
+    opens; a handle naming another host gets nothing (before, it was sent AUTH with the
+    password in clear text); other hosts' passwords come from the credentials file, which
+    must be private."""
+    configured = RedisServer("--requirepass", "pa55-configured")
+    other = RedisServer("--requirepass", "pa55-other")
+    recorder = Recorder()
+    try:
+        data = np.arange(1000.0)
+        held = []
+        for server in (configured, other):
+            os.environ["BYREF_REDIS_PASSWORD"] = server.password or ""
+            held.append(byref.Store(server.url).proxy(data))
+        os.environ.pop("BYREF_REDIS_PASSWORD")
+        handle = byref.handle_of(held[0])
+        env = {
+            **os.environ,
+            "BYREF_CONFIG_DIR": str(tmp_path),
+            "BYREF_URL": configured.url,
+            "BYREF_REDIS_PASSWORD": "pa55-configured",
+        }
+        lines = [
+            f"{configured.url} {handle.key} {handle.length}",
+            f"redis://127.0.0.1:{recorder.port}/0?connect_timeout=1 {handle.key} {handle.length}",
+            f"{other.url} {handle.key} {handle.length}",
+        ]
+
+        def run(stdin: str) -> list[str]:
+            done = subprocess.run(
+                [sys.executable, "-c", CREDENTIALS_WORKER],
+                input=stdin, env=env, capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            return done.stdout.split()
+
+        total = str(float(data.sum()))
+        assert run("\n".join(lines) + "\n") == [total, "BackendError", "AuthenticationError"]
+        assert b"pa55" not in recorder.received, recorder.received
+        credentials = tmp_path / "credentials"
+        credentials.write_text(f"redis 127.0.0.1:{other.port} password=pa55-other\n")
+        credentials.chmod(0o600)
+        assert run(lines[2] + "\n") == [total]
+        credentials.chmod(0o644)
+        assert run(lines[2] + "\n") == ["ConfigError"]
+    finally:
+        os.environ.pop("BYREF_REDIS_PASSWORD", None)
+        recorder.close()
+        configured.stop()
+        other.stop()
+
+
+def _certificate_authority(directory: Path, name: str) -> tuple[Path, Path]:
+    """A fresh CA (certificate, key) made with openssl."""
+    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", f"/CN={name}", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def test_rediss_trusts_the_configured_ca_and_refuses_others(tmp_path: Path) -> None:
+    """`rediss://` against a real TLS redis-server whose certificate a site CA signed: with
+    BYREF_REDIS_CA naming that CA the store works; another CA, or none (the public roots),
+    is refused before anything is sent."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is missing: it makes the test's certificates")
+    ca, ca_key = _certificate_authority(tmp_path, "site-ca")
+    other_ca, _ = _certificate_authority(tmp_path, "other-ca")
+    key, csr, cert = (tmp_path / f"server.{ext}" for ext in ("key", "csr", "crt"))
+    subprocess.run(
+        ["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+         "-keyout", str(key), "-out", str(csr)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    (tmp_path / "san").write_text("subjectAltName=IP:127.0.0.1\n")
+    subprocess.run(
+        ["openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
+         "-CAcreateserial", "-days", "1", "-extfile", str(tmp_path / "san"), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
+         "--tls-cert-file", str(cert), "--tls-key-file", str(key),
+         "--tls-ca-cert-file", str(ca), "--tls-auth-clients", "no",
+         "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        ping = ["redis-cli", "--tls", "--cacert", str(ca), "-p", str(port), "PING"]
+        deadline = time.monotonic() + 10
+        while subprocess.run(ping, capture_output=True, text=True).stdout.strip() != "PONG":
+            assert time.monotonic() < deadline, "the TLS redis-server did not start"
+            time.sleep(0.05)
+        code = f"""
+import byref
+try:
+    store = byref.Store("rediss://127.0.0.1:{port}/0?connect_timeout=3")
+    print(store.get(store.put("over TLS")))
+except byref.ByrefError as e:
+    print(type(e).__name__, e)
+"""
+        env = {k: v for k, v in os.environ.items() if k != "BYREF_REDIS_CA"}
+        env["BYREF_CONFIG_DIR"] = str(tmp_path)
+
+        def run(ca_file: Path | None) -> str:
+            extra = {"BYREF_REDIS_CA": str(ca_file)} if ca_file else {}
+            done = subprocess.run(
+                [sys.executable, "-c", code], env={**env, **extra}, capture_output=True,
+                text=True, timeout=60,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            return done.stdout.strip()
+
+        assert run(ca) == "over TLS"
+        for wrong in (other_ca, None):
+            refused = run(wrong)
+            assert refused.startswith("BackendError") and "certificate" in refused.lower(), refused
+    finally:
+        server.kill()
+        server.wait()
 
 
 def test_passwords_in_urls_are_refused() -> None:

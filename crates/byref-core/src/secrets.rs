@@ -5,8 +5,26 @@
 //! `NAME=value` lines in the dotenv style; home directories are usually shared between an HPC
 //! cluster's login and compute nodes, so one file serves the submitting side and the workers.
 //! A variable set in the environment wins over the file.
+//!
+//! Those variables are global: one Redis password, one set of AWS keys. They go only to the
+//! host the user configured — a store the user opened by its URL, or the default store's host
+//! (`BYREF_URL`) — never to a host that only a handle named: a handle may come from anyone.
+//! Secrets for other hosts go in the credentials file, `$BYREF_CONFIG_DIR/credentials`, one
+//! line per host as in `~/.netrc` or `~/.pgpass`, which must be private (mode 0600, as SSH
+//! requires of its keys):
+//!
+//! ```text
+//! # scheme  host[:port]         field=value ...
+//! redis     10.1.0.5:6379       username=alice password=s3cret
+//! s3        minio.example:9000  aws_access_key_id=... aws_secret_access_key=...
+//! ```
 
 use std::path::PathBuf;
+
+use crate::{Error, Result, StoreUrl};
+
+/// Where the default store is configured (environment or config file).
+pub const DEFAULT_URL_VAR: &str = "BYREF_URL";
 
 /// The directory byref reads its configuration from.
 pub fn config_dir() -> Option<PathBuf> {
@@ -28,6 +46,88 @@ pub fn lookup(name: &str) -> Option<String> {
     parse_line(&text, name)
 }
 
+/// Secret `field` for the store `url` opens at `host` (`host:port`): the credentials file's
+/// line for that scheme and host; else, for the host the user configured (see the module
+/// docs), the global variable `global`. `None` if neither applies.
+pub fn for_host(url: &StoreUrl, host: &str, field: &str, global: &str) -> Result<Option<String>> {
+    if let Some(value) = in_credentials_file(url, host, field)? {
+        return Ok(Some(value));
+    }
+    Ok(globals_apply(url, host).then(|| lookup(global)).flatten())
+}
+
+/// Whether the global secrets may go to `host` of the store `url` opens: the user gave the
+/// URL, or it is the default store's host.
+pub fn globals_apply(url: &StoreUrl, host: &str) -> bool {
+    !url.is_named_by_handle() || is_configured_host(family(url.scheme()), host)
+}
+
+/// The credentials file's name for a scheme: one for every way of reaching Redis.
+fn family(scheme: &str) -> &str {
+    match scheme {
+        "redis" | "rediss" | "redis+cluster" | "rediss+cluster" => "redis",
+        other => other,
+    }
+}
+
+/// Whether `host` is the default store's (`BYREF_URL`), for `scheme`.
+fn is_configured_host(scheme: &str, host: &str) -> bool {
+    let Some(default) = lookup(DEFAULT_URL_VAR) else {
+        return false;
+    };
+    let Ok(default) = StoreUrl::parse(&default) else {
+        return false;
+    };
+    let same_scheme = family(default.scheme()) == scheme;
+    let authority = |u: &url::Url| {
+        format!(
+            "{}:{}",
+            u.host_str().unwrap_or_default(),
+            u.port().unwrap_or_default()
+        )
+    };
+    same_scheme
+        && (default.hosts().iter().any(|h| h == host)
+            || authority(default.url()) == host
+            || default.url().host_str() == Some(host))
+}
+
+/// The credentials file's value of `field` for the store `url` opens at `host`; an error if
+/// the file is readable by other users.
+pub fn in_credentials_file(url: &StoreUrl, host: &str, field: &str) -> Result<Option<String>> {
+    let scheme = family(url.scheme());
+    use std::os::unix::fs::PermissionsExt;
+
+    let Some(path) = config_dir().map(|d| d.join("credentials")) else {
+        return Ok(None);
+    };
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let mode = std::fs::metadata(&path).map_or(0, |m| m.permissions().mode());
+    if mode & 0o077 != 0 {
+        return Err(Error::Config(format!(
+            "{} is readable by other users (mode {:o}): run chmod 600 on it",
+            path.display(),
+            mode & 0o777
+        )));
+    }
+    Ok(credentials_line(&text, scheme, host, field))
+}
+
+fn credentials_line(text: &str, scheme: &str, host: &str, field: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let mut words = line.split_whitespace();
+        if words.next()? != scheme || words.next()? != host {
+            return None;
+        }
+        words.find_map(|word| {
+            let (name, value) = word.split_once('=')?;
+            (name == field).then(|| value.to_owned())
+        })
+    })
+}
+
 fn parse_line(text: &str, name: &str) -> Option<String> {
     text.lines().find_map(|line| {
         let line = line.trim();
@@ -46,7 +146,29 @@ fn parse_line(text: &str, name: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_line;
+    use super::{credentials_line, parse_line};
+
+    #[test]
+    fn reads_credentials_lines_by_scheme_and_host() {
+        let text = "# who where what\nredis 10.0.0.5:6379 username=alice password=a=b\n\
+                    s3 minio:9000 aws_access_key_id=K\nredis other:6379 password=x\n";
+        let get = |scheme, host, field| credentials_line(text, scheme, host, field);
+        assert_eq!(
+            get("redis", "10.0.0.5:6379", "password").as_deref(),
+            Some("a=b")
+        );
+        assert_eq!(
+            get("redis", "10.0.0.5:6379", "username").as_deref(),
+            Some("alice")
+        );
+        assert_eq!(get("redis", "other:6379", "password").as_deref(), Some("x"));
+        assert_eq!(get("redis", "10.0.0.5:6380", "password"), None);
+        assert_eq!(
+            get("s3", "minio:9000", "aws_access_key_id").as_deref(),
+            Some("K")
+        );
+        assert_eq!(get("redis", "minio:9000", "aws_access_key_id"), None);
+    }
 
     #[test]
     fn reads_dotenv_lines() {

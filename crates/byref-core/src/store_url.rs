@@ -16,6 +16,9 @@ pub struct StoreUrl {
     hosts: Vec<String>,
     /// Options not yet taken: whatever is left at `finish` is a typo to report.
     options: Vec<(String, String)>,
+    /// Whether a handle named this URL (rather than the user): global secrets are then sent
+    /// only to the host the user configured ([`crate::secrets::for_host`]).
+    named_by_handle: bool,
 }
 
 impl StoreUrl {
@@ -37,7 +40,19 @@ impl StoreUrl {
             url,
             hosts,
             options,
+            named_by_handle: false,
         })
+    }
+
+    /// Marks the URL as named by a handle, which may come from anyone.
+    pub fn named_by_handle(mut self) -> Self {
+        self.named_by_handle = true;
+        self
+    }
+
+    /// Whether a handle named this URL.
+    pub fn is_named_by_handle(&self) -> bool {
+        self.named_by_handle
     }
 
     /// The hosts of a comma-separated multi-host authority, each `host:port`; empty for an

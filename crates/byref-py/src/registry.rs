@@ -28,22 +28,34 @@ fn stores(slot: &mut Option<(u32, Stores)>) -> &mut Stores {
 /// The store `url` names, opened once per process. Opening may resolve a host name: it runs
 /// with the GIL released.
 pub(crate) fn open(py: Python<'_>, url: &str) -> byref::Result<Arc<Opened>> {
-    open_with(py, url, byref::open)
+    open_with(py, url, "", byref::open)
 }
 
 /// The store a handle names, with what a handle may not choose held back
 /// ([`byref::open_for_handle`]); a store this process opened itself under the same URL is
-/// shared.
+/// shared. One opened for a handle is kept apart (under [`FOR_HANDLE`]): it may lack what the
+/// user's own open of that URL would have (a global password), so it never stands in for it.
 pub(crate) fn open_for_handle(py: Python<'_>, url: &str) -> byref::Result<Arc<Opened>> {
-    open_with(py, url, byref::open_for_handle)
+    let own = stores(&mut STORES.lock().unwrap_or_else(|p| p.into_inner()))
+        .get(url)
+        .cloned();
+    match own {
+        Some(found) => Ok(found),
+        None => open_with(py, url, FOR_HANDLE, byref::open_for_handle),
+    }
 }
+
+/// Prefixes the map's keys of stores opened for handles.
+const FOR_HANDLE: &str = "handle:";
 
 fn open_with(
     py: Python<'_>,
     url: &str,
+    prefix: &str,
     opener: fn(&str) -> byref::Result<Opened>,
 ) -> byref::Result<Arc<Opened>> {
-    if let Some(found) = stores(&mut STORES.lock().unwrap_or_else(|p| p.into_inner())).get(url) {
+    let key = format!("{prefix}{url}");
+    if let Some(found) = stores(&mut STORES.lock().unwrap_or_else(|p| p.into_inner())).get(&key) {
         return Ok(found.clone());
     }
     // Inside the runtime: a peer:// store starts serving as it opens.
@@ -51,9 +63,9 @@ fn open_with(
     let mut slot = STORES.lock().unwrap_or_else(|p| p.into_inner());
     let map = stores(&mut slot);
     // Another thread may have opened it meanwhile; keep the first so all share one store.
-    let shared = map.entry(url.to_owned()).or_insert(opened).clone();
+    let shared = map.entry(key).or_insert(opened).clone();
     if shared.url != url {
-        map.entry(shared.url.clone())
+        map.entry(format!("{prefix}{}", shared.url))
             .or_insert_with(|| shared.clone());
     }
     Ok(shared)

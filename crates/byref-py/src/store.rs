@@ -4,9 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use byref::cache::process_cache;
-use byref::{
-    Encoding, Error, Key, Layout, Object, Opened, Payload, PutOptions, RefId, StoreExt,
-};
+use byref::{Encoding, Error, Key, Layout, Object, Opened, Payload, PutOptions, RefId, StoreExt};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 

@@ -29,11 +29,19 @@ pub(crate) struct Config {
     pub(crate) connect_timeout: Duration,
     /// The response-time allowance of a small request; large ones get more (see `deadline`).
     pub(crate) timeout: Duration,
-    /// From `BYREF_REDIS_USERNAME` (environment or config file).
+    /// From the credentials file's line for the host, else (for the host the user configured)
+    /// `BYREF_REDIS_USERNAME` (environment or config file).
     pub(crate) username: Option<String>,
-    /// From `BYREF_REDIS_PASSWORD` (environment or config file); never displayed.
+    /// Likewise, `password=` or `BYREF_REDIS_PASSWORD`; never displayed.
     pub(crate) password: Option<String>,
+    /// `rediss://`: the certificate authorities (PEM) to trust instead of the public web's,
+    /// from the file `BYREF_REDIS_CA` names (a site's own CA). Not from the URL: which
+    /// servers to trust is the user's choice, not a handle's.
+    pub(crate) ca: Option<Vec<u8>>,
 }
+
+/// The environment variable (or config-file line) naming a PEM file of CAs for `rediss://`.
+pub(crate) const CA_VAR: &str = "BYREF_REDIS_CA";
 
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -85,9 +93,26 @@ impl Config {
         let cluster = scheme == "redis+cluster";
         url.refuse_credentials(
             "set BYREF_REDIS_PASSWORD (and BYREF_REDIS_USERNAME) in the environment or in \
-             ~/.config/byref/byref.env",
+             ~/.config/byref/byref.env, or a line in ~/.config/byref/credentials",
         )?;
         let hosts = hosts(&url)?;
+        // Per host: a handle naming another server must not make us send it our password.
+        let secret = |field: &str, global: &str| -> Result<Option<String>> {
+            for host in &hosts {
+                if let Some(value) = secrets::for_host(&url, host, field, global)? {
+                    return Ok(Some(value));
+                }
+            }
+            Ok(None)
+        };
+        let ca = match (scheme.starts_with("rediss"), secrets::lookup(CA_VAR)) {
+            (true, Some(path)) => Some(std::fs::read(&path).map_err(|e| {
+                Error::Config(format!("{CA_VAR}={path}: cannot read the CA file: {e}"))
+            })?),
+            _ => None,
+        };
+        let username = secret("username", "BYREF_REDIS_USERNAME")?;
+        let password = secret("password", "BYREF_REDIS_PASSWORD")?;
         let db = database(&url, cluster)?;
         let prefix = url.take("prefix").unwrap_or_else(|| "byref:".to_owned());
         let chunk = url.take_parsed("chunk_size")?.unwrap_or(DEFAULT_CHUNK);
@@ -124,8 +149,9 @@ impl Config {
             chunk,
             connect_timeout,
             timeout,
-            username: secrets::lookup("BYREF_REDIS_USERNAME"),
-            password: secrets::lookup("BYREF_REDIS_PASSWORD"),
+            username,
+            password,
+            ca,
         })
     }
 

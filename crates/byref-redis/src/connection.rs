@@ -4,7 +4,7 @@
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisFuture, RedisResult, Value};
+use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisFuture, RedisResult, TlsCertificates, Value};
 
 use crate::config::Config;
 
@@ -22,6 +22,14 @@ fn install_crypto_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
+/// The CAs to trust for `rediss://`, when the user named some.
+fn certificates(config: &Config) -> Option<TlsCertificates> {
+    config.ca.as_ref().map(|ca| TlsCertificates {
+        client_tls: None,
+        root_cert: Some(ca.clone()),
+    })
+}
+
 impl Connection {
     pub(crate) async fn open(config: &Config) -> RedisResult<Self> {
         install_crypto_provider();
@@ -37,6 +45,9 @@ impl Connection {
             if let Some(password) = &config.password {
                 builder = builder.password(password);
             }
+            if let Some(certificates) = certificates(config) {
+                builder = builder.certs(certificates);
+            }
             let client = builder.build()?;
             return Ok(Connection::Cluster(client.get_async_connection().await?));
         }
@@ -49,7 +60,10 @@ impl Connection {
             settings = settings.set_password(password);
         }
         info = info.set_redis_settings(settings);
-        let client = redis::Client::open(info)?;
+        let client = match certificates(config) {
+            Some(certificates) => redis::Client::build_with_tls(info, certificates)?,
+            None => redis::Client::open(info)?,
+        };
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.connect_timeout))
             // The crate's default 500 ms would fail any large transfer; deadlines are ours.

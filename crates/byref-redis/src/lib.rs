@@ -10,7 +10,9 @@
 //!
 //! Options: `prefix` (default `byref:`), `chunk_size` (bytes), `connect_timeout` and `timeout`
 //! (seconds; large transfers get more time in proportion to their size). Passwords come from
-//! `BYREF_REDIS_PASSWORD` (and `BYREF_REDIS_USERNAME`), never from the URL.
+//! the host's line in the credentials file, or `BYREF_REDIS_PASSWORD` (and
+//! `BYREF_REDIS_USERNAME`) for the host the user configured (`byref_core::secrets`), never
+//! from the URL.
 //!
 //! A backend: depends on `byref-core` only.
 
@@ -150,7 +152,12 @@ impl RedisStore {
         {
             return Error::Unauthenticated {
                 store,
-                source: format!("{e} (the password comes from BYREF_REDIS_PASSWORD)").into(),
+                source: format!(
+                    "{e} (the password comes from this host's line in \
+                     ~/.config/byref/credentials, else, for a store you opened yourself or the \
+                     BYREF_URL store, from BYREF_REDIS_PASSWORD)"
+                )
+                .into(),
             };
         }
         Error::Backend {

@@ -1,9 +1,9 @@
 //! `s3://bucket/prefix`: objects in any S3-compatible object store.
 //!
 //! Options: `endpoint` (for S3-compatible servers), `region`, `allow_http`, `connect_timeout`
-//! (seconds). Credentials come
-//! from the usual `AWS_*` environment variables (or the config file's lines for them), never
-//! from the URL.
+//! (seconds). Credentials come from the bucket's line in the credentials file
+//! (`byref_core::secrets`), else the usual `AWS_*` environment variables (or the config file's
+//! lines for them), never from the URL.
 //!
 //! Under the prefix: `objects/<key>`, one empty `refs/<key>/<reference>` per reference, and
 //! `trash/` for objects being deleted. Large objects go up in parallel multipart uploads and
@@ -82,17 +82,26 @@ impl S3Store {
         let connect_timeout = url
             .take_secs("connect_timeout")?
             .unwrap_or(Duration::from_secs(5));
-        url.finish()?;
 
+        // The bucket's own line in the credentials file wins over the global AWS_* ones. The
+        // global ones stay usable for buckets a handle names: S3 requests are signed, the
+        // secret key never leaves this process (unlike a Redis password).
         let mut builder = AmazonS3Builder::from_env().with_bucket_name(&bucket);
         for var in CREDENTIAL_VARS {
-            if std::env::var_os(var).is_none()
-                && let Some(value) = secrets::lookup(var)
-            {
-                builder =
-                    builder.with_config(var.to_lowercase().parse().expect("known key"), value);
+            let field = var.to_lowercase();
+            let own = secrets::in_credentials_file(&url, &bucket, &field)?;
+            let value = own.or_else(|| {
+                // The config file's lines, for what the environment does not set.
+                std::env::var_os(var)
+                    .is_none()
+                    .then(|| secrets::lookup(var))
+                    .flatten()
+            });
+            if let Some(value) = value {
+                builder = builder.with_config(field.parse().expect("known key"), value);
             }
         }
+        url.finish()?;
         if let Some(endpoint) = &endpoint {
             builder = builder.with_endpoint(endpoint);
         }

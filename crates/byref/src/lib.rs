@@ -64,7 +64,11 @@ impl Opened {
 
 /// Opens the store `url` names, rejecting unknown schemes and options.
 pub fn open(url: &str) -> Result<Opened> {
-    let mut parsed = StoreUrl::parse(url)?;
+    open_parsed(StoreUrl::parse(url)?, url)
+}
+
+/// [`open`], of a parsed URL (`url` as given, for messages).
+fn open_parsed(mut parsed: StoreUrl, url: &str) -> Result<Opened> {
     let verify = parsed.take_bool("verify", !is_local(parsed.scheme()))?;
     let scheme = parsed.scheme().to_owned();
     let store: Arc<dyn Store> = match scheme.as_str() {
@@ -99,7 +103,8 @@ pub fn open(url: &str) -> Result<Opened> {
 /// Opens the store a handle names. A handle may come from anyone, so it says where to read
 /// and nothing more: it cannot switch verification off below its scheme's default, start a
 /// server in this process (`peer://`: a peer's handles carry its `quic://` URL), or make
-/// directories (`file://` opens only a store directory that exists here).
+/// directories (`file://` opens only a store directory that exists here), or have this
+/// process send a global secret (`BYREF_REDIS_PASSWORD`) to a host the user did not configure.
 pub fn open_for_handle(url: &str) -> Result<Opened> {
     let parsed = StoreUrl::parse(url)?;
     let scheme = parsed.scheme().to_owned();
@@ -119,7 +124,8 @@ pub fn open_for_handle(url: &str) -> Result<Opened> {
             )));
         }
     }
-    let mut opened = open(url)?;
+    // Global secrets are not sent to a host only the handle named (byref_core::secrets).
+    let mut opened = open_parsed(parsed.named_by_handle(), url)?;
     opened.verify |= !is_local(&scheme);
     Ok(opened)
 }
