@@ -33,6 +33,48 @@ pub async fn run_all(store: Arc<dyn Store>) {
     a_length_other_than_expected_is_an_integrity_error(store.as_ref()).await;
     concurrent_puts_and_releases_keep_a_held_object(store.clone()).await;
     incoming_bodies_are_stored_only_whole_and_genuine(store.as_ref()).await;
+    concurrent_releases_of_any_reference_each_take_one(store.clone()).await;
+}
+
+/// Releases of "any reference" at once, as many as there are references: each takes a
+/// different one, so the last of them deletes the object. Two that took the same reference
+/// would both count it, and leave another behind, holding the object for ever.
+pub async fn concurrent_releases_of_any_reference_each_take_one(store: Arc<dyn Store>) {
+    const N: usize = 12;
+    let p = payload(13, 1000);
+    let mut key = None;
+    for _ in 0..N {
+        key = Some(
+            store
+                .put_payload(&p, &PutOptions::new())
+                .await
+                .expect("put"),
+        );
+    }
+    let key = key.expect("put N times");
+    let releases: Vec<_> = (0..N)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.release(&key, None).await })
+        })
+        .collect();
+    let mut deleted = 0;
+    for release in releases {
+        match release.await.expect("task") {
+            Ok(true) => deleted += 1,
+            Ok(false) => {}
+            Err(e) => panic!("a release of one of {N} references failed: {e}"),
+        }
+    }
+    assert_eq!(
+        deleted, 1,
+        "{N} releases of {N} references deleted {deleted} times"
+    );
+    assert_eq!(
+        store.head(&key).await.expect("head"),
+        None,
+        "references left behind"
+    );
 }
 
 /// A body delivered in parts of `step` bytes, cut off after `stop_at` bytes if given.

@@ -6,7 +6,8 @@
 //! lines for them), never from the URL.
 //!
 //! Under the prefix: `objects/<key>`, one empty `refs/<key>/<reference>` per reference, and
-//! `trash/` for objects being deleted. Large objects go up in parallel multipart uploads and
+//! `claims/<key>/<reference>` for references being released, `trash/` for objects being
+//! deleted. Large objects go up in parallel multipart uploads and
 //! come down in parallel ranged GETs. References are counted by `byref_core::refcount`, as
 //! in the file store; this crate provides its S3 operations.
 //!
@@ -27,7 +28,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
 use object_store::{
-    ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart,
+    ClientOptions, ObjectStore, ObjectStoreExt, PutMode, PutPayload, RetryConfig, WriteMultipart,
 };
 use refcount::Entries;
 use tokio::sync::OnceCell;
@@ -42,6 +43,9 @@ pub const SCHEME: &str = "s3";
 const PART: u64 = 16 << 20;
 /// Parts in flight per object.
 const PARTS_IN_FLIGHT: usize = 8;
+/// Listings a release of "any reference" tries when concurrent releasers keep claiming every
+/// marker it saw first.
+const LISTINGS: u32 = 64;
 /// Credentials `AmazonS3Builder::from_env` reads; also taken from the config file.
 const CREDENTIAL_VARS: [&str; 3] = [
     "AWS_ACCESS_KEY_ID",
@@ -142,6 +146,36 @@ impl S3Store {
 
     fn refs(&self, key: &Key) -> Path {
         self.prefix.clone().join("refs").join(key.to_hex())
+    }
+
+    /// One empty object per reference released: S3 deletes of missing keys succeed, so two
+    /// releasers of one marker would both count it; the one that creates its claim (a
+    /// create-if-absent put) is the one that releases it.
+    fn claims(&self, key: &Key) -> Path {
+        self.prefix.clone().join("claims").join(key.to_hex())
+    }
+
+    /// Releases `marker` for this caller alone: `false` if it is gone, or another releaser
+    /// claimed it first.
+    async fn take_marker(&self, key: &Key, marker: &Path) -> Result<bool> {
+        match self.s3.head(marker).await {
+            Ok(_) => {}
+            Err(object_store::Error::NotFound { .. }) => return Ok(false),
+            Err(e) => return Err(self.error(key, e)),
+        }
+        let name = marker.filename().unwrap_or_default();
+        let claim = self.claims(key).join(name);
+        let create = object_store::PutOptions::from(PutMode::Create);
+        match self.s3.put_opts(&claim, PutPayload::new(), create).await {
+            Ok(_) => {}
+            Err(object_store::Error::AlreadyExists { .. }) => return Ok(false),
+            Err(e) => return Err(self.error(key, e)),
+        }
+        self.s3
+            .delete(marker)
+            .await
+            .map_err(|e| self.error(key, e))?;
+        Ok(true)
     }
 
     fn error(&self, key: &Key, e: object_store::Error) -> Error {
@@ -299,27 +333,32 @@ impl Entries for S3Store {
     }
 
     async fn remove_marker(&self, key: &Key, reference: Option<&RefId>) -> Result<bool> {
-        let marker = match reference {
-            Some(r) => {
-                let marker = self.refs(key).join(r.to_string());
-                // S3 deletes of missing keys succeed, so look first.
-                match self.s3.head(&marker).await {
-                    Ok(_) => marker,
-                    Err(object_store::Error::NotFound { .. }) => return Ok(false),
-                    Err(e) => return Err(self.error(key, e)),
+        if let Some(r) = reference {
+            return self
+                .take_marker(key, &self.refs(key).join(r.to_string()))
+                .await;
+        }
+        // Any one: concurrent releasers see the same listing, and each must take a different
+        // marker, so try them in turn (listing again, a bounded number of times, when others
+        // took every one seen).
+        for _ in 0..LISTINGS {
+            let markers: Vec<Path> = self
+                .s3
+                .list(Some(&self.refs(key)))
+                .map_ok(|meta| meta.location)
+                .try_collect()
+                .await
+                .map_err(|e| self.error(key, e))?;
+            if markers.is_empty() {
+                return Ok(false);
+            }
+            for marker in markers {
+                if self.take_marker(key, &marker).await? {
+                    return Ok(true);
                 }
             }
-            None => match self.s3.list(Some(&self.refs(key))).next().await {
-                Some(Ok(meta)) => meta.location,
-                Some(Err(e)) => return Err(self.error(key, e)),
-                None => return Ok(false),
-            },
-        };
-        self.s3
-            .delete(&marker)
-            .await
-            .map_err(|e| self.error(key, e))?;
-        Ok(true)
+        }
+        Ok(false)
     }
 
     async fn has_markers(&self, key: &Key) -> Result<bool> {
@@ -368,6 +407,24 @@ impl Entries for S3Store {
     }
 
     async fn delete_aside(&self, key: &Key, aside: Path) -> Result<()> {
-        self.s3.delete(&aside).await.map_err(|e| self.error(key, e))
+        self.s3
+            .delete(&aside)
+            .await
+            .map_err(|e| self.error(key, e))?;
+        // The object is gone: its released references' claims are no longer needed.
+        let claims: Vec<Path> = self
+            .s3
+            .list(Some(&self.claims(key)))
+            .map_ok(|meta| meta.location)
+            .try_collect()
+            .await
+            .map_err(|e| self.error(key, e))?;
+        for claim in claims {
+            self.s3
+                .delete(&claim)
+                .await
+                .map_err(|e| self.error(key, e))?;
+        }
+        Ok(())
     }
 }
