@@ -155,6 +155,16 @@ impl S3Store {
         self.prefix.clone().join("claims").join(key.to_hex())
     }
 
+    /// Every path under `prefix` (of `key`'s markers or claims).
+    async fn list(&self, key: &Key, prefix: &Path) -> Result<Vec<Path>> {
+        self.s3
+            .list(Some(prefix))
+            .map_ok(|meta| meta.location)
+            .try_collect()
+            .await
+            .map_err(|e| self.error(key, e))
+    }
+
     /// Releases `marker` for this caller alone: `false` if it is gone, or another releaser
     /// claimed it first.
     async fn take_marker(&self, key: &Key, marker: &Path) -> Result<bool> {
@@ -342,13 +352,7 @@ impl Entries for S3Store {
         // marker, so try them in turn (listing again, a bounded number of times, when others
         // took every one seen).
         for _ in 0..LISTINGS {
-            let markers: Vec<Path> = self
-                .s3
-                .list(Some(&self.refs(key)))
-                .map_ok(|meta| meta.location)
-                .try_collect()
-                .await
-                .map_err(|e| self.error(key, e))?;
+            let markers = self.list(key, &self.refs(key)).await?;
             if markers.is_empty() {
                 return Ok(false);
             }
@@ -412,14 +416,7 @@ impl Entries for S3Store {
             .await
             .map_err(|e| self.error(key, e))?;
         // The object is gone: its released references' claims are no longer needed.
-        let claims: Vec<Path> = self
-            .s3
-            .list(Some(&self.claims(key)))
-            .map_ok(|meta| meta.location)
-            .try_collect()
-            .await
-            .map_err(|e| self.error(key, e))?;
-        for claim in claims {
+        for claim in self.list(key, &self.claims(key)).await? {
             self.s3
                 .delete(&claim)
                 .await
