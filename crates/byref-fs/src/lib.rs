@@ -14,6 +14,7 @@
 
 mod layout;
 mod mapping;
+pub mod node_cache;
 mod private;
 mod spool;
 

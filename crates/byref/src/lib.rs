@@ -27,6 +27,8 @@
 use std::sync::Arc;
 
 pub mod cache;
+#[cfg(feature = "fs")]
+mod node;
 pub mod transfer;
 
 pub use byref_core::*;
@@ -47,7 +49,16 @@ impl Opened {
     /// against its key if the store says so, and against its `expected` length when the
     /// caller knows it (from a handle). Only verified bytes enter the cache, so what it hands
     /// any store, `verify=true` or not, hashes to its key.
+    ///
+    /// Objects of network stores go through the node cache instead when one is configured
+    /// (`BYREF_NODE_CACHE`): one fetch per machine, one copy mapped by every process.
     pub async fn fetch(&self, key: &Key, expected: Option<u64>) -> Result<Object> {
+        #[cfg(feature = "fs")]
+        if !is_local(self.url.split("://").next().unwrap_or_default())
+            && let Some(node) = node::node_cache()
+        {
+            return node::fetch(self, node, key, expected).await;
+        }
         let cache = cache::process_cache();
         if let Some(data) = cache.get(key) {
             return Ok(Object::Shared(data));

@@ -1,0 +1,246 @@
+//! A node-local cache of objects fetched from network stores: one copy per machine, in a
+//! directory in memory (`/dev/shm`), that every process on the node maps.
+//!
+//! - Entries are whole objects named by their key, written under a temporary name and renamed
+//!   into place, so a reader never sees a partial one. Whoever inserts has verified the bytes
+//!   against the key: keys are content addresses, so an entry serves every store and process.
+//! - Single flight across processes: a fetcher holds an exclusive `flock` on the key's lock
+//!   file while it fetches; others block on it (no polling) and then find the entry. The
+//!   kernel drops the lock when its holder dies, so the next waiter takes over.
+//! - Bounded: past its capacity, entries least recently used (by modification time, which a
+//!   hit refreshes) are unlinked; processes that mapped them keep reading them.
+//! - Private: the directory is 0700 and must belong to this user, entries 0600.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use byref_core::{Key, Object, RefId};
+use bytes::Bytes;
+
+use crate::{mapping, private};
+
+/// The environment variable choosing the cache directory, or `off`.
+pub const NODE_CACHE_VAR: &str = "BYREF_NODE_CACHE";
+/// The environment variable bounding the cache, in bytes.
+pub const NODE_CACHE_BYTES_VAR: &str = "BYREF_NODE_CACHE_BYTES";
+/// Entries smaller than this are read rather than mapped, as in the file store.
+const MAP_MIN: u64 = 64 << 10;
+
+/// A node-local object cache in a directory.
+#[derive(Debug, Clone)]
+pub struct NodeCache {
+    /// Where entries live: `<key hex>` objects and `<key hex>.lock` lock files.
+    dir: PathBuf,
+    /// Most bytes of entries kept.
+    capacity: u64,
+}
+
+/// The exclusive right to fetch one key into the cache; released when dropped (or when the
+/// process holding it dies).
+#[derive(Debug)]
+pub struct FetchLock(File);
+
+impl Drop for FetchLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+impl NodeCache {
+    /// The cache this process uses: `$BYREF_NODE_CACHE` (a directory, or `off`), else
+    /// `/dev/shm/byref-<uid>` where `/dev/shm` exists; `None` when disabled or unusable.
+    /// Capacity: `$BYREF_NODE_CACHE_BYTES`, else a quarter of the free space of the
+    /// filesystem holding it when first opened — `/dev/shm` is memory, and the other three
+    /// quarters stay for the tasks that read the objects.
+    pub fn from_env() -> Option<NodeCache> {
+        let dir = match std::env::var(NODE_CACHE_VAR) {
+            Ok(v) if v == "off" => return None,
+            Ok(v) => PathBuf::from(v),
+            Err(_) => {
+                let shm = Path::new("/dev/shm");
+                if !shm.is_dir() {
+                    return None;
+                }
+                shm.join(format!("byref-{}", rustix::process::getuid().as_raw()))
+            }
+        };
+        let capacity = std::env::var(NODE_CACHE_BYTES_VAR)
+            .ok()
+            .and_then(|v| byref_core::parse_size(&v).ok());
+        NodeCache::open(dir, capacity).ok()
+    }
+
+    /// Opens (creating, 0700) the cache in `dir`, bounded by `capacity` bytes (default: a
+    /// quarter of the filesystem's free space). Refuses a directory another user could
+    /// read or plant files in.
+    pub fn open(dir: PathBuf, capacity: Option<u64>) -> io::Result<NodeCache> {
+        match private::create_dir(&dir) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+            _ => {}
+        }
+        let meta = fs::symlink_metadata(&dir)?;
+        let mine = meta.uid() == rustix::process::getuid().as_raw();
+        if !meta.is_dir() || !mine || meta.permissions().mode() & 0o077 != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "{} is not a private directory of this user (mode 0700)",
+                    dir.display()
+                ),
+            ));
+        }
+        let capacity = match capacity {
+            Some(c) => c,
+            None => {
+                let stat = rustix::fs::statvfs(&dir)?;
+                stat.f_bavail.saturating_mul(stat.f_frsize) / 4
+            }
+        };
+        Ok(NodeCache { dir, capacity })
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn entry(&self, key: &Key) -> PathBuf {
+        self.dir.join(key.to_hex())
+    }
+
+    /// The cached object: a private copy-on-write mapping (writes never reach the entry),
+    /// or its bytes when small. A hit marks the entry as recently used.
+    pub fn get(&self, key: &Key) -> Option<Object> {
+        let file = File::open(self.entry(key)).ok()?;
+        let len = file.metadata().ok()?.len();
+        let _ = file.set_modified(SystemTime::now());
+        if len < MAP_MIN {
+            return fs::read(self.entry(key))
+                .ok()
+                .map(|data| Object::Shared(Bytes::from(data)));
+        }
+        mapping::map_private(&file).ok().map(Object::Mapped)
+    }
+
+    /// Waits (blocking the thread) for the exclusive right to fetch `key` into the cache.
+    pub fn lock(&self, key: &Key) -> io::Result<FetchLock> {
+        let path = self.dir.join(format!("{}.lock", key.to_hex()));
+        let file = match private::create_file(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                fs::OpenOptions::new().write(true).open(&path)?
+            }
+            Err(e) => return Err(e),
+        };
+        file.lock()?;
+        Ok(FetchLock(file))
+    }
+
+    /// Adds verified bytes as `key`'s entry, whole or not at all, then trims the cache to
+    /// its capacity. An error (a full filesystem) leaves no partial file.
+    pub fn insert(&self, key: &Key, data: &[u8]) -> io::Result<()> {
+        let scratch = self
+            .dir
+            .join(format!("{}.{}.tmp", key.to_hex(), RefId::random()));
+        let written = (|| {
+            let mut file = private::create_file(&scratch)?;
+            file.write_all(data)?;
+            fs::rename(&scratch, self.entry(key))
+        })();
+        if written.is_err() {
+            let _ = fs::remove_file(&scratch);
+        }
+        written?;
+        self.trim();
+        Ok(())
+    }
+
+    /// Unlinks entries, least recently used first, until they fit the capacity.
+    fn trim(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        let mut objects: Vec<(SystemTime, u64, PathBuf)> = entries
+            .flatten()
+            .filter(|e| e.file_name().to_str().is_some_and(|n| n.len() == 64))
+            .filter_map(|e| {
+                let meta = e.metadata().ok()?;
+                Some((meta.modified().ok()?, meta.len(), e.path()))
+            })
+            .collect();
+        let mut used: u64 = objects.iter().map(|(_, len, _)| len).sum();
+        objects.sort();
+        for (_, len, path) in objects {
+            if used <= self.capacity {
+                break;
+            }
+            if fs::remove_file(&path).is_ok() {
+                used -= len;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache(dir: &tempfile::TempDir, capacity: u64) -> NodeCache {
+        NodeCache::open(dir.path().join("node"), Some(capacity)).unwrap()
+    }
+
+    #[test]
+    fn entries_map_privately_and_the_least_recently_used_go_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = cache(&dir, 3 << 20);
+        let data: Vec<Vec<u8>> = (0..3u8).map(|i| vec![i; 1 << 20]).collect();
+        let keys: Vec<Key> = data.iter().map(|d| Key::of(d)).collect();
+        for (key, d) in keys.iter().zip(&data) {
+            node.insert(key, d).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // Mapped, and writes stay private.
+        let Some(Object::Mapped(mut first)) = node.get(&keys[0]) else {
+            panic!("not mapped")
+        };
+        first[0] = 99;
+        assert_eq!(node.get(&keys[0]).unwrap().as_slice()[0], 0);
+        // A fourth entry pushes out the least recently used: keys[1] (keys[0] was just hit).
+        let extra = vec![7u8; 1 << 20];
+        node.insert(&Key::of(&extra), &extra).unwrap();
+        assert!(node.get(&keys[1]).is_none());
+        assert!(node.get(&keys[0]).is_some() && node.get(&keys[2]).is_some());
+        // A mapping outlives its entry's removal (unlink semantics).
+        fs::remove_file(node.entry(&keys[0])).unwrap();
+        assert_eq!((first[0], first[1 << 19]), (99, 0));
+        let mode = fs::metadata(node.dir()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+    }
+
+    #[test]
+    fn a_directory_others_can_reach_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("shared");
+        fs::create_dir(&shared).unwrap();
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(NodeCache::open(shared, Some(1 << 20)).is_err());
+    }
+
+    #[test]
+    fn one_fetcher_at_a_time_and_a_dead_holder_frees_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = cache(&dir, 1 << 20);
+        let key = Key::of(b"k");
+        let held = node.lock(&key).unwrap();
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .open(node.dir().join(format!("{}.lock", key.to_hex())))
+            .unwrap();
+        assert!(file.try_lock().is_err(), "a second fetcher got the lock");
+        drop(held);
+        assert!(file.try_lock().is_ok(), "a released lock stays taken");
+    }
+}

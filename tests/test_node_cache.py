@@ -1,0 +1,103 @@
+"""The node cache: processes on one machine resolving the same object from a network store
+fetch it once, and share one copy."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import byref
+
+from .servers import QuicDaemon
+
+RESOLVE = """
+import pickle, sys, numpy as np
+proxy = pickle.loads(sys.stdin.buffer.read())
+print(float(np.asarray(proxy).sum()), flush=True)
+"""
+
+
+def _gets(daemon: QuicDaemon) -> int:
+    status = subprocess.run(
+        [sys.executable, "-m", "byref", "status", daemon.url],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    line = next(x for x in status.splitlines() if x.startswith('byref_requests_total{op="get"}'))
+    return int(line.split()[1])
+
+
+def _output(p: subprocess.Popen[bytes], timeout: float) -> str:
+    assert p.stdout is not None
+    out = p.stdout.read().decode().strip()
+    assert p.wait(timeout=timeout) == 0
+    return out
+
+
+def _resolvers(wire: bytes, node: Path, n: int) -> list[subprocess.Popen[bytes]]:
+    env = {**os.environ, "BYREF_NODE_CACHE": str(node), "BYREF_CACHE_BYTES": "0"}
+    procs = []
+    for _ in range(n):
+        p = subprocess.Popen(
+            [sys.executable, "-c", RESOLVE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+        )
+        assert p.stdin is not None
+        p.stdin.write(wire)
+        p.stdin.close()
+        procs.append(p)
+    return procs
+
+
+def test_processes_resolving_one_object_fetch_it_once(tmp_path: Path) -> None:
+    daemon = QuicDaemon(tmp_path / "daemon")
+    try:
+        array = np.arange(4_000_000, dtype=np.float64)  # 32 MB
+        wire = pickle.dumps(byref.Store(daemon.url).proxy(array))
+        procs = _resolvers(wire, tmp_path / "node", 4)
+        outs = [_output(p, 120) for p in procs]
+        assert outs == [str(float(array.sum()))] * 4
+        assert _gets(daemon) == 1, "one fetch for the node"
+        (entry,) = [f for f in (tmp_path / "node").iterdir() if len(f.name) == 64]
+        assert entry.stat().st_mode & 0o777 == 0o600
+        # Later resolves on the node are hits.
+        (again,) = _resolvers(wire, tmp_path / "node", 1)
+        assert _output(again, 60) == outs[0]
+        assert _gets(daemon) == 1
+    finally:
+        daemon.stop()
+
+
+def test_a_fetcher_killed_holding_the_lock_does_not_block_the_node(tmp_path: Path) -> None:
+    """The fetch lock is a kernel lock: killed with -9 mid-fetch, its holder frees it, and
+    the process waiting on it fetches the object itself."""
+    daemon = QuicDaemon(tmp_path / "daemon")
+    try:
+        array = np.full(1_000_000, 3.0)
+        proxy = byref.Store(daemon.url).proxy(array)
+        key = byref.handle_of(proxy).key
+        node = tmp_path / "node"
+        node.mkdir(mode=0o700)
+        holder = subprocess.Popen(
+            [sys.executable, "-c",
+             f"import fcntl, os, sys, time\n"
+             f"fd = os.open({str(node / (key + '.lock'))!r}, os.O_CREAT | os.O_WRONLY, 0o600)\n"
+             f"fcntl.flock(fd, fcntl.LOCK_EX)\n"
+             f"print('locked', flush=True)\n"
+             f"time.sleep(600)\n"],
+            stdout=subprocess.PIPE,
+        )  # fmt: skip
+        assert holder.stdout is not None and holder.stdout.readline().strip() == b"locked"
+        (waiter,) = _resolvers(pickle.dumps(proxy), node, 1)
+        time.sleep(1.0)
+        assert waiter.poll() is None, "the waiter did not wait for the lock"
+        holder.kill()
+        holder.wait()
+        assert _output(waiter, 60) == str(float(array.sum()))
+        assert _gets(daemon) == 1
+    finally:
+        daemon.stop()
