@@ -18,7 +18,8 @@ import sys
 import uuid
 from pathlib import Path
 
-os.environ["BYREF_CACHE_BYTES"] = "0"  # measure the backend, not the cache
+os.environ["BYREF_CACHE_BYTES"] = "0"  # measure the backend, not the caches
+os.environ["BYREF_NODE_CACHE"] = "off"
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 

@@ -108,7 +108,7 @@ def main() -> None:
                     times, gets = [], []
                     for _ in range(REPEAT):
                         node = Path(tempfile.mkdtemp(prefix="byref-fanout-node-", dir="/dev/shm"))
-                        env = {**os.environ, "BYREF_CACHE_BYTES": "0"}
+                        env = {**os.environ, "BYREF_CACHE_BYTES": "0", "BYREF_NODE_CACHE": "off"}
                         if cache == "node":
                             env["BYREF_NODE_CACHE"] = str(node / "cache")
                         before = daemon_gets(daemon) if name == "QUIC daemon" else 0

@@ -24,7 +24,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-os.environ["BYREF_CACHE_BYTES"] = "0"  # measure the transport, not the cache
+os.environ["BYREF_CACHE_BYTES"] = "0"  # measure the transport, not the caches
+os.environ["BYREF_NODE_CACHE"] = "off"
 # The daemon's token file goes here, not into the user's home.
 os.environ.setdefault("BYREF_CONFIG_DIR", tempfile.mkdtemp(prefix="byref-bench-config-"))
 

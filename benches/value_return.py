@@ -18,6 +18,8 @@ import tempfile
 import uuid
 from pathlib import Path
 
+os.environ["BYREF_NODE_CACHE"] = "off"  # as the earlier runs measured
+
 import numpy as np
 
 import byref

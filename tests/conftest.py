@@ -23,6 +23,10 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 # Tests must not pick up a developer's own byref configuration.
 os.environ.pop("BYREF_URL", None)
+# Each test sees the store it names, not an object another test left in the machine's node
+# cache (keys are content addresses: equal data, equal key); tests/test_node_cache.py turns
+# it on where it is what is tested.
+os.environ["BYREF_NODE_CACHE"] = "off"
 # One token for every daemon the tests start and every client (and child process) they run.
 os.environ["BYREF_TOKEN"] = secrets.token_hex(32)
 

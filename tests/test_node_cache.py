@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import byref
 
@@ -101,3 +102,56 @@ def test_a_fetcher_killed_holding_the_lock_does_not_block_the_node(tmp_path: Pat
         assert _gets(daemon) == 1
     finally:
         daemon.stop()
+
+
+def test_a_full_node_cache_falls_back_to_a_private_fetch(tmp_path: Path) -> None:
+    """The node cache's filesystem cannot take the object (a 1 MiB tmpfs, an 8 MB object):
+    the resolve still succeeds, fetching privately, and warns once."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)])
+    if done.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    daemon = QuicDaemon(tmp_path / "daemon")
+    try:
+        array = np.full(1_000_000, 2.0)
+        wire = pickle.dumps(byref.Store(daemon.url).proxy(array))
+        env = {**os.environ, "BYREF_NODE_CACHE": str(mount / "cache")}
+        out = subprocess.run(
+            [sys.executable, "-c", RESOLVE], input=wire, env=env, capture_output=True,
+            timeout=60,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.decode().strip() == str(float(array.sum()))
+        assert b"warning: the node cache" in out.stderr
+        assert [f for f in (mount / "cache").iterdir() if not f.name.endswith(".lock")] == []
+    finally:
+        daemon.stop()
+        subprocess.run(["umount", str(mount)])
+
+
+def test_the_node_cache_is_on_by_default_in_dev_shm() -> None:
+    """With nothing configured, a network store's object lands in /dev/shm/byref-<uid>."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir():
+        pytest.skip("no /dev/shm on this machine")
+    import tempfile
+
+    daemon = QuicDaemon(Path(tempfile.mkdtemp(prefix="byref-default-node-")))
+    value = np.random.default_rng().random(100_000)
+    entry = None
+    try:
+        proxy = byref.Store(daemon.url).proxy(value)
+        entry = shm / f"byref-{os.getuid()}" / byref.handle_of(proxy).key
+        env = {k: v for k, v in os.environ.items() if k != "BYREF_NODE_CACHE"}
+        out = subprocess.run(
+            [sys.executable, "-c", RESOLVE], input=pickle.dumps(proxy), env=env,
+            capture_output=True, timeout=60,
+        )  # fmt: skip
+        assert out.stdout.decode().strip() == str(float(value.sum())), out.stderr
+        assert entry.is_file()
+        assert (shm / f"byref-{os.getuid()}").stat().st_mode & 0o777 == 0o700
+    finally:
+        daemon.stop()
+        if entry is not None:
+            entry.unlink(missing_ok=True)

@@ -1,23 +1,19 @@
 //! Fetching through the node cache (`byref_fs::node_cache`): one fetch per machine for
 //! objects of network stores, whatever the number of processes resolving them.
 //!
-//! Opt-in for now: `BYREF_NODE_CACHE=DIR` turns it on (`/dev/shm/...` for memory).
+//! On by default where `/dev/shm` exists; `BYREF_NODE_CACHE=off` turns it off.
 
 use std::sync::{Once, OnceLock};
 
 use byref_core::{Key, Object, Result, StoreExt, check_length};
-use byref_fs::node_cache::{NODE_CACHE_VAR, NodeCache};
+use byref_fs::node_cache::NodeCache;
 
 use crate::Opened;
 
 /// This process's node cache, if one is configured and usable.
 pub(crate) fn node_cache() -> Option<&'static NodeCache> {
     static NODE: OnceLock<Option<NodeCache>> = OnceLock::new();
-    NODE.get_or_init(|| {
-        std::env::var_os(NODE_CACHE_VAR)?;
-        NodeCache::from_env()
-    })
-    .as_ref()
+    NODE.get_or_init(NodeCache::from_env).as_ref()
 }
 
 /// The object, from the node cache, or fetched once for the whole node: the first process
