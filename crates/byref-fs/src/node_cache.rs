@@ -107,6 +107,12 @@ impl NodeCache {
         &self.dir
     }
 
+    /// Whether an object of `len` bytes may enter: one larger than the whole cache would
+    /// only push every other entry out, then itself.
+    pub fn fits(&self, len: u64) -> bool {
+        len <= self.capacity
+    }
+
     fn entry(&self, key: &Key) -> PathBuf {
         self.dir.join(key.to_hex())
     }
@@ -216,6 +222,7 @@ mod tests {
         // A mapping outlives its entry's removal (unlink semantics).
         fs::remove_file(node.entry(&keys[0])).unwrap();
         assert_eq!((first[0], first[1 << 19]), (99, 0));
+        assert!(node.fits(3 << 20) && !node.fits((3 << 20) + 1));
         let mode = fs::metadata(node.dir()).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700);
     }

@@ -40,6 +40,9 @@ pub(crate) async fn fetch(
         return Ok(object);
     }
     let object = opened.store.get_checked(key, expected, true).await?;
+    if !node.fits(object.len() as u64) {
+        return Ok(object);
+    }
     let (object, added) = {
         let key = *key;
         tokio::task::spawn_blocking(move || {
