@@ -116,7 +116,12 @@ def test_a_full_node_cache_falls_back_to_a_private_fetch(tmp_path: Path) -> None
     try:
         array = np.full(1_000_000, 2.0)
         wire = pickle.dumps(byref.Store(daemon.url).proxy(array))
-        env = {**os.environ, "BYREF_NODE_CACHE": str(mount / "cache")}
+        # A bound above the filesystem's size: the filesystem, not the bound, says no.
+        env = {
+            **os.environ,
+            "BYREF_NODE_CACHE": str(mount / "cache"),
+            "BYREF_NODE_CACHE_BYTES": "1GiB",
+        }
         out = subprocess.run(
             [sys.executable, "-c", RESOLVE], input=wire, env=env, capture_output=True,
             timeout=60,
