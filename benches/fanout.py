@@ -79,15 +79,6 @@ def run_once(wire: bytes, n: int, env: dict[str, str]) -> float:
     return max(ends) - start
 
 
-def daemon_gets(daemon: QuicDaemon) -> int:
-    status = subprocess.run(
-        [sys.executable, "-m", "byref", "status", daemon.url],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    line = next(x for x in status.splitlines() if x.startswith('byref_requests_total{op="get"}'))
-    return int(line.split()[1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", default="200MB")
@@ -111,10 +102,10 @@ def main() -> None:
                         env = {**os.environ, "BYREF_CACHE_BYTES": "0", "BYREF_NODE_CACHE": "off"}
                         if cache == "node":
                             env["BYREF_NODE_CACHE"] = str(node / "cache")
-                        before = daemon_gets(daemon) if name == "QUIC daemon" else 0
+                        before = daemon.gets_served() if name == "QUIC daemon" else 0
                         times.append(run_once(wire, n, env))
                         if name == "QUIC daemon":
-                            gets.append(daemon_gets(daemon) - before)
+                            gets.append(daemon.gets_served() - before)
                         shutil.rmtree(node, ignore_errors=True)
                     served = f"{min(gets)}" if gets else "-"
                     rows.append((name, cache, n, min(times), served))

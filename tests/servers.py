@@ -175,3 +175,12 @@ class QuicDaemon:
         """SIGTERM, as an admin would; returns the exit status."""
         self.process.terminate()
         return self.process.wait(timeout=60)
+
+    def gets_served(self) -> int:
+        """GET requests served so far, from `byref status`."""
+        status = subprocess.run(
+            [sys.executable, "-m", "byref", "status", self.url],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        prefix = 'byref_requests_total{op="get"}'
+        return int(next(x for x in status.splitlines() if x.startswith(prefix)).split()[1])

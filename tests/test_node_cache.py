@@ -24,15 +24,6 @@ print(float(np.asarray(proxy).sum()), flush=True)
 """
 
 
-def _gets(daemon: QuicDaemon) -> int:
-    status = subprocess.run(
-        [sys.executable, "-m", "byref", "status", daemon.url],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    line = next(x for x in status.splitlines() if x.startswith('byref_requests_total{op="get"}'))
-    return int(line.split()[1])
-
-
 def _output(p: subprocess.Popen[bytes], timeout: float) -> str:
     assert p.stdout is not None
     out = p.stdout.read().decode().strip()
@@ -62,13 +53,13 @@ def test_processes_resolving_one_object_fetch_it_once(tmp_path: Path) -> None:
         procs = _resolvers(wire, tmp_path / "node", 4)
         outs = [_output(p, 120) for p in procs]
         assert outs == [str(float(array.sum()))] * 4
-        assert _gets(daemon) == 1, "one fetch for the node"
+        assert daemon.gets_served() == 1, "one fetch for the node"
         (entry,) = [f for f in (tmp_path / "node").iterdir() if len(f.name) == 64]
         assert entry.stat().st_mode & 0o777 == 0o600
         # Later resolves on the node are hits.
         (again,) = _resolvers(wire, tmp_path / "node", 1)
         assert _output(again, 60) == outs[0]
-        assert _gets(daemon) == 1
+        assert daemon.gets_served() == 1
     finally:
         daemon.stop()
 
@@ -99,7 +90,7 @@ def test_a_fetcher_killed_holding_the_lock_does_not_block_the_node(tmp_path: Pat
         holder.kill()
         holder.wait()
         assert _output(waiter, 60) == str(float(array.sum()))
-        assert _gets(daemon) == 1
+        assert daemon.gets_served() == 1
     finally:
         daemon.stop()
 
