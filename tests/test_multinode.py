@@ -1,0 +1,101 @@
+"""Several "nodes" on one machine: network namespaces, each with its own address on a veth
+pair to a bridge where the daemon listens, and its own node cache. Workers on a node share
+one fetch; each node fetches once."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import byref
+
+from .servers import free_udp_port
+
+RESOLVE = """
+import pickle, sys, numpy as np
+proxy = pickle.loads(sys.stdin.buffer.read())
+print(float(np.asarray(proxy).sum()), flush=True)
+"""
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+@pytest.fixture
+def nodes() -> Iterator[tuple[str, list[str]]]:
+    """A bridge at 10.213.0.1 in this namespace, and two namespaces at .11 and .12 on it;
+    yields the bridge's address and the namespaces' names. Removed afterwards."""
+    tag = uuid.uuid4().hex[:6]
+    bridge, names = f"brb{tag}", [f"byref-n{i}-{tag}" for i in (1, 2)]
+    try:
+        _ip("link", "add", bridge, "type", "bridge")
+    except (subprocess.CalledProcessError, FileNotFoundError) as e:
+        pytest.skip(f"cannot create network namespaces here (needs root and iproute2): {e}")
+    try:
+        _ip("addr", "add", "10.213.0.1/24", "dev", bridge)
+        _ip("link", "set", bridge, "up")
+        for i, name in enumerate(names, start=1):
+            host, peer = f"vh{i}{tag}", f"vn{i}{tag}"
+            _ip("netns", "add", name)
+            _ip("link", "add", host, "type", "veth", "peer", "name", peer)
+            _ip("link", "set", host, "master", bridge)
+            _ip("link", "set", host, "up")
+            _ip("link", "set", peer, "netns", name)
+            _ip("-n", name, "addr", "add", f"10.213.0.{10 + i}/24", "dev", peer)
+            _ip("-n", name, "link", "set", peer, "up")
+            _ip("-n", name, "link", "set", "lo", "up")
+        yield "10.213.0.1", names
+    finally:
+        for name in names:
+            subprocess.run(["ip", "netns", "delete", name], capture_output=True)
+        subprocess.run(["ip", "link", "delete", bridge], capture_output=True)
+
+
+def test_two_nodes_of_three_workers_fetch_twice(nodes, tmp_path: Path) -> None:
+    address, names = nodes
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "byref", "serve", "--listen", f"{address}:{free_udp_port()}",
+         "--dir", str(tmp_path / "daemon")],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert daemon.stdout is not None
+        url = daemon.stdout.readline().strip()
+        assert url.startswith("quic://10.213.0.1:"), url
+        array = np.arange(2_000_000, dtype=np.float64)
+        wire = pickle.dumps(byref.Store(url).proxy(array))
+        workers = []
+        for name in names:
+            env = {**os.environ, "BYREF_NODE_CACHE": str(tmp_path / f"cache-{name}")}
+            for _ in range(3):
+                p = subprocess.Popen(
+                    ["ip", "netns", "exec", name, sys.executable, "-c", RESOLVE],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                    env=env,
+                )  # fmt: skip
+                assert p.stdin is not None
+                p.stdin.write(wire)
+                p.stdin.close()
+                workers.append(p)
+        for p in workers:
+            assert p.stdout is not None and p.stderr is not None
+            out, err = p.stdout.read().decode().strip(), p.stderr.read().decode()
+            assert p.wait(timeout=120) == 0, err
+            assert out == str(float(array.sum()))
+        status = subprocess.run(
+            [sys.executable, "-m", "byref", "status", url],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        assert 'byref_requests_total{op="get"} 2\n' in status, status
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=60)
