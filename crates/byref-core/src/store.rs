@@ -224,18 +224,10 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Bytes `range` of the object; a range past its end is an error.
     async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes>;
 
-    /// Refuses, before any byte is sent, a put of `len` bytes that cannot fit
-    /// ([`crate::Error::StorageFull`]), so a server can answer "full" without receiving a
-    /// body of gigabytes first. Stores without a limit accept everything here.
-    fn check_room(&self, len: u64) -> Result<()> {
-        let _ = len;
-        Ok(())
-    }
-
     /// Stores a body that is still arriving (a server's `PUT`), announced as `len` bytes,
     /// adding `options.reference`. The body must hash to `key`: checked before the object
-    /// becomes visible ([`crate::Error::Integrity`] otherwise, and nothing is stored). Room is
-    /// checked before the first byte is read.
+    /// becomes visible ([`crate::Error::Integrity`] otherwise, and nothing is stored). A store
+    /// with limits checks its room before the first byte is read.
     ///
     /// This default collects the body in memory, then puts it. A store with a disk (the
     /// daemon's tiers, a file store) streams a body bound for disk there instead, so memory
@@ -247,7 +239,6 @@ pub trait Store: Send + Sync + fmt::Debug {
         body: &mut dyn Incoming,
         options: &PutOptions,
     ) -> Result<()> {
-        self.check_room(len)?;
         let data = collect(body, len)
             .await
             .map_err(|e| crate::Error::backend(self.url(), e))?

@@ -12,7 +12,7 @@
 //! - Private: the directory is 0700 and must belong to this user, entries 0600.
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -120,13 +120,13 @@ impl NodeCache {
     /// The cached object: a private copy-on-write mapping (writes never reach the entry),
     /// or its bytes when small. A hit marks the entry as recently used.
     pub fn get(&self, key: &Key) -> Option<Object> {
-        let file = File::open(self.entry(key)).ok()?;
+        let mut file = File::open(self.entry(key)).ok()?;
         let len = file.metadata().ok()?.len();
         let _ = file.set_modified(SystemTime::now());
         if len < MAP_MIN {
-            return fs::read(self.entry(key))
-                .ok()
-                .map(|data| Object::Shared(Bytes::from(data)));
+            let mut data = Vec::with_capacity(len as usize);
+            file.read_to_end(&mut data).ok()?;
+            return Some(Object::Shared(Bytes::from(data)));
         }
         mapping::map_private(&file).ok().map(Object::Mapped)
     }

@@ -586,12 +586,6 @@ impl Store for TieredStore {
         }
     }
 
-    fn check_room(&self, len: u64) -> Result<()> {
-        let fits = self.memory().used + len <= self.memory_limit
-            || self.disk_used.load(Ordering::Relaxed) + len <= self.disk_limit;
-        if fits { Ok(()) } else { Err(self.full(len)) }
-    }
-
     async fn put(&self, key: &Key, payload: &Payload, options: &PutOptions) -> Result<()> {
         self.put_bytes(
             key,
