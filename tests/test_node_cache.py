@@ -151,3 +151,89 @@ def test_the_node_cache_is_on_by_default_in_dev_shm() -> None:
         daemon.stop()
         if entry is not None:
             entry.unlink(missing_ok=True)
+
+
+def test_a_damaged_entry_is_caught_and_fetched_again(tmp_path: Path) -> None:
+    """An entry of another length than the handle says (cut short behind byref's back) is
+    not served: it is removed and the object fetched again, whole."""
+    daemon = QuicDaemon(tmp_path / "daemon")
+    try:
+        array = np.arange(1_000_000, dtype=np.float64)
+        proxy = byref.Store(daemon.url).proxy(array)
+        wire = pickle.dumps(proxy)
+        node = tmp_path / "node"
+        (first,) = _resolvers(wire, node, 1)
+        assert _output(first, 60) == str(float(array.sum()))
+        entry = node / byref.handle_of(proxy).key
+        with entry.open("r+b") as f:
+            f.truncate(entry.stat().st_size // 2)
+        (again,) = _resolvers(wire, node, 1)
+        assert _output(again, 60) == str(float(array.sum()))
+        assert daemon.gets_served() == 2
+        assert entry.stat().st_size > array.nbytes, "the entry was not put back whole"
+    finally:
+        daemon.stop()
+
+
+def test_a_fetcher_killed_mid_fetch_leaves_nothing_visible(tmp_path: Path) -> None:
+    """kill -9 of the process streaming an object into the cache: its partial file is never
+    an entry, the next process fetches the object whole, and the partial file is cleaned."""
+    daemon = QuicDaemon(tmp_path / "daemon")
+    try:
+        array = np.random.default_rng(1).random(40_000_000)  # 320 MB
+        wire = pickle.dumps(byref.Store(daemon.url).proxy(array))
+        node = tmp_path / "node"
+        (fetcher,) = _resolvers(wire, node, 1)
+        deadline = time.monotonic() + 60
+        while not any(f.name.endswith(".tmp") and f.stat().st_size > 0 for f in _files(node)):
+            assert fetcher.poll() is None, "the fetch ended before it could be killed"
+            assert time.monotonic() < deadline, "no partial file appeared"
+            time.sleep(0.002)
+        fetcher.kill()
+        fetcher.wait()
+        assert [f for f in _files(node) if len(f.name) == 64] == [], "a partial entry"
+        (waiter,) = _resolvers(wire, node, 1)
+        assert _output(waiter, 120) == str(float(array.sum()))
+        assert daemon.gets_served() == 2
+        assert [f.name for f in _files(node) if f.name.endswith(".tmp")] == []
+    finally:
+        # Not SIGTERM: the daemon would give the dead client's GET its 30 s drain.
+        daemon.process.kill()
+        daemon.process.wait()
+
+
+def _files(node: Path) -> list[Path]:
+    try:
+        return list(node.iterdir())
+    except FileNotFoundError:
+        return []
+
+
+def test_the_fetcher_streams_into_the_cache_without_a_whole_copy(tmp_path: Path) -> None:
+    """The process that fetches for the node writes the object into the cache as it arrives:
+    its peak memory grows by far less than the object (which it then maps, untouched)."""
+    daemon = QuicDaemon(tmp_path / "daemon")
+    try:
+        array = np.ones(25_000_000)  # 200 MB
+        wire = pickle.dumps(byref.Store(daemon.url).proxy(array))
+        script = (
+            "import pickle, sys, numpy as np\n"
+            "def hwm():\n"
+            "    for line in open('/proc/self/status'):\n"
+            "        if line.startswith('VmHWM:'):\n"
+            "            return int(line.split()[1]) * 1024\n"
+            "proxy = pickle.loads(sys.stdin.buffer.read())\n"
+            "before = hwm()\n"
+            "shape = np.asarray(proxy).shape\n"
+            "print(shape[0], hwm() - before, flush=True)\n"
+        )
+        env = {**os.environ, "BYREF_NODE_CACHE": str(tmp_path / "node"), "BYREF_CACHE_BYTES": "0"}
+        out = subprocess.run(
+            [sys.executable, "-c", script], input=wire, env=env, capture_output=True, timeout=120
+        )
+        assert out.returncode == 0, out.stderr
+        length, grown = map(int, out.stdout.split())
+        assert length == array.size
+        assert grown < array.nbytes // 4, f"peak memory grew {grown >> 20} MiB for a 200 MB fetch"
+    finally:
+        daemon.stop()

@@ -34,6 +34,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     concurrent_puts_and_releases_keep_a_held_object(store.clone()).await;
     incoming_bodies_are_stored_only_whole_and_genuine(store.as_ref()).await;
     concurrent_releases_of_any_reference_each_take_one(store.clone()).await;
+    streamed_gets_deliver_the_object_in_order(store.as_ref()).await;
 }
 
 /// Releases of "any reference" at once, as many as there are references: each takes a
@@ -169,6 +170,42 @@ pub async fn a_length_other_than_expected_is_an_integrity_error(store: &dyn Stor
         assert!(matches!(err, Error::Integrity { .. }), "{wrong}: {err}");
     }
     store.release(&key, None).await.expect("release");
+}
+
+/// A streamed get (what the node cache reads) delivers exactly the object, part by part, and
+/// refuses a wrong length before the first part; large objects come in several parts where
+/// the store splits them.
+pub async fn streamed_gets_deliver_the_object_in_order(store: &dyn Store) {
+    for len in [0, 5000, (9 << 20) + 7] {
+        let p = payload(17, len);
+        let key = store
+            .put_payload(&p, &PutOptions::new())
+            .await
+            .expect("put");
+        let mut body = store
+            .get_incoming(&key, p.len())
+            .await
+            .expect("streamed get");
+        let got = crate::incoming::collect(body.as_mut(), p.len())
+            .await
+            .expect("the whole body");
+        assert_eq!(Key::of(&got), key, "{len} bytes");
+        drop(body);
+        for wrong in [p.len() + 1, u64::MAX] {
+            let err = store
+                .get_incoming(&key, wrong)
+                .await
+                .err()
+                .expect("a wrong length");
+            assert!(matches!(err, Error::Integrity { .. }), "{wrong}: {err}");
+        }
+        store.release(&key, None).await.expect("release");
+    }
+    let missing = store.get_incoming(&payload(18, 10).key(), 10).await.err();
+    assert!(
+        matches!(missing, Some(Error::NotFound { .. })),
+        "{missing:?}"
+    );
 }
 
 /// Objects of every size come back byte for byte, and verify against their key.

@@ -2,8 +2,11 @@
 //! the two things every receiver does with one: collect it without trusting the announced
 //! length, and check that it hashes to its key before anyone can see it.
 
+use std::pin::Pin;
+
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
+use futures::{Stream, StreamExt};
 
 use crate::{Error, Key, Result};
 
@@ -21,6 +24,48 @@ pub trait Incoming: Send {
     /// The next part; `None` once every announced byte has come. An error (saying how far it
     /// got) if the body broke off, stalled or ran over: what came is then never stored.
     async fn next_part(&mut self) -> std::result::Result<Option<Bytes>, String>;
+}
+
+/// A whole object handed over as a body of one part (a store that does not stream).
+#[derive(Debug)]
+pub struct Whole(Option<Bytes>);
+
+impl Whole {
+    /// The body of `data`.
+    pub fn new(data: Bytes) -> Self {
+        Whole(Some(data))
+    }
+}
+
+#[async_trait]
+impl Incoming for Whole {
+    async fn next_part(&mut self) -> std::result::Result<Option<Bytes>, String> {
+        Ok(self.0.take())
+    }
+}
+
+/// A body whose parts come from a stream: a store fetching an object piece by piece (Redis
+/// chunks, S3 ranges). A failed part ends it with that part's error.
+pub struct Streamed<'a>(Pin<Box<dyn Stream<Item = Result<Bytes>> + Send + 'a>>);
+
+impl<'a> Streamed<'a> {
+    /// The body of `parts`, in order.
+    pub fn new(parts: impl Stream<Item = Result<Bytes>> + Send + 'a) -> Self {
+        Streamed(Box::pin(parts))
+    }
+}
+
+impl std::fmt::Debug for Streamed<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Streamed")
+    }
+}
+
+#[async_trait]
+impl Incoming for Streamed<'_> {
+    async fn next_part(&mut self) -> std::result::Result<Option<Bytes>, String> {
+        self.0.next().await.transpose().map_err(|e| e.to_string())
+    }
 }
 
 /// Reads all of `body`, announced as `len` bytes, into one buffer.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::incoming::{Incoming, collect, verify_body};
+use crate::incoming::{Incoming, Whole, collect, verify_body};
 use crate::{Key, Payload, Result};
 
 /// Names one reference to a stored object.
@@ -147,6 +147,14 @@ impl Object {
         self.len() == 0
     }
 
+    /// All the bytes, without a copy: a mapping becomes the owner of the bytes.
+    pub fn into_bytes(self) -> Bytes {
+        match self {
+            Object::Shared(data) => data,
+            Object::Mapped(map) => Bytes::from_owner(map),
+        }
+    }
+
     /// The bytes in `range` (within the object): shared without a copy when they are
     /// shared, copied out of a mapping otherwise.
     pub fn into_range(self, range: Range<usize>) -> Bytes {
@@ -219,6 +227,17 @@ pub trait Store: Send + Sync + fmt::Debug {
         let object = self.get(key).await?;
         check_length(self.url(), key, object.len() as u64, len)?;
         Ok(object)
+    }
+
+    /// The whole object, which the caller knows to be `len` bytes, as a body arriving part by
+    /// part: a receiver that writes it elsewhere (the node cache's file) never holds it whole.
+    /// The length is checked as in [`Store::get_expecting`]; the parts are not verified.
+    ///
+    /// This default fetches the object whole and hands it over as one part; network stores
+    /// stream it.
+    async fn get_incoming(&self, key: &Key, len: u64) -> Result<Box<dyn Incoming + '_>> {
+        let object = self.get_expecting(key, len).await?;
+        Ok(Box::new(Whole::new(object.into_bytes())))
     }
 
     /// Bytes `range` of the object; a range past its end is an error.

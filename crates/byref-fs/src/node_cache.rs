@@ -12,14 +12,16 @@
 //! - Private: the directory is 0700 and must belong to this user, entries 0600.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use byref_core::incoming::Incoming;
 use byref_core::{Key, Object, RefId};
 use bytes::Bytes;
 
+use crate::spool::{self, SpoolError};
 use crate::{mapping, private};
 
 /// The environment variable choosing the cache directory, or `off`.
@@ -38,14 +40,30 @@ pub struct NodeCache {
     capacity: u64,
 }
 
+/// Why a streamed insert failed.
+#[derive(Debug)]
+pub enum InsertError {
+    /// The body broke off, stalled or ran over: the fetch failed.
+    Body(String),
+    /// The bytes hash to this, not to the key: the store sent other bytes.
+    Hash(Key),
+    /// The cache could not take it (a full filesystem).
+    Io(io::Error),
+}
+
 /// The exclusive right to fetch one key into the cache; released when dropped (or when the
 /// process holding it dies).
 #[derive(Debug)]
-pub struct FetchLock(File);
+pub struct FetchLock {
+    /// The locked file.
+    file: File,
+    /// The key it is the right to fetch.
+    key: Key,
+}
 
 impl Drop for FetchLock {
     fn drop(&mut self) {
-        let _ = self.0.unlock();
+        let _ = self.file.unlock();
     }
 }
 
@@ -142,35 +160,85 @@ impl NodeCache {
             Err(e) => return Err(e),
         };
         file.lock()?;
-        Ok(FetchLock(file))
+        Ok(FetchLock { file, key: *key })
     }
 
-    /// Adds verified bytes as `key`'s entry, whole or not at all, then trims the cache to
-    /// its capacity. An error (a full filesystem) leaves no partial file.
-    pub fn insert(&self, key: &Key, data: &[u8]) -> io::Result<()> {
+    /// Streams `body`, announced as `len` bytes, into `key`'s entry: written to a private
+    /// temporary file as it arrives (one block in memory, never the object), hashed on the
+    /// way, and renamed into place only if it hashes to `key`. Then trims the cache.
+    pub async fn insert_incoming(
+        &self,
+        lock: &FetchLock,
+        len: u64,
+        body: &mut dyn Incoming,
+    ) -> Result<(), InsertError> {
+        let key = &lock.key;
         let scratch = self
             .dir
             .join(format!("{}.{}.tmp", key.to_hex(), RefId::random()));
-        let written = (|| {
-            let mut file = private::create_file(&scratch)?;
-            file.write_all(data)?;
-            fs::rename(&scratch, self.entry(key))
-        })();
-        if written.is_err() {
-            let _ = fs::remove_file(&scratch);
+        let (mut spooled, hashed) =
+            spool::spool(scratch, body, len, false)
+                .await
+                .map_err(|e| match e {
+                    SpoolError::Body(e) => InsertError::Body(e),
+                    SpoolError::Io(e) => InsertError::Io(e),
+                })?;
+        if hashed != *key {
+            return Err(InsertError::Hash(hashed));
         }
-        written?;
-        self.trim();
+        fs::rename(&spooled.path, self.entry(key)).map_err(InsertError::Io)?;
+        spooled.installed = true;
+        self.trim(lock);
         Ok(())
     }
 
-    /// Unlinks entries, least recently used first, until they fit the capacity.
-    fn trim(&self) {
+    /// Whether the cache's filesystem has room for `len` more bytes now: a fetch that could
+    /// not fit goes around the cache rather than fail half way.
+    pub fn has_room(&self, len: u64) -> bool {
+        rustix::fs::statvfs(&self.dir)
+            .is_ok_and(|stat| stat.f_bavail.saturating_mul(stat.f_frsize) > len)
+    }
+
+    /// Removes a temporary file `<key>.<random>.tmp` whose writer is gone: its key's fetch
+    /// lock is free (a live writer holds it, and the kernel frees it when the writer dies),
+    /// or it is `held`, this process's (whose own file is already in place).
+    fn remove_if_orphaned(&self, scratch: &Path, held: &FetchLock) {
+        let Some(hex) = scratch
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.split('.').next())
+        else {
+            return;
+        };
+        if hex == held.key.to_hex() {
+            let _ = fs::remove_file(scratch);
+            return;
+        }
+        let lock = self.dir.join(format!("{hex}.lock"));
+        if let Ok(file) = fs::OpenOptions::new().write(true).open(&lock)
+            && file.try_lock().is_ok()
+        {
+            let _ = fs::remove_file(scratch);
+        }
+    }
+
+    /// Removes `key`'s entry (one found damaged: of another length than its key's object).
+    pub fn remove(&self, key: &Key) {
+        let _ = fs::remove_file(self.entry(key));
+    }
+
+    /// Unlinks entries, least recently used first, until they fit the capacity, and the
+    /// temporary files of fetchers that died mid-fetch. `held`: the lock of this process's fetch.
+    fn trim(&self, held: &FetchLock) {
         let Ok(entries) = fs::read_dir(&self.dir) else {
             return;
         };
+        let entries: Vec<fs::DirEntry> = entries.flatten().collect();
+        for scratch in entries.iter().filter(|e| is_scratch(e)) {
+            self.remove_if_orphaned(&scratch.path(), held);
+        }
         let mut objects: Vec<(SystemTime, u64, PathBuf)> = entries
-            .flatten()
+            .iter()
             .filter(|e| e.file_name().to_str().is_some_and(|n| n.len() == 64))
             .filter_map(|e| {
                 let meta = e.metadata().ok()?;
@@ -190,22 +258,66 @@ impl NodeCache {
     }
 }
 
+/// Whether a directory entry is a fetch's temporary file.
+fn is_scratch(entry: &fs::DirEntry) -> bool {
+    entry
+        .file_name()
+        .to_str()
+        .is_some_and(|n| n.ends_with(".tmp"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use byref_core::incoming::Whole;
 
     fn cache(dir: &tempfile::TempDir, capacity: u64) -> NodeCache {
         NodeCache::open(dir.path().join("node"), Some(capacity)).unwrap()
     }
 
-    #[test]
-    fn entries_map_privately_and_the_least_recently_used_go_first() {
+    impl NodeCache {
+        async fn insert(&self, key: &Key, data: &[u8]) -> Result<(), InsertError> {
+            let mut body = Whole::new(Bytes::copy_from_slice(data));
+            let lock = self.lock(key).unwrap();
+            self.insert_incoming(&lock, data.len() as u64, &mut body)
+                .await
+        }
+    }
+
+    fn files(node: &NodeCache) -> usize {
+        fs::read_dir(node.dir()).unwrap().count()
+    }
+
+    #[tokio::test]
+    async fn only_whole_bytes_of_the_key_enter() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = cache(&dir, 1 << 20);
+        let data = vec![5u8; 100_000];
+        let key = Key::of(&data);
+        let forged = node.insert(&Key::of(b"other"), &data).await;
+        assert!(matches!(forged, Err(InsertError::Hash(h)) if h == key));
+        let mut short = Whole::new(Bytes::from(data.clone()));
+        let lock = node.lock(&key).unwrap();
+        let cut = node.insert_incoming(&lock, 100_001, &mut short).await;
+        drop(lock);
+        assert!(matches!(cut, Err(InsertError::Body(_))), "{cut:?}");
+        let locks = 2;
+        assert_eq!(files(&node), locks, "a refused body left a file");
+        node.insert(&key, &data).await.unwrap();
+        assert_eq!(node.get(&key).unwrap().as_slice(), &data[..]);
+        node.remove(&key);
+        assert!(node.get(&key).is_none());
+    }
+
+    #[tokio::test]
+    async fn entries_map_privately_and_the_least_recently_used_go_first() {
         let dir = tempfile::tempdir().unwrap();
         let node = cache(&dir, 3 << 20);
         let data: Vec<Vec<u8>> = (0..3u8).map(|i| vec![i; 1 << 20]).collect();
         let keys: Vec<Key> = data.iter().map(|d| Key::of(d)).collect();
         for (key, d) in keys.iter().zip(&data) {
-            node.insert(key, d).unwrap();
+            node.insert(key, d).await.unwrap();
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         // Mapped, and writes stay private.
@@ -216,7 +328,7 @@ mod tests {
         assert_eq!(node.get(&keys[0]).unwrap().as_slice()[0], 0);
         // A fourth entry pushes out the least recently used: keys[1] (keys[0] was just hit).
         let extra = vec![7u8; 1 << 20];
-        node.insert(&Key::of(&extra), &extra).unwrap();
+        node.insert(&Key::of(&extra), &extra).await.unwrap();
         assert!(node.get(&keys[1]).is_none());
         assert!(node.get(&keys[0]).is_some() && node.get(&keys[2]).is_some());
         // A mapping outlives its entry's removal (unlink semantics).

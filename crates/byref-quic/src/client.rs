@@ -10,6 +10,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use byref_core::incoming::Incoming;
 use byref_core::{
     Capabilities, Error, Key, Object, Payload, Progress, PutOptions, RefId, Result, Store,
     StoreUrl, UrlBuilder, check_length, secrets,
@@ -344,6 +345,12 @@ impl Store for QuicStore {
         check_length(&self.url, key, response.value, len)?;
         let data = self.read_body(&mut recv, response.value).await?;
         Ok(Object::Shared(data))
+    }
+
+    async fn get_incoming(&self, key: &Key, len: u64) -> Result<Box<dyn Incoming + '_>> {
+        let (response, recv) = self.call(request(Op::Get, key), None).await?;
+        check_length(&self.url, key, response.value, len)?;
+        Ok(Box::new(wire::Body::new(recv, len, self.timeout)))
     }
 
     async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes> {

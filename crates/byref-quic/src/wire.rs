@@ -1,15 +1,17 @@
 //! Bodies on a QUIC stream, read the same way by both ends.
 
+use std::borrow::BorrowMut;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use byref_core::incoming::{Incoming, collect};
 use bytes::{Bytes, BytesMut};
 
-/// A body of an announced length arriving on a stream.
-pub(crate) struct Body<'a> {
+/// A body of an announced length arriving on a stream (borrowed by a server's handler, or
+/// owned by a client's streamed `GET`).
+pub(crate) struct Body<R> {
     /// Where it arrives.
-    recv: &'a mut quinn::RecvStream,
+    recv: R,
     /// Bytes announced.
     len: u64,
     /// Bytes delivered so far.
@@ -21,8 +23,8 @@ pub(crate) struct Body<'a> {
     failure: Option<String>,
 }
 
-impl<'a> Body<'a> {
-    pub(crate) fn new(recv: &'a mut quinn::RecvStream, len: u64, stall: Duration) -> Self {
+impl<R: BorrowMut<quinn::RecvStream> + Send> Body<R> {
+    pub(crate) fn new(recv: R, len: u64, stall: Duration) -> Self {
         Body {
             recv,
             len,
@@ -43,7 +45,8 @@ impl<'a> Body<'a> {
             return Ok(None);
         }
         let want = usize::try_from(len - got).unwrap_or(usize::MAX);
-        let Ok(read) = tokio::time::timeout(self.stall, self.recv.read_chunk(want, true)).await
+        let Ok(read) =
+            tokio::time::timeout(self.stall, self.recv.borrow_mut().read_chunk(want, true)).await
         else {
             return Err(format!(
                 "body stalled for {:?} after {got} of {len} bytes",
@@ -62,7 +65,7 @@ impl<'a> Body<'a> {
 }
 
 #[async_trait]
-impl Incoming for Body<'_> {
+impl<R: BorrowMut<quinn::RecvStream> + Send> Incoming for Body<R> {
     async fn next_part(&mut self) -> Result<Option<Bytes>, String> {
         let read = self.read().await;
         if let Err(e) = &read {

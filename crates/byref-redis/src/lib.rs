@@ -25,12 +25,13 @@ use std::ops::Range;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use byref_core::incoming::{Incoming, Streamed, Whole};
 use byref_core::{
     Capabilities, Error, Key, Object, Payload, PutOptions, RefId, Result, Store, StoreUrl,
-    check_range,
+    check_length, check_range,
 };
 use bytes::{Bytes, BytesMut};
-use futures::{StreamExt, TryStreamExt, stream};
+use futures::{Stream, StreamExt, TryStreamExt, stream};
 use redis::{AsyncCommands, RedisWrite, ToRedisArgs};
 use tokio::sync::OnceCell;
 
@@ -95,8 +96,16 @@ fn split(parts: &[Bytes], chunk: u64) -> Vec<Slices<'_>> {
     chunks
 }
 
+/// What the main key `prefix{key}` holds.
+enum Stored {
+    /// The object, small enough for one value.
+    Whole(Bytes),
+    /// The manifest of an object split into chunks.
+    Chunked(Manifest),
+}
+
 /// What `prefix{key}` holds for a chunked object.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct Manifest {
     /// Object length in bytes.
     len: u64,
@@ -214,30 +223,43 @@ impl RedisStore {
             .await
     }
 
-    /// Fetches every chunk of a chunked object, in parallel, into one buffer. Chunks arrive
-    /// in order and each is appended and dropped at once: no zero-filling of the buffer, and
-    /// at most `CHUNKS_IN_FLIGHT` chunks held besides it.
-    async fn get_chunks(&self, key: &Key, manifest: &Manifest) -> Result<Bytes> {
-        let main = self.main_key(key);
-        let mut whole = BytesMut::with_capacity(manifest.len as usize);
-        let mut chunks = stream::iter(0..manifest.count)
-            .map(|i| {
+    /// The chunks of a chunked object, in order, fetched `CHUNKS_IN_FLIGHT` at a time, each
+    /// checked for its length: at most that many held at once, whoever consumes them.
+    fn chunks(
+        &self,
+        key: Key,
+        manifest: Manifest,
+    ) -> impl Stream<Item = Result<Bytes>> + Send + '_ {
+        let main = self.main_key(&key);
+        stream::iter(0..manifest.count)
+            .map(move |i| {
                 let chunk_key = format!("{main}:c:{i}");
                 async move {
                     let data = self.get_value(chunk_key, manifest.chunk).await?;
-                    data.map(|d| (i, d))
-                        .ok_or_else(|| self.missing_chunk(key, i, manifest))
+                    let data = data.ok_or_else(|| self.missing_chunk(&key, i, &manifest))?;
+                    let expected = manifest.chunk.min(manifest.len - i * manifest.chunk);
+                    if data.len() as u64 != expected {
+                        return Err(
+                            self.integrity(&key, format!("chunk {i} has {} bytes", data.len()))
+                        );
+                    }
+                    Ok(Bytes::from(data))
                 }
             })
-            .buffered(CHUNKS_IN_FLIGHT);
-        while let Some((i, data)) = chunks.try_next().await? {
-            let expected = manifest.chunk.min(manifest.len - i * manifest.chunk);
-            if data.len() as u64 != expected {
-                return Err(self.integrity(key, format!("chunk {i} has {} bytes", data.len())));
-            }
-            whole.extend_from_slice(&data);
-        }
-        Ok(whole.freeze())
+            .buffered(CHUNKS_IN_FLIGHT)
+    }
+
+    /// The main key's value: the whole object, or the manifest of a chunked one (the main
+    /// key holds the whole object only when it fits in one chunk).
+    async fn main_value(&self, key: &Key) -> Result<Stored> {
+        let value = self
+            .get_value(self.main_key(key), self.config.chunk)
+            .await?;
+        let value = value.ok_or_else(|| self.not_found(key))?;
+        Ok(match Manifest::decode(&value) {
+            Some(manifest) => Stored::Chunked(manifest),
+            None => Stored::Whole(Bytes::from(value)),
+        })
     }
 
     fn missing_chunk(&self, key: &Key, i: u64, manifest: &Manifest) -> Error {
@@ -344,15 +366,32 @@ impl Store for RedisStore {
     }
 
     async fn get(&self, key: &Key) -> Result<Object> {
-        // The main key holds the whole object only when it fits in one chunk.
-        let value = self
-            .get_value(self.main_key(key), self.config.chunk)
-            .await?;
-        let value = value.ok_or_else(|| self.not_found(key))?;
-        match Manifest::decode(&value) {
-            Some(manifest) => Ok(Object::Shared(self.get_chunks(key, &manifest).await?)),
-            None => Ok(Object::Shared(Bytes::from(value))),
+        match self.main_value(key).await? {
+            // Chunks arrive in order and each is appended and dropped at once: no zero-filling
+            // of the buffer, and at most `CHUNKS_IN_FLIGHT` chunks held besides it.
+            Stored::Chunked(manifest) => {
+                let mut whole = BytesMut::with_capacity(manifest.len as usize);
+                let mut chunks = std::pin::pin!(self.chunks(*key, manifest));
+                while let Some(data) = chunks.try_next().await? {
+                    whole.extend_from_slice(&data);
+                }
+                Ok(Object::Shared(whole.freeze()))
+            }
+            Stored::Whole(data) => Ok(Object::Shared(data)),
         }
+    }
+
+    async fn get_incoming(&self, key: &Key, len: u64) -> Result<Box<dyn Incoming + '_>> {
+        let stored = self.main_value(key).await?;
+        let (stored_len, body): (u64, Box<dyn Incoming>) = match stored {
+            Stored::Chunked(manifest) => (
+                manifest.len,
+                Box::new(Streamed::new(self.chunks(*key, manifest))),
+            ),
+            Stored::Whole(data) => (data.len() as u64, Box::new(Whole::new(data))),
+        };
+        check_length(&self.config.display, key, stored_len, len)?;
+        Ok(body)
     }
 
     async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes> {

@@ -18,13 +18,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use byref_core::incoming::{Incoming, Streamed};
 use byref_core::{
     Capabilities, Error, Key, Object, Payload, Progress, PutOptions, RefId, Result, Store,
-    StoreUrl, UrlBuilder, check_range, refcount, refuse_ttl, secrets,
+    StoreUrl, UrlBuilder, check_length, check_range, refcount, refuse_ttl, secrets,
 };
 use bytes::{Bytes, BytesMut};
 use error::S3Error;
-use futures::{StreamExt, TryStreamExt, stream};
+use futures::{Stream, StreamExt, TryStreamExt, stream};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
 use object_store::{
@@ -251,27 +252,36 @@ impl S3Store {
             .map_err(|e| self.write_error(key, e))
     }
 
-    async fn download(&self, key: &Key, size: u64) -> Result<Bytes> {
-        let path = self.object(key);
-        if size <= PART {
-            let got = self.s3.get(&path).await.map_err(|e| self.error(key, e))?;
-            return got.bytes().await.map_err(|e| self.error(key, e));
-        }
-        // Parts arrive in order and are appended as they come: no zero-filled buffer, and at
-        // most PARTS_IN_FLIGHT parts held besides it.
-        let mut whole = BytesMut::with_capacity(size as usize);
-        let mut parts = stream::iter((0..size).step_by(PART as usize))
-            .map(|start| {
+    /// The object's bytes in order, in parts of `PART` bytes fetched `PARTS_IN_FLIGHT` at a
+    /// time: at most that many held at once, whoever consumes them.
+    fn parts(&self, key: Key, size: u64) -> impl Stream<Item = Result<Bytes>> + Send + '_ {
+        let path = self.object(&key);
+        stream::iter((0..size).step_by(PART as usize))
+            .map(move |start| {
                 let range = start..(start + PART).min(size);
                 let path = path.clone();
                 async move {
                     self.s3
                         .get_range(&path, range)
                         .await
-                        .map_err(|e| self.error(key, e))
+                        .map_err(|e| self.error(&key, e))
                 }
             })
-            .buffered(PARTS_IN_FLIGHT);
+            .buffered(PARTS_IN_FLIGHT)
+    }
+
+    async fn download(&self, key: &Key, size: u64) -> Result<Bytes> {
+        if size <= PART {
+            let got = self
+                .s3
+                .get(&self.object(key))
+                .await
+                .map_err(|e| self.error(key, e))?;
+            return got.bytes().await.map_err(|e| self.error(key, e));
+        }
+        // Parts are appended as they come: no zero-filled buffer.
+        let mut whole = BytesMut::with_capacity(size as usize);
+        let mut parts = std::pin::pin!(self.parts(*key, size));
         while let Some(data) = parts.try_next().await? {
             whole.extend_from_slice(&data);
         }
@@ -300,6 +310,12 @@ impl Store for S3Store {
     async fn get(&self, key: &Key) -> Result<Object> {
         let size = refcount::open_existing(self, key, || self.object_size(key)).await?;
         Ok(Object::Shared(self.download(key, size).await?))
+    }
+
+    async fn get_incoming(&self, key: &Key, len: u64) -> Result<Box<dyn Incoming + '_>> {
+        let size = refcount::open_existing(self, key, || self.object_size(key)).await?;
+        check_length(&self.url, key, size, len)?;
+        Ok(Box::new(Streamed::new(self.parts(*key, size))))
     }
 
     async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes> {

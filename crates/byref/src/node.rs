@@ -5,8 +5,8 @@
 
 use std::sync::{Once, OnceLock};
 
-use byref_core::{Key, Object, Result, StoreExt, check_length};
-use byref_fs::node_cache::NodeCache;
+use byref_core::{Error, Key, Object, Result, StoreExt};
+use byref_fs::node_cache::{InsertError, NodeCache};
 
 use crate::Opened;
 
@@ -17,16 +17,20 @@ pub(crate) fn node_cache() -> Option<&'static NodeCache> {
 }
 
 /// The object, from the node cache, or fetched once for the whole node: the first process
-/// to ask fetches (verified against its key) and adds it while the others wait on its lock;
-/// all then map the one entry. A cache that cannot take it (a full filesystem) costs a
-/// private fetch and a warning, never an error.
+/// to ask streams it into the cache (verified against its key before it becomes visible)
+/// while the others wait on its lock; all then map the one entry.
+///
+/// A cache that cannot take it (a full filesystem) costs a private fetch and a warning,
+/// never an error. Bytes that fail the check on entry are fetched again, privately and
+/// verified: a damaged transfer heals, a store that holds other bytes is an error.
 pub(crate) async fn fetch(
     opened: &Opened,
     node: &'static NodeCache,
     key: &Key,
     expected: Option<u64>,
 ) -> Result<Object> {
-    if let Some(object) = hit(opened, node, key, expected)? {
+    let privately = || opened.store.get_checked(key, expected, true);
+    if let Some(object) = hit(node, key, expected) {
         return Ok(object);
     }
     let waited = {
@@ -34,54 +38,67 @@ pub(crate) async fn fetch(
         tokio::task::spawn_blocking(move || node.lock(&key)).await
     };
     let Ok(Ok(lock)) = waited else {
-        return opened.store.get_checked(key, expected, true).await;
+        return privately().await;
     };
-    if let Some(object) = hit(opened, node, key, expected)? {
+    if let Some(object) = hit(node, key, expected) {
         return Ok(object);
     }
-    let object = opened.store.get_checked(key, expected, true).await?;
-    if !node.fits(object.len() as u64) {
-        return Ok(object);
-    }
-    let (object, added) = {
-        let key = *key;
-        tokio::task::spawn_blocking(move || {
-            let added = node.insert(&key, object.as_slice());
-            (object, added)
-        })
-        .await
-        .map_err(|e| byref_core::Error::backend(&opened.url, e))?
+    let len = match expected {
+        Some(len) => len,
+        None => opened
+            .store
+            .head(key)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                store: opened.url.clone(),
+                key: *key,
+            })?,
     };
+    if !node.fits(len) {
+        return privately().await;
+    }
+    if !node.has_room(len) {
+        warn(node, "its filesystem is full");
+        return privately().await;
+    }
+    let mut body = opened.store.get_incoming(key, len).await?;
+    let inserted = node.insert_incoming(&lock, len, body.as_mut()).await;
+    drop(body);
     drop(lock);
-    match added {
-        // The fetched buffer goes: this process maps the node's one copy, like the others.
-        Ok(()) => Ok(node.get(key).unwrap_or(object)),
-        Err(e) => {
-            static WARNED: Once = Once::new();
-            WARNED.call_once(|| {
-                eprintln!(
-                    "byref: warning: the node cache {} cannot take objects ({e}); \
-                     fetching them privately",
-                    node.dir().display()
-                );
-            });
-            Ok(object)
+    match inserted {
+        // This process maps the node's one copy, like the others.
+        Ok(()) => match node.get(key) {
+            Some(object) => Ok(object),
+            None => privately().await,
+        },
+        Err(InsertError::Body(e)) => Err(Error::backend(&opened.url, e)),
+        Err(InsertError::Hash(_)) => privately().await,
+        Err(InsertError::Io(e)) => {
+            warn(node, &e.to_string());
+            privately().await
         }
     }
 }
 
-/// A cache hit, checked against the handle's length.
-fn hit(
-    opened: &Opened,
-    node: &NodeCache,
-    key: &Key,
-    expected: Option<u64>,
-) -> Result<Option<Object>> {
-    let Some(object) = node.get(key) else {
-        return Ok(None);
-    };
-    if let Some(expected) = expected {
-        check_length(&opened.url, key, object.len() as u64, expected)?;
+/// Says once per process that the node cache is being bypassed, and why.
+fn warn(node: &NodeCache, why: &str) {
+    static WARNED: Once = Once::new();
+    WARNED.call_once(|| {
+        eprintln!(
+            "byref: warning: the node cache {} cannot take objects ({why}); \
+             fetching them privately",
+            node.dir().display()
+        );
+    });
+}
+
+/// A cache hit of the length the handle says. An entry of another length is damaged (cut
+/// short, or written over): it is removed, and the object fetched again.
+fn hit(node: &NodeCache, key: &Key, expected: Option<u64>) -> Option<Object> {
+    let object = node.get(key)?;
+    if expected.is_some_and(|len| len != object.len() as u64) {
+        node.remove(key);
+        return None;
     }
-    Ok(Some(object))
+    Some(object)
 }
