@@ -37,10 +37,18 @@ except byref.BackendError as e:
 """
 
 
+def _object_dirs(tmp_path: Path) -> set[Path]:
+    """Where producers keep their objects: `/dev/shm` where it exists, else `$TMPDIR`."""
+    shm = Path("/dev/shm")
+    return set((shm if shm.is_dir() else tmp_path).glob("byref-peer-*"))
+
+
 @pytest.fixture
 def producer(tmp_path: Path):
-    """A producer process serving two 8 MB arrays; its spill directory under `tmp_path`."""
+    """A producer process serving two 8 MB arrays; its object directory in `/dev/shm` (or
+    under `tmp_path` without it)."""
     env = {**os.environ, "TMPDIR": str(tmp_path)}
+    before = _object_dirs(tmp_path)
     process = subprocess.Popen(
         [sys.executable, "-c", PRODUCER],
         stdin=subprocess.PIPE,
@@ -49,7 +57,8 @@ def producer(tmp_path: Path):
     )
     assert process.stdout is not None
     wires = [bytes.fromhex(process.stdout.readline().decode()) for _ in range(2)]
-    yield process, wires
+    (objects,) = _object_dirs(tmp_path) - before
+    yield process, wires, objects
     process.kill()
     process.wait()
 
@@ -57,17 +66,17 @@ def producer(tmp_path: Path):
 def test_workers_fetch_from_the_producer_and_are_told_when_it_is_gone(
     producer, tmp_path: Path
 ) -> None:
-    process, (first, second) = producer
+    process, (first, second), objects = producer
     assert len(first) < 300, len(first)
     # A fresh process, and this one (whose connection then stays open), fetch from the peer.
     assert run_python(RESOLVE, stdin=first).decode().strip() == "1000000.0"
     assert float(pickle.loads(first).sum()) == 1_000_000.0
-    assert list(tmp_path.glob("byref-peer-*"))
+    assert objects.is_dir() and objects.stat().st_mode & 0o777 == 0o700
 
     process.stdin.close()
     assert process.wait(timeout=30) == 0
-    # Its spill directory went with it.
-    assert not list(tmp_path.glob("byref-peer-*"))
+    # Its object directory went with it.
+    assert not objects.exists()
     named = f"peer {process.pid}@"
     # A fresh worker gets no answer; the connected one was told the peer closed.
     message = run_python(RESOLVE, stdin=second).decode()
@@ -160,3 +169,45 @@ def test_a_worker_keeps_no_socket_for_peers_that_are_gone() -> None:
         for p in [*peers, worker]:
             p.kill()
             p.wait()
+
+
+def _requests(url: str) -> dict[str, int]:
+    """A server's requests per operation, from `byref status`."""
+    status = subprocess.run(
+        [sys.executable, "-m", "byref", "status", url], capture_output=True, text=True, check=True
+    ).stdout
+    prefix = "byref_requests_total{op="
+    return {
+        line[len(prefix) + 1 : line.index('"}')]: int(line.split()[1])
+        for line in status.splitlines()
+        if line.startswith(prefix)
+    }
+
+
+SUM_AND_WRITE = """
+import pickle, sys, numpy as np
+array = np.asarray(pickle.loads(sys.stdin.buffer.read()))
+total = float(array.sum())
+array[:] = -1.0  # a task writing into its argument: private to this process
+print(total, float(array.sum()), flush=True)
+"""
+
+
+def test_a_worker_on_the_producers_host_maps_its_objects(producer) -> None:
+    """Same host: the worker maps the producer's shared-memory file (one LOCATE, no GET) and
+    writes to its own private copy; the producer's object, and other workers, see no
+    change."""
+    _, (first, _), objects = producer
+    url = byref.handle_of(pickle.loads(first)).url
+    env = {**os.environ, "BYREF_NODE_CACHE": "off", "BYREF_CACHE_BYTES": "0"}
+    for _ in range(2):
+        out = subprocess.run(
+            [sys.executable, "-c", SUM_AND_WRITE], input=first, env=env, capture_output=True,
+            timeout=60,
+        )  # fmt: skip
+        assert out.stdout.decode().split() == ["1000000.0", "-1000000.0"], out.stderr
+    served = _requests(url)
+    assert (served["locate"], served["get"]) == (2, 0), served
+    shared = [f for f in objects.rglob("*") if f.is_file() and f.stat().st_size > 1 << 20]
+    assert len(shared) == 2, "the two arrays are not one file each"
+    assert all(f.stat().st_mode & 0o777 == 0o600 for f in shared)

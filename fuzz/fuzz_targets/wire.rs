@@ -3,7 +3,7 @@
 //! bytes, never a panic.
 #![no_main]
 
-use byref_protocol::{REQUEST_LEN, RESPONSE_LEN, Request, Response};
+use byref_protocol::{Location, REQUEST_LEN, RESPONSE_LEN, Request, Response};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -21,5 +21,9 @@ fuzz_target!(|data: &[u8]| {
         && let Ok(response) = Response::decode(head)
     {
         assert_eq!(&response.encode(), head);
+    }
+    // A same-host server's answer to LOCATE.
+    if let Ok(location) = Location::decode(data) {
+        assert_eq!(Location::decode(&location.encode()), Ok(location));
     }
 });

@@ -17,6 +17,7 @@ pub mod frame;
 mod handle;
 pub mod incoming;
 mod key;
+pub mod mapping;
 mod memory;
 pub mod metrics;
 pub mod refcount;

@@ -240,6 +240,29 @@ pub trait Store: Send + Sync + fmt::Debug {
         Ok(Box::new(Whole::new(object.into_bytes())))
     }
 
+    /// The file holding the object whole, when this store keeps it in one on this machine (a
+    /// file store; a daemon's disk tier; a peer's shared-memory files): what a server tells a
+    /// client on the same host to map instead of sending the bytes. `None` when it keeps the
+    /// object elsewhere (memory, a network); [`crate::Error::NotFound`] if absent.
+    async fn locate(&self, key: &Key) -> Result<Option<std::path::PathBuf>> {
+        match self.head(key).await? {
+            Some(_) => Ok(None),
+            None => Err(crate::Error::NotFound {
+                store: self.url().to_owned(),
+                key: *key,
+            }),
+        }
+    }
+
+    /// The object, `len` bytes, mapped straight from a file on this machine where the store's
+    /// server keeps it (see [`Store::locate`]): no transfer at all. `None` when that is not
+    /// possible (another host, an object in memory, a file this process may not read): then
+    /// fetch it. Stores whose `get` already maps (a file store) and stores without a server
+    /// answer `None`.
+    async fn map_local(&self, _key: &Key, _len: u64) -> Result<Option<Object>> {
+        Ok(None)
+    }
+
     /// Bytes `range` of the object; a range past its end is an error.
     async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes>;
 

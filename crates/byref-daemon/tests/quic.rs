@@ -550,3 +550,82 @@ async fn a_put_reports_its_progress_to_the_last_byte() {
     assert_eq!(progress.done(), data.len());
     daemon.stop().await;
 }
+
+/// A client on the server's host maps an object the server keeps in a file (`LOCATE`),
+/// privately, with no transfer; objects in memory, small objects, files others may write
+/// and files of another length are sent instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_same_host_client_maps_the_servers_file() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let token = Token::random();
+    let daemon = Running::start(small_options(dir.path()), &token);
+    let client = daemon.client(&token);
+    let locates = || {
+        let status = daemon.daemon.status();
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("byref_requests_total{op=\"locate\"}"))
+            .unwrap()
+            .to_owned();
+        line.split(' ').nth(1).unwrap().parse::<u64>().unwrap()
+    };
+    let on_disk = vec![3u8; 2 << 20];
+    let key = client
+        .put_payload(&payload(&on_disk), &PutOptions::new())
+        .await
+        .unwrap();
+    let Some(byref_core::Object::Mapped(mut mapped)) =
+        client.map_local(&key, on_disk.len() as u64).await.unwrap()
+    else {
+        panic!("an object in the disk tier was not mapped")
+    };
+    assert_eq!(&mapped[..], &on_disk[..]);
+    assert_eq!(locates(), 1);
+    mapped[0] = 9; // Private: the server's file keeps its bytes.
+    assert_eq!(client.get(&key).await.unwrap().as_slice(), &on_disk[..]);
+    // Another length than the handle says.
+    assert!(client.map_local(&key, 5 << 20).await.unwrap().is_none());
+    // In memory, or small: sent.
+    let in_memory = vec![4u8; 512 << 10];
+    let small_key = client
+        .put_payload(&payload(&in_memory), &PutOptions::new())
+        .await
+        .unwrap();
+    assert!(
+        client
+            .map_local(&small_key, 512 << 10)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(client.map_local(&small_key, 1000).await.unwrap().is_none());
+    // A file others could have written is not trusted.
+    let path = find(dir.path(), &key.to_hex()).expect("the object's file");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    assert!(
+        client
+            .map_local(&key, on_disk.len() as u64)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    daemon.stop().await;
+}
+
+/// The regular file named `name` under `dir`, at any depth.
+fn find(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if entry.file_name() == name && path.is_file() {
+            return Some(path);
+        }
+        if path.is_dir()
+            && let Some(found) = find(&path, name)
+        {
+            return Some(found);
+        }
+    }
+    None
+}

@@ -13,7 +13,6 @@
 //! A backend: depends on `byref-core` only.
 
 mod layout;
-mod mapping;
 pub mod node_cache;
 mod private;
 mod spool;
@@ -304,7 +303,7 @@ impl FileStore {
                 .map_err(|e| self.io_error(e, &path))?;
             return Ok(Object::Shared(Bytes::from(data)));
         }
-        mapping::map_private(file)
+        byref_core::mapping::map_private(file)
             .map(Object::Mapped)
             .map_err(|e| self.io_error(e, &path))
     }
@@ -480,6 +479,19 @@ impl Store for FileStore {
         let mut file =
             refcount::open_existing(self, key, || async { self.open_object(key) }).await?;
         self.read_object(key, &mut file)
+    }
+
+    async fn locate(&self, key: &Key) -> Result<Option<PathBuf>> {
+        let path = self.paths.object(key);
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_file() => Ok(Some(path)),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == ErrorKind::NotFound => Err(Error::NotFound {
+                store: self.url.clone(),
+                key: *key,
+            }),
+            Err(e) => Err(self.io_error(e, &path)),
+        }
     }
 
     async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes> {

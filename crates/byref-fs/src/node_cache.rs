@@ -18,11 +18,11 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use byref_core::incoming::Incoming;
-use byref_core::{Key, Object, RefId};
+use byref_core::{Key, Object, RefId, mapping};
 use bytes::Bytes;
 
+use crate::private;
 use crate::spool::{self, SpoolError};
-use crate::{mapping, private};
 
 /// The environment variable choosing the cache directory, or `off`.
 pub const NODE_CACHE_VAR: &str = "BYREF_NODE_CACHE";

@@ -1,8 +1,11 @@
 //! `peer://[host][:port]`: the producing process serves its own objects, with no daemon.
 //!
 //! Opening a peer store starts `byref-quic`'s server inside this process, on the caller's
-//! tokio runtime, over a `byref-tiers` store. What is put here stays in this process's memory (past `memory=`, it spills to a
-//! private temporary directory or `dir=`), and workers fetch it straight from here over QUIC.
+//! tokio runtime, over a `byref-tiers` store. By default what is put here is written once
+//! into private files in `/dev/shm` (removed with the store): a worker on this host maps them
+//! (the server tells it where, `LOCATE`), and other workers fetch them over QUIC. With
+//! `memory=` or `dir=`, objects stay in this process's memory up to `memory=` (all of them
+//! if only `dir=` is given), then spill to `dir=` or a private temporary directory.
 //! The store's URL, which handles carry, is the endpoint's `quic://` URL with the
 //! certificate's fingerprint and the peer's name, so a worker needs only the handle and the
 //! shared token file. The objects go with the process: a worker resolving one afterwards is
@@ -13,7 +16,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -29,6 +32,8 @@ use tokio::sync::oneshot;
 
 /// The URL scheme.
 pub const SCHEME: &str = "peer";
+/// Where objects live by default: memory that other processes on this host can map.
+const SHARED_MEMORY: &str = "/dev/shm";
 
 /// A store served from this process.
 #[derive(Debug)]
@@ -97,15 +102,31 @@ impl PeerStore {
             dir,
             connect_timeout,
         } = PeerOptions::parse(url)?;
+        // By default the objects go straight into private files in shared memory: one copy
+        // at put, and a worker on this host maps them from there (`LOCATE`) instead of
+        // having them sent. A memory bound or a directory given keeps the old arrangement:
+        // memory first, then files in the directory.
+        let shm = Path::new(SHARED_MEMORY);
+        let in_shared_memory = memory_limit.is_none() && dir.is_none() && shm.is_dir();
+        let memory_limit = match memory_limit {
+            Some(limit) => limit,
+            None if in_shared_memory => 0,
+            None => u64::MAX,
+        };
         let scratch = match dir {
             Some(_) => None,
-            None => Some(
-                tempfile::Builder::new()
+            None => Some({
+                let mut builder = tempfile::Builder::new();
+                builder
                     .prefix("byref-peer-")
-                    .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
-                    .tempdir()
-                    .map_err(|e| config("spill directory", e))?,
-            ),
+                    .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
+                if in_shared_memory {
+                    builder.tempdir_in(shm)
+                } else {
+                    builder.tempdir()
+                }
+                .map_err(|e| config("spill directory", e))?
+            }),
         };
         let dir = dir.unwrap_or_else(|| scratch.as_ref().expect("made above").path().into());
         let store = Arc::new(TieredStore::open(
@@ -187,8 +208,8 @@ struct PeerOptions {
     advertise: String,
     /// This machine's hostname, which names the peer in workers' errors.
     machine: Option<String>,
-    /// Bytes kept in memory before spilling.
-    memory_limit: u64,
+    /// Bytes kept in memory before spilling, if given.
+    memory_limit: Option<u64>,
     /// The spill directory, if given (else a private temporary one).
     dir: Option<PathBuf>,
     /// Goes into the URL workers open.
@@ -223,7 +244,7 @@ impl PeerOptions {
             listen,
             advertise,
             machine,
-            memory_limit: url.take_size("memory")?.unwrap_or(u64::MAX),
+            memory_limit: url.take_size("memory")?,
             dir: url.take("dir").map(PathBuf::from),
             connect_timeout: url.take_secs("connect_timeout")?,
         };

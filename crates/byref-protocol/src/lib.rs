@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | 0 | 2 | magic `BQ` |
 //! | 2 | 1 | protocol version, 2 |
-//! | 3 | 1 | operation: 1 `PUT`, 2 `GET`, 3 `HEAD`, 4 `RELEASE`, 5 `STATUS`, 6 `GET_RANGE` |
+//! | 3 | 1 | operation: 1 `PUT`, 2 `GET`, 3 `HEAD`, 4 `RELEASE`, 5 `STATUS`, 6 `GET_RANGE`, 7 `LOCATE` |
 //! | 4 | 32 | proof of the token, bound to this connection (`byref_quic::token`) |
 //! | 36 | 32 | key (BLAKE3 digest); zero for `STATUS` |
 //! | 68 | 16 | reference: added by `PUT`, dropped by `RELEASE` |
@@ -20,8 +20,8 @@
 //! | 100 | 8 | `PUT`: time to live in milliseconds, 0 for none; `GET_RANGE`: end (exclusive) |
 //!
 //! Response (server → client), a fixed 16-byte header, an error message of `message_len`
-//! UTF-8 bytes (at most [`MAX_MESSAGE`]), then for `GET`, `GET_RANGE` and `STATUS` `value`
-//! body bytes:
+//! UTF-8 bytes (at most [`MAX_MESSAGE`]), then for `GET`, `GET_RANGE`, `STATUS` and `LOCATE`
+//! `value` body bytes (a `LOCATE` body is a [`Location`], at most [`MAX_LOCATION`] bytes):
 //!
 //! | offset | size | field |
 //! |---|---|---|
@@ -29,7 +29,7 @@
 //! | 1 | 1 | zero |
 //! | 2 | 2 | `message_len` |
 //! | 4 | 4 | zero |
-//! | 8 | 8 | `value`: `GET`/`GET_RANGE`/`STATUS` body length, `HEAD` object length, `RELEASE` 1 if the object was deleted |
+//! | 8 | 8 | `value`: `GET`/`GET_RANGE`/`STATUS`/`LOCATE` body length, `HEAD` object length, `RELEASE` 1 if the object was deleted |
 //!
 //! Decoding checks every field: a wrong magic, version, operation, flag or nonzero reserved
 //! byte, or a length over the receiver's limit, is an error, never a panic or an allocation.
@@ -48,6 +48,8 @@ pub const REQUEST_LEN: usize = 108;
 pub const RESPONSE_LEN: usize = 16;
 /// Longest error message a response may carry.
 pub const MAX_MESSAGE: usize = 1024;
+/// Longest `LOCATE` answer: a host's identity and a path.
+pub const MAX_LOCATION: u64 = 8192;
 /// Length of a token, and of a proof of one, in bytes.
 pub const TOKEN_LEN: usize = 32;
 
@@ -70,6 +72,9 @@ pub enum Op {
     Status = 5,
     /// Send a byte range of the object.
     GetRange = 6,
+    /// Say where the object's file is on the server's host, if it is in one: a client on the
+    /// same host maps it rather than have it sent.
+    Locate = 7,
 }
 
 impl TryFrom<u8> for Op {
@@ -83,6 +88,7 @@ impl TryFrom<u8> for Op {
             4 => Op::Release,
             5 => Op::Status,
             6 => Op::GetRange,
+            7 => Op::Locate,
             other => return Err(DecodeError(format!("unknown operation {other}"))),
         })
     }
@@ -202,6 +208,58 @@ impl Request {
     }
 }
 
+/// The answer to `LOCATE`: the server's host, and the file holding the object there (none
+/// when the object is not kept in a file). Encoded as `boot id`, `\n`, `hostname`, `\n`,
+/// path bytes; the boot id and hostname are free of `\n`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// The server's kernel boot id (`/proc/sys/kernel/random/boot_id`): equal ids and
+    /// hostnames mean the same running machine.
+    pub boot_id: String,
+    /// The server's hostname.
+    pub hostname: String,
+    /// The object's file, when it is in one.
+    pub path: Option<std::path::PathBuf>,
+}
+
+impl Location {
+    /// The answer's bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        use std::os::unix::ffi::OsStrExt;
+        let mut out = format!("{}\n{}\n", self.boot_id, self.hostname).into_bytes();
+        if let Some(path) = &self.path {
+            out.extend_from_slice(path.as_os_str().as_bytes());
+        }
+        out
+    }
+
+    /// Parses an answer, at most [`MAX_LOCATION`] bytes.
+    pub fn decode(data: &[u8]) -> Result<Self, DecodeError> {
+        use std::os::unix::ffi::OsStrExt;
+        if data.len() as u64 > MAX_LOCATION {
+            return Err(DecodeError(format!("location of {} bytes", data.len())));
+        }
+        let mut fields = data.splitn(3, |&b| b == b'\n');
+        let mut text = |what: &str| {
+            let field = fields
+                .next()
+                .ok_or_else(|| DecodeError(format!("location without a {what}")))?;
+            String::from_utf8(field.to_vec())
+                .map_err(|_| DecodeError(format!("location's {what} is not UTF-8")))
+        };
+        let (boot_id, hostname) = (text("boot id")?, text("hostname")?);
+        let path = fields
+            .next()
+            .ok_or_else(|| DecodeError("location without a path".into()))?;
+        Ok(Location {
+            boot_id,
+            hostname,
+            path: (!path.is_empty())
+                .then(|| std::path::PathBuf::from(std::ffi::OsStr::from_bytes(path))),
+        })
+    }
+}
+
 /// How a request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -314,6 +372,22 @@ impl Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn locations_round_trip_and_refuse_what_is_not_one() {
+        let here = Location {
+            boot_id: "b0".into(),
+            hostname: "node1".into(),
+            path: Some("/dev/shm/x\ny".into()),
+        };
+        assert_eq!(Location::decode(&here.encode()).unwrap(), here);
+        let nowhere = Location { path: None, ..here };
+        assert_eq!(Location::decode(&nowhere.encode()).unwrap(), nowhere);
+        assert!(Location::decode(b"only").is_err());
+        assert!(Location::decode(b"a\nb").is_err());
+        assert!(Location::decode(b"\xff\nb\n/p").is_err());
+        assert!(Location::decode(&vec![b'a'; MAX_LOCATION as usize + 1]).is_err());
+    }
 
     fn request() -> Request {
         Request {

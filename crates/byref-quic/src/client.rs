@@ -18,12 +18,15 @@ use byref_core::{
 use bytes::Bytes;
 use tokio::sync::Mutex;
 
-use crate::protocol::{Op, RESPONSE_LEN, Request, Response, TOKEN_LEN};
+use crate::protocol::{Location, MAX_LOCATION, Op, RESPONSE_LEN, Request, Response, TOKEN_LEN};
 use crate::token::{self, TOKEN_VAR, Token};
-use crate::{tls, wire};
+use crate::{local, tls, wire};
 
 /// The URL scheme.
 pub const SCHEME: &str = "quic";
+/// Objects smaller than this are sent, never mapped from a same-host server's file: a mapping
+/// costs more than the copy (as in the file store).
+const MAP_MIN: u64 = 64 << 10;
 /// A put's progress moves in steps of this many bytes.
 const PROGRESS_STEP: usize = 4 << 20;
 /// The config-file line (or environment variable) holding the daemon's fingerprint, for URLs
@@ -72,6 +75,9 @@ pub struct QuicStore {
     token: Option<Token>,
     /// `pid@host` of the producing process, when this is a peer's endpoint.
     peer: Option<String>,
+    /// The server's address is one of this machine's: it may be on this host, so a large
+    /// object is worth a `LOCATE` before a `GET` (see `local`).
+    maybe_same_host: bool,
     /// The one connection every request shares, made on first use (opening a store does no
     /// I/O) and again after it closes. Emptied as soon as it closes (the server went away,
     /// or it sat idle past QUIC's idle timeout), which also closes its UDP socket: a worker
@@ -147,6 +153,7 @@ impl QuicStore {
             timeout,
             token,
             peer,
+            maybe_same_host: local::is_local_address(addr),
             connection: Arc::new(Mutex::new(None)),
         })
     }
@@ -345,6 +352,27 @@ impl Store for QuicStore {
         check_length(&self.url, key, response.value, len)?;
         let data = self.read_body(&mut recv, response.value).await?;
         Ok(Object::Shared(data))
+    }
+
+    async fn map_local(&self, key: &Key, len: u64) -> Result<Option<Object>> {
+        if !self.maybe_same_host || len < MAP_MIN {
+            return Ok(None);
+        }
+        // Any failure here (an old server, an object in memory, another host) only means the
+        // bytes are sent instead: the GET that follows reports what is really wrong.
+        let Ok((response, mut recv)) = self.call(request(Op::Locate, key), None).await else {
+            return Ok(None);
+        };
+        if response.value > MAX_LOCATION {
+            return Ok(None);
+        }
+        let Ok(answer) = self.read_body(&mut recv, response.value).await else {
+            return Ok(None);
+        };
+        let mapped = Location::decode(&answer)
+            .ok()
+            .and_then(|location| local::map_located(&location, len));
+        Ok(mapped)
     }
 
     async fn get_incoming(&self, key: &Key, len: u64) -> Result<Box<dyn Incoming + '_>> {

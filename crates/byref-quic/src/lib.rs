@@ -19,6 +19,7 @@ pub mod client;
 /// The wire protocol, sans-IO: its own crate, so that fuzzers build it without the transport.
 pub use byref_protocol as protocol;
 pub mod identity;
+mod local;
 pub mod server;
 pub mod tls;
 pub mod token;

@@ -196,15 +196,20 @@ impl TieredStore {
         }
     }
 
-    /// Stores `data` under `key` with one more reference.
-    async fn put_bytes(
+    /// Stores `payload` under `key` with one more reference: in memory if it fits, else on
+    /// disk.
+    async fn put_payload(
         &self,
         key: &Key,
-        data: Bytes,
+        payload: &Payload,
         reference: RefId,
         ttl: Option<Duration>,
     ) -> Result<()> {
         let expires = ttl.map(|t| Instant::now() + t);
+        let len = payload.len();
+        // Copied only if it may stay in memory: a put bound for disk (a peer's shared-memory
+        // files) is written straight from the caller's buffers, one copy in all.
+        let data = (len <= self.memory_limit).then(|| payload.to_owned_bytes());
         // An object lives in one tier only, so that its references are counted in one place.
         let on_disk = self.disk.holds(key);
         {
@@ -214,13 +219,15 @@ impl TieredStore {
                 entry.expires = later(entry.expires, expires);
                 return Ok(());
             }
-            let len = data.len() as u64;
-            if !on_disk && memory.used + len <= self.memory_limit {
+            if let Some(data) = &data
+                && !on_disk
+                && memory.used + len <= self.memory_limit
+            {
                 memory.used += len;
                 memory.objects.insert(
                     *key,
                     Entry {
-                        data,
+                        data: data.clone(),
                         refs: RefSet::new(reference),
                         expires,
                     },
@@ -228,7 +235,15 @@ impl TieredStore {
                 return Ok(());
             }
         }
-        self.put_disk(key, data, reference, expires, DiskLimit::Enforced)
+        let owned;
+        let payload = match data {
+            Some(data) => {
+                owned = Payload::received(data);
+                &owned
+            }
+            None => payload,
+        };
+        self.put_disk(key, payload, reference, expires, DiskLimit::Enforced)
             .await
     }
 
@@ -299,8 +314,13 @@ impl TieredStore {
         // It was in memory when the put began and has been released since: store it again,
         // through the ordinary path.
         drop(reservation);
-        self.put_bytes(key, data, options.reference, options.ttl)
-            .await
+        self.put_payload(
+            key,
+            &Payload::received(data),
+            options.reference,
+            options.ttl,
+        )
+        .await
     }
 
     /// A put onto disk, its room reserved: the body streams into the disk tier.
@@ -331,12 +351,12 @@ impl TieredStore {
     async fn put_disk(
         &self,
         key: &Key,
-        data: Bytes,
+        payload: &Payload,
         reference: RefId,
         expires: Option<Instant>,
         limit: DiskLimit,
     ) -> Result<()> {
-        let len = data.len() as u64;
+        let len = payload.len();
         let exists = self.disk.holds(key);
         if limit == DiskLimit::Enforced
             && !exists
@@ -348,9 +368,7 @@ impl TieredStore {
             reference,
             ..PutOptions::new()
         };
-        self.disk
-            .put(key, &Payload::received(data), &options)
-            .await?;
+        self.disk.put(key, payload, &options).await?;
         if !exists {
             self.disk_used.fetch_add(len, Ordering::Relaxed);
             self.disk_objects.fetch_add(1, Ordering::Relaxed);
@@ -506,7 +524,7 @@ impl TieredStore {
         for reference in entry.refs.iter() {
             self.put_disk(
                 key,
-                entry.data.clone(),
+                &Payload::received(entry.data.clone()),
                 *reference,
                 entry.expires,
                 DiskLimit::Ignored,
@@ -587,13 +605,8 @@ impl Store for TieredStore {
     }
 
     async fn put(&self, key: &Key, payload: &Payload, options: &PutOptions) -> Result<()> {
-        self.put_bytes(
-            key,
-            payload.to_owned_bytes(),
-            options.reference,
-            options.ttl,
-        )
-        .await
+        self.put_payload(key, payload, options.reference, options.ttl)
+            .await
     }
 
     /// Streams a body into the tier it will live in, after reserving its room there: a
@@ -628,6 +641,13 @@ impl Store for TieredStore {
         let object = self.get(key).await?;
         check_range(&self.name, key, &range, object.len() as u64)?;
         Ok(object.into_range(range.start as usize..range.end as usize))
+    }
+
+    async fn locate(&self, key: &Key) -> Result<Option<PathBuf>> {
+        if self.memory().objects.contains_key(key) {
+            return Ok(None);
+        }
+        self.disk.locate(key).await
     }
 
     async fn head(&self, key: &Key) -> Result<Option<u64>> {

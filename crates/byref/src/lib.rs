@@ -51,8 +51,15 @@ impl Opened {
     /// any store, `verify=true` or not, hashes to its key.
     ///
     /// Objects of network stores go through the node cache instead when one is configured
-    /// (`BYREF_NODE_CACHE`): one fetch per machine, one copy mapped by every process.
+    /// (`BYREF_NODE_CACHE`): one fetch per machine, one copy mapped by every process. Before
+    /// either, a server on this host that keeps the object in a file has it mapped from there
+    /// ([`Store::map_local`]): no transfer at all.
     pub async fn fetch(&self, key: &Key, expected: Option<u64>) -> Result<Object> {
+        if let Some(len) = expected
+            && let Some(object) = self.store.map_local(key, len).await?
+        {
+            return Ok(object);
+        }
         #[cfg(feature = "fs")]
         if !is_local(self.url.split("://").next().unwrap_or_default())
             && let Some(node) = node::node_cache()

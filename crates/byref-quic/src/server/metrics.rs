@@ -16,6 +16,8 @@ pub struct Metrics {
     releases: AtomicU64,
     statuses: AtomicU64,
     get_ranges: AtomicU64,
+    /// Same-host clients asking where to map an object: each one a transfer saved.
+    locates: AtomicU64,
     /// `GET`s of absent objects: a client resolving something already released.
     misses: AtomicU64,
     /// Bad tokens, malformed headers, connections past the limit: the signs of abuse.
@@ -34,6 +36,7 @@ impl Metrics {
             Op::Release => &self.releases,
             Op::Status => &self.statuses,
             Op::GetRange => &self.get_ranges,
+            Op::Locate => &self.locates,
         }
     }
 
@@ -63,6 +66,7 @@ impl Metrics {
             ("release", Op::Release),
             ("status", Op::Status),
             ("get_range", Op::GetRange),
+            ("locate", Op::Locate),
         ];
         let requests = ops
             .iter()

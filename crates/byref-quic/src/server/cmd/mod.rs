@@ -4,6 +4,7 @@
 mod get;
 mod get_range;
 mod head;
+mod locate;
 mod put;
 mod release;
 mod status;
@@ -17,7 +18,7 @@ use crate::protocol::{Op, Request, Status};
 pub(super) enum Reply {
     /// A number in the response header and no body (`PUT`, `HEAD`, `RELEASE`).
     Value(u64),
-    /// A body (`GET`, `GET_RANGE`, `STATUS`), its length in the header.
+    /// A body (`GET`, `GET_RANGE`, `STATUS`, `LOCATE`), its length in the header.
     Body(Object),
 }
 
@@ -44,6 +45,7 @@ pub(super) enum Command {
     Head(head::Head),
     Release(release::Release),
     Status(status::Status),
+    Locate(locate::Locate),
 }
 
 impl From<Request> for Command {
@@ -69,6 +71,7 @@ impl From<Request> for Command {
                 reference: r.reference,
             }),
             Op::Status => Command::Status(status::Status),
+            Op::Locate => Command::Locate(locate::Locate { key }),
         }
     }
 }
@@ -86,6 +89,7 @@ impl Command {
             Command::Head(cmd) => cmd.apply(server).await,
             Command::Release(cmd) => cmd.apply(server).await,
             Command::Status(cmd) => Ok(cmd.apply(server)),
+            Command::Locate(cmd) => cmd.apply(server).await,
         }
     }
 }
