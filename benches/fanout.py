@@ -46,7 +46,7 @@ import byref
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from timing import fmt_time, publish
 
-from tests.servers import MotoS3, QuicDaemon, RedisServer
+from tests.servers import MotoS3, QuicDaemon, RedisServer, requests_served
 
 REPEAT = 3
 HERE = Path(__file__).resolve().parent
@@ -136,19 +136,6 @@ class Row:
     sent: int | None
 
 
-def requests(url: str) -> dict[str, int]:
-    """A byref server's requests per operation, from `byref status`."""
-    status = subprocess.run(
-        [sys.executable, "-m", "byref", "status", url], capture_output=True, text=True, check=True
-    ).stdout
-    prefix = "byref_requests_total{op="
-    return {
-        line[len(prefix) + 1 : line.index('"}')]: int(line.split()[1])
-        for line in status.splitlines()
-        if line.startswith(prefix)
-    }
-
-
 def redis_sent(redis: RedisServer) -> int:
     info = redis.cli("INFO", "stats")
     line = next(x for x in info.splitlines() if x.startswith("total_net_output_bytes:"))
@@ -220,7 +207,7 @@ def same_host(size: int) -> list[tuple[str, float]]:
             best = min(run_once(wire, 1, env).seconds for _ in range(REPEAT))
             results.append((name, best))
             print(name, fmt_time(best), flush=True)
-        served = requests(daemon.url)
+        served = requests_served(daemon.url)
         assert served["get"] == 0, f"the daemon sent the object: {served}"
     finally:
         daemon.stop()
@@ -407,8 +394,8 @@ def main() -> None:
                 "peer:// (same host)",
                 peer_wire,
                 False,
-                transfers=lambda: requests(peer_url)["get"],
-                sent=lambda: requests(peer_url)["get"] * size,
+                transfers=lambda: requests_served(peer_url)["get"],
+                sent=lambda: requests_served(peer_url)["get"] * size,
             ),
             *(Source(name, proxystore_proxy(c, array), False) for name, c in proxystore),
         ]

@@ -178,9 +178,18 @@ class QuicDaemon:
 
     def gets_served(self) -> int:
         """GET requests served so far, from `byref status`."""
-        status = subprocess.run(
-            [sys.executable, "-m", "byref", "status", self.url],
-            capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
-        prefix = 'byref_requests_total{op="get"}'
-        return int(next(x for x in status.splitlines() if x.startswith(prefix)).split()[1])
+        return requests_served(self.url)["get"]
+
+
+def requests_served(url: str) -> dict[str, int]:
+    """A byref server's (daemon's or peer's) requests so far per operation, from `byref
+    status`."""
+    status = subprocess.run(
+        [sys.executable, "-m", "byref", "status", url], capture_output=True, text=True, check=True
+    ).stdout
+    prefix = "byref_requests_total{op="
+    return {
+        line[len(prefix) + 1 : line.index('"}')]: int(line.split()[1])
+        for line in status.splitlines()
+        if line.startswith(prefix)
+    }

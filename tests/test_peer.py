@@ -16,6 +16,7 @@ import pytest
 import byref
 
 from .conftest import run_python
+from .servers import requests_served
 from .test_processes import finish
 
 PRODUCER = """
@@ -171,19 +172,6 @@ def test_a_worker_keeps_no_socket_for_peers_that_are_gone() -> None:
             p.wait()
 
 
-def _requests(url: str) -> dict[str, int]:
-    """A server's requests per operation, from `byref status`."""
-    status = subprocess.run(
-        [sys.executable, "-m", "byref", "status", url], capture_output=True, text=True, check=True
-    ).stdout
-    prefix = "byref_requests_total{op="
-    return {
-        line[len(prefix) + 1 : line.index('"}')]: int(line.split()[1])
-        for line in status.splitlines()
-        if line.startswith(prefix)
-    }
-
-
 SUM_AND_WRITE = """
 import pickle, sys, numpy as np
 array = np.asarray(pickle.loads(sys.stdin.buffer.read()))
@@ -206,7 +194,7 @@ def test_a_worker_on_the_producers_host_maps_its_objects(producer) -> None:
             timeout=60,
         )  # fmt: skip
         assert out.stdout.decode().split() == ["1000000.0", "-1000000.0"], out.stderr
-    served = _requests(url)
+    served = requests_served(url)
     assert (served["locate"], served["get"]) == (2, 0), served
     shared = [f for f in objects.rglob("*") if f.is_file() and f.stat().st_size > 1 << 20]
     assert len(shared) == 2, "the two arrays are not one file each"
