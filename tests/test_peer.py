@@ -199,3 +199,32 @@ def test_a_worker_on_the_producers_host_maps_its_objects(producer) -> None:
     shared = [f for f in objects.rglob("*") if f.is_file() and f.stat().st_size > 1 << 20]
     assert len(shared) == 2, "the two arrays are not one file each"
     assert all(f.stat().st_mode & 0o777 == 0o600 for f in shared)
+
+
+def test_what_a_killed_producer_left_in_shared_memory_is_swept(producer, tmp_path: Path) -> None:
+    """kill -9 leaves the producer's object files in /dev/shm, holding memory; the next
+    producer on the host removes them (their lock died with the process) and no live
+    producer's."""
+    process, _, objects = producer
+    if not str(objects).startswith("/dev/shm/"):
+        pytest.skip("no /dev/shm on this machine")
+    process.kill()
+    process.wait()
+    assert objects.is_dir(), "kill -9 removed the directory: the test shows nothing"
+    # A live producer's directory is kept, whoever sweeps.
+    before = _object_dirs(tmp_path)
+    live = subprocess.Popen(
+        [sys.executable, "-c", PRODUCER], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert live.stdout is not None
+    live.stdout.readline()
+    try:
+        assert not objects.exists(), "a dead producer's objects were left in /dev/shm"
+        (kept,) = _object_dirs(tmp_path) - before
+        subprocess.run(
+            [sys.executable, "-c", "import byref; byref.Store('peer://127.0.0.1')"], check=True
+        )
+        assert kept.is_dir(), "a live producer's objects were swept"
+    finally:
+        live.kill()
+        live.wait()

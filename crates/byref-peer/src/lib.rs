@@ -28,7 +28,10 @@ use byref_quic::token::Token;
 use byref_quic::{Identity, Server};
 use byref_tiers::TieredStore;
 use bytes::Bytes;
+use scratch::Scratch;
 use tokio::sync::oneshot;
+
+mod scratch;
 
 /// The URL scheme.
 pub const SCHEME: &str = "peer";
@@ -47,7 +50,7 @@ pub struct PeerStore {
     /// Dropping it shuts the server down (requests in flight finish first).
     _stop: oneshot::Sender<()>,
     /// The spill directory, when none was given; removed with the store.
-    _scratch: Option<tempfile::TempDir>,
+    _scratch: Option<Scratch>,
 }
 
 /// An endpoint this process serves, for [`close_all`].
@@ -115,18 +118,10 @@ impl PeerStore {
         };
         let scratch = match dir {
             Some(_) => None,
-            None => Some({
-                let mut builder = tempfile::Builder::new();
-                builder
-                    .prefix("byref-peer-")
-                    .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
-                if in_shared_memory {
-                    builder.tempdir_in(shm)
-                } else {
-                    builder.tempdir()
-                }
-                .map_err(|e| config("spill directory", e))?
-            }),
+            None => Some(
+                Scratch::create(in_shared_memory.then_some(shm))
+                    .map_err(|e| config("object directory", e))?,
+            ),
         };
         let dir = dir.unwrap_or_else(|| scratch.as_ref().expect("made above").path().into());
         let store = Arc::new(TieredStore::open(
