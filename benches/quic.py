@@ -2,7 +2,8 @@
 
 Large objects: ``put``/``get`` of a uint8 array on each store (byref's cache off, best of 3).
 The daemon is ``byref serve`` in its own process, as an admin runs it. The peer is this
-process (``peer://127.0.0.1``): its put is a copy into its own memory, and its get is timed
+process (``peer://127.0.0.1``): its put is a copy into its own files in /dev/shm (its default
+store; before issue 13, into its memory), and its get (by key, so never mapped) is timed
 through a second, real QUIC client in this process, which is what a worker does. Small
 objects: 1 KiB gets per second, one at a time and from 64 threads at once (the GIL is
 released while each waits). Everything on loopback; client and server share this machine's
@@ -121,7 +122,7 @@ def main() -> None:
         "byref's cache off.",
         "",
         "Large objects (a uint8 array). Speed-up: Redis time / this store's time. A peer's put "
-        "is a copy into its own memory; its get goes over QUIC.",
+        "is a copy into its own files in /dev/shm; its get goes over QUIC.",
         "",
         "| size | store | put | put speed-up | get | get speed-up |",
         "|---|---|---|---|---|---|",
