@@ -556,7 +556,7 @@ async fn a_put_reports_its_progress_to_the_last_byte() {
 /// and files of another length are sent instead.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_same_host_client_maps_the_servers_file() {
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     let dir = tempfile::tempdir().unwrap();
     let token = Token::random();
@@ -601,8 +601,19 @@ async fn a_same_host_client_maps_the_servers_file() {
             .is_none()
     );
     assert!(client.map_local(&small_key, 1000).await.unwrap().is_none());
-    // A file others could have written is not trusted.
     let path = find(dir.path(), &key.to_hex()).expect("the object's file");
+    // A file of another user (which a handle's server may name) is not trusted. Only root
+    // can give a file away; other users skip this step.
+    let mode = std::fs::metadata(&path).unwrap().permissions();
+    let uid = std::fs::metadata(&path).unwrap().uid();
+    if std::os::unix::fs::chown(&path, Some(65534), None).is_ok() {
+        let len = on_disk.len() as u64;
+        assert!(client.map_local(&key, len).await.unwrap().is_none());
+        std::os::unix::fs::chown(&path, Some(uid), None).unwrap();
+        std::fs::set_permissions(&path, mode).unwrap();
+        assert!(client.map_local(&key, len).await.unwrap().is_some());
+    }
+    // A file others could have written is not trusted.
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
     assert!(
         client

@@ -149,9 +149,14 @@ impl NodeCache {
         mapping::map_private(&file).ok().map(Object::Mapped)
     }
 
+    /// The lock file of the key whose hex digits are `hex`.
+    fn lock_path(&self, hex: &str) -> PathBuf {
+        self.dir.join(format!("{hex}.lock"))
+    }
+
     /// Waits (blocking the thread) for the exclusive right to fetch `key` into the cache.
     pub fn lock(&self, key: &Key) -> io::Result<FetchLock> {
-        let path = self.dir.join(format!("{}.lock", key.to_hex()));
+        let path = self.lock_path(&key.to_hex());
         let file = match private::create_file(&path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
@@ -214,8 +219,7 @@ impl NodeCache {
             let _ = fs::remove_file(scratch);
             return;
         }
-        let lock = self.dir.join(format!("{hex}.lock"));
-        if let Ok(file) = fs::OpenOptions::new().write(true).open(&lock)
+        if let Ok(file) = fs::OpenOptions::new().write(true).open(self.lock_path(hex))
             && file.try_lock().is_ok()
         {
             let _ = fs::remove_file(scratch);
@@ -356,7 +360,7 @@ mod tests {
         let held = node.lock(&key).unwrap();
         let file = fs::OpenOptions::new()
             .write(true)
-            .open(node.dir().join(format!("{}.lock", key.to_hex())))
+            .open(node.lock_path(&key.to_hex()))
             .unwrap();
         assert!(file.try_lock().is_err(), "a second fetcher got the lock");
         drop(held);

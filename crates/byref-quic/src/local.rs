@@ -4,13 +4,16 @@
 //! The server says which host it runs on (kernel boot id and hostname) and where the file
 //! is, over the connection the client authenticated (pinned certificate, token proof). The
 //! client maps it only if the host is its own, the file is a regular file of the handle's
-//! length that nobody but its owner may write, and this process may open it; otherwise it
-//! fetches over QUIC as before. Like a file store's objects (`verify=false` by default), the
-//! file is not hashed again: the server verified the bytes when they were stored.
+//! length that belongs to this process's user and nobody else may write, and this process
+//! may open it; otherwise it fetches over QUIC as before. The server is whoever the handle
+//! names, so the path is a claim: the owner check keeps it from naming a file another user
+//! wrote (bytes that never passed a store's check). Like a file store's objects
+//! (`verify=false` by default), a file of this user's byref server is not hashed again: the
+//! server verified the bytes when they were stored.
 
 use std::fs::File;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -74,7 +77,8 @@ pub(crate) fn map_located(location: &Location, len: u64) -> Option<Object> {
     let file = File::from(fd);
     let meta = file.metadata().ok()?;
     let writable_by_others = meta.permissions().mode() & 0o022 != 0;
-    if !meta.is_file() || meta.len() != len || writable_by_others {
+    let mine = meta.uid() == rustix::process::getuid().as_raw();
+    if !meta.is_file() || meta.len() != len || writable_by_others || !mine {
         return None;
     }
     mapping::map_private(&file).ok().map(Object::Mapped)
