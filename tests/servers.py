@@ -1,7 +1,9 @@
-"""Real servers on loopback for the tests: redis-server, a Redis Cluster, moto's S3 server."""
+"""Real servers for the tests and benchmarks: redis-server, a Redis Cluster, moto's S3 server,
+byref's daemon; on loopback, or inside a network namespace of a veth pair (two "hosts")."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -41,16 +43,18 @@ def wait_for(check, what: str, timeout: float = 30) -> None:
 class RedisServer:
     """A `redis-server` on a free 127.0.0.1 port; `stop()` kills it and removes its files."""
 
-    def __init__(self, *extra: str) -> None:
+    def __init__(self, *extra: str, host: str = "127.0.0.1", netns: str | None = None) -> None:
         if shutil.which("redis-server") is None:
             raise RuntimeError("redis-server is missing: `make test` installs it (apt-get)")
+        self.host, self.prefix = host, in_netns(netns)
         self.port = free_port(cluster_bus="--cluster-enabled" in extra)
         self.dir = tempfile.mkdtemp(prefix="byref-redis-")
         auth = "--requirepass" in extra
         self.password = extra[extra.index("--requirepass") + 1] if auth else None
         self.proc = subprocess.Popen(
             [
-                *("redis-server", "--bind", "127.0.0.1", "--port", str(self.port)),
+                *self.prefix,
+                *("redis-server", "--bind", host, "--port", str(self.port)),
                 *("--save", "", "--appendonly", "no", "--dir", self.dir, *extra),
             ],
             stdout=subprocess.DEVNULL,
@@ -60,7 +64,7 @@ class RedisServer:
     def cli(self, *args: str) -> str:
         auth = ["-a", self.password, "--no-auth-warning"] if self.password else []
         done = subprocess.run(
-            ["redis-cli", "-h", "127.0.0.1", "-p", str(self.port), *auth, *args],
+            [*self.prefix, "redis-cli", "-h", self.host, "-p", str(self.port), *auth, *args],
             capture_output=True,
             text=True,
         )
@@ -68,7 +72,7 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://{self.host}:{self.port}/0"
 
     def stop(self) -> None:
         self.proc.kill()
@@ -150,18 +154,22 @@ def free_udp_port() -> int:
 
 
 class QuicDaemon:
-    """`byref serve` on a free UDP port of 127.0.0.1, with its own data directory."""
+    """`byref serve` on a free UDP port of 127.0.0.1 (or of `host` in namespace `netns`), with
+    its own data directory."""
 
-    def __init__(self, directory: Path, *extra: str) -> None:
+    def __init__(
+        self, directory: Path, *extra: str, host: str = "127.0.0.1", netns: str | None = None
+    ) -> None:
         self.directory = directory
+        self.host, self.prefix = host, in_netns(netns)
         self.port = free_udp_port()
         self.extra = extra
         self.start()
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "byref", "serve", "--listen", f"127.0.0.1:{self.port}",
-             "--dir", str(self.directory), *self.extra],
+            [*self.prefix, sys.executable, "-m", "byref", "serve",
+             "--listen", f"{self.host}:{self.port}", "--dir", str(self.directory), *self.extra],
             stdout=subprocess.PIPE,
             text=True,
         )  # fmt: skip
@@ -181,15 +189,65 @@ class QuicDaemon:
         return requests_served(self.url)["get"]
 
 
-def requests_served(url: str) -> dict[str, int]:
-    """A byref server's (daemon's or peer's) requests so far per operation, from `byref
-    status`."""
+def server_status(url: str, netns: str | None = None) -> dict[str, float]:
+    """A byref server's (daemon's or peer's) metrics, from `byref status` (asked from namespace
+    `netns`): each sample by its name and labels, `byref_` left off."""
     status = subprocess.run(
-        [sys.executable, "-m", "byref", "status", url], capture_output=True, text=True, check=True
-    ).stdout
-    prefix = "byref_requests_total{op="
+        [*in_netns(netns), sys.executable, "-m", "byref", "status", url],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
     return {
-        line[len(prefix) + 1 : line.index('"}')]: int(line.split()[1])
+        line.split()[0].removeprefix("byref_"): float(line.split()[1])
         for line in status.splitlines()
-        if line.startswith(prefix)
+        if line.startswith("byref_")
     }
+
+
+def requests_served(url: str) -> dict[str, int]:
+    """A byref server's requests so far per operation."""
+    prefix = 'requests_total{op="'
+    return {
+        name[len(prefix) : -2]: int(value)
+        for name, value in server_status(url).items()
+        if name.startswith(prefix)
+    }
+
+
+def in_netns(netns: str | None) -> list[str]:
+    """The command prefix that runs a program in network namespace `netns` (none: here)."""
+    return ["ip", "netns", "exec", netns] if netns else []
+
+
+class VethPair:
+    """Two network namespaces joined by a veth pair of the given MTU: two hosts on one machine,
+    as far as the network goes (the filesystem, and so the daemon's token, is shared). The
+    server end is `server` at `server_ip`, the other `client`. Raises `OSError` where
+    namespaces cannot be made (not root, no iproute2). `close()` removes both."""
+
+    def __init__(self, mtu: int, subnet: str = "10.215.0") -> None:
+        tag = f"{os.getpid() % 100000}"
+        self.server, self.client = f"byref-a{tag}", f"byref-b{tag}"
+        self.server_ip, self.client_ip = f"{subnet}.1", f"{subnet}.2"
+        try:
+            for name in (self.server, self.client):
+                _ip("netns", "add", name)
+            _ip("link", "add", f"vba{tag}", "type", "veth", "peer", "name", f"vbb{tag}")
+            for name, link, address in (
+                (self.server, f"vba{tag}", self.server_ip),
+                (self.client, f"vbb{tag}", self.client_ip),
+            ):
+                _ip("link", "set", link, "netns", name)
+                _ip("-n", name, "addr", "add", f"{address}/24", "dev", link)
+                _ip("-n", name, "link", "set", link, "mtu", str(mtu), "up")
+                _ip("-n", name, "link", "set", "lo", "up")
+        except (subprocess.CalledProcessError, FileNotFoundError) as e:
+            self.close()
+            raise OSError(f"cannot create network namespaces (needs root and iproute2): {e}") from e
+
+    def close(self) -> None:
+        for name in (self.server, self.client):
+            subprocess.run(["ip", "netns", "delete", name], capture_output=True)
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True)

@@ -283,8 +283,7 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> Result<()> {
         let data = collect(body, len)
             .await
-            .map_err(|e| crate::Error::backend(self.url(), e))?
-            .freeze();
+            .map_err(|e| crate::Error::backend(self.url(), e))?;
         verify_body(self.url(), key, &data).await?;
         self.put(key, &Payload::received(data), options).await
     }

@@ -78,6 +78,10 @@ impl Daemon {
 
     /// A QUIC endpoint on `addr` presenting this daemon's certificate.
     pub fn bind(&self, addr: SocketAddr) -> std::io::Result<quinn::Endpoint> {
-        byref_quic::tls::endpoint(addr, Some(self.identity.server_config()?))
+        byref_quic::tls::endpoint(
+            addr,
+            Some(self.identity.server_config()?),
+            byref_quic::tls::MAX_UDP_PAYLOAD,
+        )
     }
 }

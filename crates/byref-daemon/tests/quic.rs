@@ -237,7 +237,7 @@ async fn ttls_survive_a_restart() {
 async fn raw(daemon: &Running) -> quinn::Connection {
     let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
     let fingerprint = daemon.daemon.identity().fingerprint();
-    endpoint.set_default_client_config(byref_quic::tls::client_config(&fingerprint).unwrap());
+    endpoint.set_default_client_config(byref_quic::tls::client_config(&fingerprint, 1452).unwrap());
     endpoint
         .connect(daemon.addr, "byref")
         .unwrap()
@@ -352,7 +352,7 @@ async fn connections_without_the_token_do_not_keep_the_slots() {
     // A fourth connection is refused while they hold the slots.
     let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
     let fingerprint = daemon.daemon.identity().fingerprint();
-    endpoint.set_default_client_config(byref_quic::tls::client_config(&fingerprint).unwrap());
+    endpoint.set_default_client_config(byref_quic::tls::client_config(&fingerprint, 1452).unwrap());
     let refused = endpoint.connect(daemon.addr, "byref").unwrap().await;
     assert!(refused.is_err(), "a fourth connection got a slot");
 

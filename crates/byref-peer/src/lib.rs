@@ -134,8 +134,12 @@ impl PeerStore {
         let server_config = identity
             .server_config()
             .map_err(|e| config("certificate", e))?;
-        let endpoint = byref_quic::tls::endpoint(listen, Some(server_config))
-            .map_err(|e| config(&format!("listening on {listen}"), e))?;
+        let endpoint = byref_quic::tls::endpoint(
+            listen,
+            Some(server_config),
+            byref_quic::tls::MAX_UDP_PAYLOAD,
+        )
+        .map_err(|e| config(&format!("listening on {listen}"), e))?;
         let addr = endpoint.local_addr().map_err(|e| config("endpoint", e))?;
 
         let authority = if advertise.contains(':') {

@@ -65,6 +65,8 @@ pub struct QuicStore {
     addr: SocketAddr,
     /// TLS pinned to the server's certificate fingerprint.
     client: quinn::ClientConfig,
+    /// The largest datagram the way to the server carries, read once at open.
+    max_payload: u16,
     /// How long a dead server may keep a worker waiting for a connection.
     connect_timeout: Duration,
     /// How long a request may wait for the server: for its answer (plus time for the bytes
@@ -143,12 +145,14 @@ impl QuicStore {
         );
         let connect_timeout = connect_timeout.unwrap_or(Duration::from_secs(10));
         url.finish()?;
-        let client = tls::client_config(&fingerprint)
-            .map_err(|e| Error::Config(format!("TLS setup for {display}: {e}")))?;
+        let max_payload = tls::path_max_payload(addr);
+        let client = tls::client_config(&fingerprint, max_payload)
+            .map_err(|e| Error::Config(format!("QUIC setup for {display}: {e}")))?;
         Ok(QuicStore {
             url: canonical,
             addr,
             client,
+            max_payload,
             connect_timeout,
             timeout,
             token,
@@ -202,7 +206,8 @@ impl QuicStore {
         } else {
             "0.0.0.0:0".parse().expect("address")
         };
-        let mut endpoint = tls::endpoint(local, None).map_err(|e| self.backend(e))?;
+        let mut endpoint =
+            tls::endpoint(local, None, self.max_payload).map_err(|e| self.backend(e))?;
         endpoint.set_default_client_config(self.client.clone());
         let connecting = endpoint
             .connect(self.addr, "byref")
@@ -306,7 +311,7 @@ impl QuicStore {
         let data = wire::read_body(recv, len, self.timeout)
             .await
             .map_err(|e| self.backend(format!("response: {e}")))?;
-        Ok(data.freeze())
+        Ok(data)
     }
 
     /// The daemon's status: objects and bytes per tier, requests, hits (Prometheus text).

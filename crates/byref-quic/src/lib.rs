@@ -21,6 +21,7 @@ pub use byref_protocol as protocol;
 pub mod identity;
 mod local;
 pub mod server;
+mod socket;
 pub mod tls;
 pub mod token;
 mod wire;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use byref_core::incoming::{Incoming, collect};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 /// A body of an announced length arriving on a stream (borrowed by a server's handler, or
 /// owned by a client's streamed `GET`).
@@ -81,6 +81,6 @@ pub(crate) async fn read_body(
     recv: &mut quinn::RecvStream,
     len: u64,
     stall: Duration,
-) -> Result<BytesMut, String> {
+) -> Result<Bytes, String> {
     collect(&mut Body::new(recv, len, stall), len).await
 }

@@ -287,8 +287,7 @@ impl TieredStore {
     ) -> Result<()> {
         let data = collect(body, len)
             .await
-            .map_err(|e| Error::backend(&self.name, e))?
-            .freeze();
+            .map_err(|e| Error::backend(&self.name, e))?;
         verify_body(&self.name, key, &data).await?;
         let expires = options.ttl.map(|t| Instant::now() + t);
         {

@@ -17,9 +17,9 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves a connection's streams. A connection that has not made one authenticated request
 /// within the server's deadline is closed: a slot is held only by someone with the token.
-pub(super) async fn serve(server: Arc<Server>, connection: quinn::Connection) {
+pub(super) async fn serve(server: &Arc<Server>, connection: &quinn::Connection) {
     // What this connection's proofs are bound to: the same for all its requests.
-    let Ok(binding) = token::binding(&connection) else {
+    let Ok(binding) = token::binding(connection) else {
         connection.close(1u32.into(), b"no TLS exporter");
         return;
     };

@@ -138,8 +138,9 @@ pub async fn run(endpoint: quinn::Endpoint, server: Arc<Server>, shutdown: impl 
                 connections.spawn(async move {
                     let _slot = slot;
                     if let Ok(connection) = incoming.await {
-                        server.metrics.connection();
-                        connection::serve(server, connection).await;
+                        server.metrics.connection(&connection);
+                        connection::serve(&server, &connection).await;
+                        server.metrics.ended(&connection);
                     }
                 });
             }
