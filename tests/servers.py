@@ -56,10 +56,16 @@ class RedisServer:
                 *self.prefix,
                 *("redis-server", "--bind", host, "--port", str(self.port)),
                 *("--save", "", "--appendonly", "no", "--dir", self.dir, *extra),
+                # Off loopback, Redis refuses clients without a password unless told.
+                *(("--protected-mode", "no") if host != "127.0.0.1" else ()),
             ],
             stdout=subprocess.DEVNULL,
         )
-        wait_for(lambda: "PONG" in self.cli("PING"), "redis-server")
+        try:
+            wait_for(lambda: "PONG" in self.cli("PING"), "redis-server")
+        except RuntimeError:
+            self.stop()
+            raise
 
     def cli(self, *args: str) -> str:
         auth = ["-a", self.password, "--no-auth-warning"] if self.password else []
