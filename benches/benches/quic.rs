@@ -59,6 +59,17 @@ fn quic(c: &mut Criterion) {
     group.bench_function("get", |b| {
         b.iter(|| rt.block_on(store.get(&key)).expect("get"));
     });
+    // What the wire did (packet size, losses, black holes): the first thing to read when the
+    // throughput above is low.
+    let status = daemon.status();
+    let wire: Vec<&str> = status
+        .lines()
+        .filter(|l| l.starts_with("byref_quic"))
+        .collect();
+    eprintln!(
+        "daemon's transport counters after the 1 GiB group: {}",
+        wire.join(", ")
+    );
     group.finish();
     drop(big);
     rt.block_on(store.release(&key, None)).expect("release");
