@@ -72,8 +72,18 @@ impl Incoming for Streamed<'_> {
 /// taken as bytes arrive, so a header claiming 64 GiB that is never followed by them costs
 /// nothing.
 pub async fn collect(body: &mut dyn Incoming, len: u64) -> std::result::Result<Bytes, String> {
+    collect_into(body, len, Vec::new()).await
+}
+
+/// [`collect`], into `buffer` (its contents dropped): a receiver that keeps the buffer of an
+/// object it released writes the next one into pages it already has, not fresh ones.
+pub async fn collect_into(
+    body: &mut dyn Incoming,
+    len: u64,
+    mut data: Vec<u8>,
+) -> std::result::Result<Bytes, String> {
     let len = usize::try_from(len).map_err(|_| format!("a body of {len} bytes is too large"))?;
-    let mut data = Vec::new();
+    data.clear();
     data.try_reserve_exact(len)
         .map_err(|e| format!("cannot reserve {len} bytes for the body: {e}"))?;
     while let Some(part) = body.next_part().await? {
