@@ -1,5 +1,5 @@
 //! The store daemon over QUIC on loopback, in-process: the targets are a 1 GB object
-//! put and got at 1 GB/s or more, and 1 KB gets at 20,000/s or more with 64 in flight.
+//! put and got at 1 GB/s or more, and 1 KB gets at 40,000/s or more with 64 in flight.
 //!
 //! Read `quic/1GiB` as throughput (criterion prints GiB/s) and `quic/1KiB-get-64-in-flight`
 //! as elements per second (gets/s). The memory tier is 4 GiB, so objects stay in memory.
