@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.deps-installed
-PY_DEPS := maturin==1.16.0 numpy cloudpickle pytest typing_extensions ruff mypy "moto[server]" redis parsl pyyaml
+PY_DEPS := maturin==1.16.0 numpy cloudpickle pytest typing_extensions ruff mypy "moto[server]" redis parsl pyyaml distributed globus-compute-sdk
 # The demo measures ProxyStore, the tool byref is compared with, in the same run, and plots.
 DEMO_DEPS := proxystore matplotlib
 DEMO_STAMP := $(VENV)/.demo-deps-installed

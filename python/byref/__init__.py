@@ -9,6 +9,8 @@
 
 from . import errors
 from ._native import __version__
+from .arguments import DEFAULT_THRESHOLD, Policy
+from .decorator import proxy_args
 from .errors import (
     AuthenticationError,
     BackendError,
@@ -25,6 +27,7 @@ from .proxy import CallableProxy, Proxy, extract, handle_of, is_proxy, is_resolv
 from .store import Store, default_url, key_of
 
 __all__ = [
+    "DEFAULT_THRESHOLD",
     "AuthenticationError",
     "BackendError",
     "ByrefError",
@@ -33,6 +36,7 @@ __all__ = [
     "HandleError",
     "IntegrityError",
     "ObjectNotFound",
+    "Policy",
     "Proxy",
     "SerializationError",
     "Store",
@@ -46,5 +50,6 @@ __all__ = [
     "is_proxy",
     "is_resolved",
     "key_of",
+    "proxy_args",
     "resolve",
 ]

@@ -17,8 +17,8 @@ content, and a worker that lacks a module raises :class:`byref.WorkerImportError
 Errors raised here are also Parsl's own types (:mod:`byref.parsl.errors`).
 """
 
+from ..arguments import DEFAULT_THRESHOLD, Policy
 from . import errors, memo
-from .arguments import DEFAULT_THRESHOLD, Policy
 from .decorator import proxy_args
 from .serializer import ByrefCallableSerializer, ByrefSerializer, install, uninstall
 

@@ -1,75 +1,17 @@
-"""Which task arguments travel by reference, and the swap of those for proxies."""
+"""What Parsl must see as it is: futures and files, which it tracks as dependencies."""
 
 from __future__ import annotations
 
 from concurrent.futures import Future
-from dataclasses import dataclass
-from typing import Any
 
 from parsl.data_provider.files import File
 
-from .._native import Handle
-from ..proxy import handle_of, is_proxy
-from ..store import Store
+from ..arguments import DEFAULT_THRESHOLD, Policy
 
-#: Arguments at least this large (in bytes) are proxied by default.
-DEFAULT_THRESHOLD = 1 << 20
+#: Never proxied: Parsl must see them to track a task's dependencies.
+DEPENDENCIES = (Future, File)
 
 
-def nbytes(obj: Any) -> int | None:
-    """The size of a buffer-like value, or None for other objects."""
-    if isinstance(obj, (bytes, bytearray)):
-        return len(obj)
-    if isinstance(obj, memoryview):
-        return obj.nbytes
-    size = getattr(type(obj), "nbytes", None)  # numpy arrays, without importing numpy
-    return obj.nbytes if size is not None and not isinstance(obj, type) else None
-
-
-def is_dependency(obj: Any) -> bool:
-    """Futures and Files: Parsl must see them as they are to track dependencies."""
-    return isinstance(obj, (Future, File))
-
-
-@dataclass(frozen=True)
-class Policy:
-    """Proxy buffers of at least ``threshold`` bytes, and any instance of ``types``."""
-
-    threshold: int = DEFAULT_THRESHOLD
-    types: tuple[type, ...] = ()
-
-    def should_proxy(self, obj: Any) -> bool:
-        if is_proxy(obj) or is_dependency(obj):
-            return False
-        size = nbytes(obj)
-        if size is not None and size >= self.threshold:
-            return True
-        return bool(self.types) and isinstance(obj, self.types)
-
-
-class Replacer:
-    """Swaps the values a policy selects for proxies, inside lists, tuples and dicts too.
-
-    Remembers the handles it stored under, so that the caller can release them. Its proxies
-    hold their value if ``hold`` (see :meth:`byref.Store.proxy`).
-    """
-
-    def __init__(self, store: Store, policy: Policy, *, hold: bool) -> None:
-        self.store = store
-        self.policy = policy
-        self.hold = hold
-        self.handles: list[Handle] = []
-
-    def __call__(self, obj: Any) -> Any:
-        if self.policy.should_proxy(obj):
-            proxy = self.store.proxy(obj, hold=self.hold)
-            self.handles.append(handle_of(proxy))
-            return proxy
-        kind = type(obj)
-        if kind is list:
-            return [self(x) for x in obj]
-        if kind is tuple:
-            return tuple(self(x) for x in obj)
-        if kind is dict:
-            return {k: self(v) for k, v in obj.items()}
-        return obj
+def parsl_policy(threshold: int = DEFAULT_THRESHOLD, types: tuple[type, ...] = ()) -> Policy:
+    """A :class:`byref.arguments.Policy` that leaves Parsl's dependencies alone."""
+    return Policy(threshold, tuple(types), keep=DEPENDENCIES)

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import dill
 from parsl.app.python import PythonApp
 
-from .._native import Handle
+from ..arguments import DEFAULT_THRESHOLD, Policy, Replacer
+from ..decorator import submitting
 from ..diagnose import naming_missing_imports
 from ..errors import ConfigError
-from ..proxy import handle_of, is_proxy
 from ..store import Store
 from . import memo
-from .arguments import DEFAULT_THRESHOLD, Policy, Replacer
+from .arguments import parsl_policy
 from .errors import WorkerImportError
 
 
@@ -88,27 +87,6 @@ def _rebuild(app: PythonApp, results: _Results | None) -> PythonApp:
     )
 
 
-def _handles_in(value: Any) -> Iterator[bytes]:
-    """The handles of the proxies in a task's result, also inside lists, tuples and dicts."""
-    if is_proxy(value):
-        yield handle_of(value).encode()
-    elif type(value) in (list, tuple):
-        for item in value:
-            yield from _handles_in(item)
-    elif type(value) is dict:
-        for item in value.values():
-            yield from _handles_in(item)
-
-
-def _release_inputs(store: Store, handles: list[Handle], done: Future[Any]) -> None:
-    """Releases a completed task's proxied inputs, but those it returned untouched: their
-    handles came back as they went, and must stay resolvable."""
-    returned = set() if done.exception() is not None else set(_handles_in(done.result()))
-    for handle in handles:
-        if handle.encode() not in returned:
-            store.evict(handle.key)
-
-
 def proxy_args(
     store: Store | str | None = None,
     threshold: int = DEFAULT_THRESHOLD,
@@ -141,7 +119,7 @@ def proxy_args(
         )
     if removed:
         raise TypeError(f"proxy_args() got an unexpected keyword argument {next(iter(removed))!r}")
-    policy = Policy(threshold, tuple(types))
+    policy = parsl_policy(threshold, types)
     for cls in policy.types:
         memo.register(cls)
 
@@ -153,18 +131,6 @@ def proxy_args(
         if isinstance(app, PythonApp):
             target = _rebuild(app, _Results(opened.url, policy) if results else None)
 
-        @functools.wraps(app)
-        def submit(*args: Any, **kwargs: Any) -> Any:
-            # Holding the arguments: HTEX takes the repr of every argument, which would
-            # otherwise fetch them back. Pickled at launch, they are re-hashed (~13 ms per
-            # 100 MB), so a change made before the task launches reaches it, as without byref.
-            replace = Replacer(opened, policy, hold=True)
-            future = target(*replace(args), **replace(kwargs))
-            if release_on_completion and replace.handles:
-                handles = list(replace.handles)
-                future.add_done_callback(lambda done: _release_inputs(opened, handles, done))
-            return future
-
-        return submit
+        return functools.wraps(app)(submitting(target, opened, policy, release_on_completion))
 
     return decorate

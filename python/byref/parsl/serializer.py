@@ -23,11 +23,12 @@ import dill
 from parsl.serialize import facade
 from parsl.serialize.base import SerializerBase
 
+from ..arguments import DEFAULT_THRESHOLD, Policy
 from ..diagnose import naming_missing_imports, pickling_error, probe
 from ..errors import ConfigError
 from ..proxy import handle_of, is_proxy, is_resolved, resolve
 from ..store import Store
-from .arguments import DEFAULT_THRESHOLD, Policy
+from .arguments import parsl_policy
 from .errors import SerializationError, WorkerImportError
 
 
@@ -84,7 +85,7 @@ class ByrefSerializer(SerializerBase):
         evict: bool = True,
     ) -> None:
         self._store = store
-        self._policy = policy or Policy()
+        self._policy = policy or parsl_policy()
         self._evict = evict
 
     def serialize(self, data: Any) -> bytes:
@@ -141,7 +142,7 @@ def install(
     """
     global _saved
     opened = store if isinstance(store, Store) else Store(store)
-    data = ByrefSerializer(opened, Policy(threshold, tuple(types)), evict=evict)
+    data = ByrefSerializer(opened, parsl_policy(threshold, types), evict=evict)
     code = ByrefCallableSerializer()
     if _saved is None:
         _saved = (dict(facade.methods_for_data), dict(facade.methods_for_code))

@@ -1,0 +1,91 @@
+"""``proxy_args``: large arguments of any submitting callable travel by reference.
+
+Executors pickle a task's arguments when it is submitted, so what byref wraps is the call
+that submits: ``pool.submit``, ``client.submit`` (Dask), ``executor.submit`` (Globus
+Compute), or a Parsl app, whose call submits it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ._native import Handle
+from .arguments import DEFAULT_THRESHOLD, Policy, Replacer
+from .proxy import handle_of, is_proxy
+from .store import Store
+
+
+def _handles_in(value: Any) -> Iterator[bytes]:
+    """The handles of the proxies in a task's result, also inside lists, tuples and dicts."""
+    if is_proxy(value):
+        yield handle_of(value).encode()
+    elif type(value) in (list, tuple):
+        for item in value:
+            yield from _handles_in(item)
+    elif type(value) is dict:
+        for item in value.values():
+            yield from _handles_in(item)
+
+
+def _release_inputs(store: Store, handles: list[Handle], done: Any) -> None:
+    """Releases a completed task's proxied inputs, but those it returned untouched: their
+    handles came back as they went, and must stay resolvable."""
+    failed = done.cancelled() or done.exception() is not None
+    returned = set() if failed else set(_handles_in(done.result()))
+    for handle in handles:
+        if handle.encode() not in returned:
+            store.evict(handle.key)
+
+
+def submitting(
+    submit: Callable[..., Any], store: Store, policy: Policy, release_on_completion: bool
+) -> Callable[..., Any]:
+    """``submit``, called with the arguments ``policy`` selects swapped for proxies."""
+
+    @functools.wraps(submit)
+    def proxied(*args: Any, **kwargs: Any) -> Any:
+        # Holding the arguments: an executor may take their repr (Parsl's HTEX does), which
+        # would otherwise fetch them back. Pickled later, they are re-hashed (~13 ms per
+        # 100 MB), so a change made before the task is sent reaches it, as without byref.
+        replace = Replacer(store, policy, hold=True)
+        future = submit(*replace(args), **replace(kwargs))
+        if release_on_completion and replace.handles:
+            handles = list(replace.handles)
+            future.add_done_callback(lambda done: _release_inputs(store, handles, done))
+        return future
+
+    return proxied
+
+
+def proxy_args(
+    store: Store | str | None = None,
+    threshold: int = DEFAULT_THRESHOLD,
+    *,
+    types: tuple[type, ...] = (),
+    keep: tuple[type, ...] = (),
+    release_on_completion: bool = False,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Wraps a call that submits tasks so that their large arguments travel by reference.
+
+    >>> submit = byref.proxy_args("file:///scratch/me/byref")(pool.submit)
+    >>> future = submit(simulate, big_array, steps=10)   # big_array travels as a proxy
+
+    Buffers (numpy arrays, ``bytes``, ``bytearray``, ``memoryview``) of at least ``threshold``
+    bytes, and instances of ``types``, are stored in ``store`` (a :class:`byref.Store` or a
+    URL; default ``Store()``) and replaced by proxies, also inside lists, tuples and dicts;
+    instances of ``keep`` never are. Works for ``concurrent.futures`` executors, Dask's
+    ``Client.submit``, Globus Compute's ``Executor.submit``, or any callable.
+
+    ``release_on_completion=True`` releases the proxied inputs when the returned future
+    completes (through its ``add_done_callback``), except those the task returned untouched.
+    For Parsl apps use :func:`byref.parsl.proxy_args`, built on this one.
+    """
+    policy = Policy(threshold, tuple(types), tuple(keep))
+
+    def decorate(submit: Callable[..., Any]) -> Callable[..., Any]:
+        opened = store if isinstance(store, Store) else Store(store)
+        return submitting(submit, opened, policy, release_on_completion)
+
+    return decorate
