@@ -10,6 +10,7 @@
 from . import errors
 from ._native import __version__
 from .arguments import DEFAULT_THRESHOLD, Policy
+from .asynchronous import aresolve, prefetch
 from .decorator import proxy_args
 from .errors import (
     AuthenticationError,
@@ -23,6 +24,7 @@ from .errors import (
     StoreFull,
     WorkerImportError,
 )
+from .explain import Explanation, explain, explain_task
 from .proxy import CallableProxy, Proxy, extract, handle_of, is_proxy, is_resolved, resolve
 from .store import Store, default_url, key_of
 
@@ -33,6 +35,7 @@ __all__ = [
     "ByrefError",
     "CallableProxy",
     "ConfigError",
+    "Explanation",
     "HandleError",
     "IntegrityError",
     "ObjectNotFound",
@@ -43,13 +46,17 @@ __all__ = [
     "StoreFull",
     "WorkerImportError",
     "__version__",
+    "aresolve",
     "default_url",
     "errors",
+    "explain",
+    "explain_task",
     "extract",
     "handle_of",
     "is_proxy",
     "is_resolved",
     "key_of",
+    "prefetch",
     "proxy_args",
     "resolve",
 ]

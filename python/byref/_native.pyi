@@ -1,6 +1,6 @@
 """Type stubs for byref's Rust extension module."""
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Self, final
 
 from typing_extensions import Buffer as _BufferProtocol
@@ -18,6 +18,7 @@ __all__ = [
     "parse_size",
     "put_file",
     "resolve",
+    "resolve_async",
     "serve",
     "stat",
     "status",
@@ -75,7 +76,25 @@ class Store:
         evict: bool = False,
         ttl: float | None = None,
     ) -> Handle: ...
+    def put_many(
+        self,
+        frames: Sequence[tuple[int, _BufferProtocol, Sequence[_BufferProtocol]]],
+        *,
+        evict: bool = False,
+        ttl: float | None = None,
+    ) -> list[Handle]: ...
+    def put_async(
+        self,
+        encoding: int,
+        stream: _BufferProtocol,
+        buffers: Sequence[_BufferProtocol],
+        *,
+        evict: bool = False,
+        ttl: float | None = None,
+    ) -> Awaitable[Handle]: ...
     def get(self, key: str) -> Frame: ...
+    def get_many(self, keys: Sequence[str]) -> list[Frame]: ...
+    def get_async(self, key: str) -> Awaitable[Frame]: ...
     def exists(self, key: str) -> bool: ...
     def evict(self, key: str) -> bool: ...
 
@@ -86,6 +105,7 @@ class ProxyBase:
     def __buffer__(self, flags: int, /) -> memoryview: ...
 
 def resolve(handle: bytes) -> Frame: ...
+def resolve_async(handle: bytes) -> Awaitable[Frame]: ...
 def key_of(encoding: int, stream: _BufferProtocol, buffers: Sequence[_BufferProtocol]) -> str: ...
 def serve(
     listen: str,

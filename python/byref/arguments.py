@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,8 +43,23 @@ class Policy:
         return bool(self.types) and isinstance(obj, self.types)
 
 
+def swap_selected(obj: Any, policy: Policy, swap: Callable[[Any], Any]) -> Any:
+    """``obj`` with each value ``policy`` selects replaced by ``swap(value)``, also inside
+    lists, tuples and dicts (copied, never changed in place)."""
+    if policy.should_proxy(obj):
+        return swap(obj)
+    kind = type(obj)
+    if kind is list:
+        return [swap_selected(x, policy, swap) for x in obj]
+    if kind is tuple:
+        return tuple(swap_selected(x, policy, swap) for x in obj)
+    if kind is dict:
+        return {k: swap_selected(v, policy, swap) for k, v in obj.items()}
+    return obj
+
+
 class Replacer:
-    """Swaps the values a policy selects for proxies, inside lists, tuples and dicts too.
+    """Swaps the values a policy selects for proxies (:func:`swap_selected`).
 
     Remembers the handles it stored under, so that the caller can release them. Its proxies
     hold their value if ``hold`` (see :meth:`byref.Store.proxy`).
@@ -56,15 +72,9 @@ class Replacer:
         self.handles: list[Handle] = []
 
     def __call__(self, obj: Any) -> Any:
-        if self.policy.should_proxy(obj):
-            proxy = self.store.proxy(obj, hold=self.hold)
-            self.handles.append(handle_of(proxy))
-            return proxy
-        kind = type(obj)
-        if kind is list:
-            return [self(x) for x in obj]
-        if kind is tuple:
-            return tuple(self(x) for x in obj)
-        if kind is dict:
-            return {k: self(v) for k, v in obj.items()}
-        return obj
+        return swap_selected(obj, self.policy, self._proxy)
+
+    def _proxy(self, obj: Any) -> Any:
+        proxy = self.store.proxy(obj, hold=self.hold)
+        self.handles.append(handle_of(proxy))
+        return proxy

@@ -14,15 +14,24 @@ they are. ``byref status URL`` shows what a daemon holds.
 
 move files in and out of any store (``--store`` defaults to ``$BYREF_URL``, else the file
 store in ``~/.cache/byref``), with a progress bar on a terminal.
+
+    byref explain task.pkl
+
+reports what byref would proxy in a pickled value, and what would fail to pickle or to load
+on a worker (exit status 2 if anything would).
 """
 
 from __future__ import annotations
 
 import argparse
+import pickle
 import sys
 
 from . import _native
-from .errors import ByrefError
+from .arguments import DEFAULT_THRESHOLD
+from .diagnose import naming_missing_imports
+from .errors import ByrefError, WorkerImportError
+from .explain import explain
 from .store import Store
 
 
@@ -67,10 +76,32 @@ def _parser() -> argparse.ArgumentParser:
     stat.add_argument("keys", nargs="+")
     evict = with_store("evict", "drop one reference to each object (the last deletes it)")
     evict.add_argument("keys", nargs="+")
+    explain = commands.add_parser(
+        "explain",
+        help="what byref would proxy in a pickled value, and what would fail on a worker",
+    )
+    explain.add_argument("file", help="a pickle of the value (a task's arguments, say)")
+    explain.add_argument(
+        "--threshold", type=parse_size, default=DEFAULT_THRESHOLD, help="smallest proxied buffer"
+    )
     return parser
 
 
-def _run(args: argparse.Namespace) -> None:
+def _explain(args: argparse.Namespace) -> int:
+    """Prints the report; 2 if it found trouble."""
+    with (
+        open(args.file, "rb") as file,
+        naming_missing_imports(f"the pickle in {args.file}", WorkerImportError),
+    ):
+        value = pickle.load(file)
+    report = explain(value, threshold=args.threshold)
+    print(report)
+    return 0 if report.ok else 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "explain":
+        return _explain(args)
     if args.command == "serve":
         _native.serve(
             args.listen,
@@ -80,10 +111,10 @@ def _run(args: argparse.Namespace) -> None:
             args.metrics,
             max_connections=args.max_connections,
         )
-        return
+        return 0
     if args.command == "status":
         print(_native.status(args.url), end="")
-        return
+        return 0
     store = Store(args.store)
     url = store.url
     if args.command == "put":
@@ -101,16 +132,16 @@ def _run(args: argparse.Namespace) -> None:
         for key in args.keys:
             deleted = store.evict(key)
             print(f"{key}  {'deleted' if deleted else 'released; other references remain'}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        _run(args)
+        return _run(args)
     except ByrefError as e:
         print(f"byref {args.command}: {e}", file=sys.stderr)
         return 1
-    return 0
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ from .errors import SerializationError, WorkerImportError
 _MAX_DEPTH = 64
 
 
-def _children(obj: Any, path: str) -> Iterator[tuple[str, Any]]:
+def children(obj: Any, path: str) -> Iterator[tuple[str, Any]]:
+    """The parts of `obj` pickling descends into, each with its path below `path`."""
     kind = type(obj)
     if kind in (list, tuple):
         for i, item in enumerate(obj):
@@ -50,7 +51,7 @@ def unpicklable_path(obj: Any, root: str, fails: Callable[[Any], bool]) -> str:
     """
     path, seen = root, {id(obj)}
     for _ in range(_MAX_DEPTH):
-        for child_path, child in _children(obj, path):
+        for child_path, child in children(obj, path):
             if id(child) not in seen and fails(child):
                 obj, path = child, child_path
                 seen.add(id(child))
@@ -64,7 +65,7 @@ class _Sink:
     """A file that forgets what is written: a probe needs only success or failure."""
 
     def write(self, data: Any) -> int:
-        return len(data)
+        return memoryview(data).nbytes  # large buffers come as PickleBuffers, which lack len
 
 
 def probe(make_pickler: Callable[[Any], Any]) -> Callable[[Any], bool]:

@@ -80,13 +80,25 @@ def _target(proxy: Proxy) -> Any:
             try:
                 frame = _native.resolve(handle)
             except BackendError as e:
-                # Name the object too: the backend's message names only the store.
-                raise type(e)(f"{e} (resolving {_native.Handle.decode(handle).key})") from None
-            target = loads(frame.encoding, frame.stream, frame.buffers, lambda: _label(handle))
-            object.__setattr__(proxy, "_byref_target", target)
-            # A fetched proxy's handle may have been released by this very resolve, and is the
-            # sender's to hand on in any case: from now on this proxy travels as its value.
-            object.__setattr__(proxy, "_byref_owns_handle", False)
+                raise naming_object(e, handle) from None
+            target = adopt(proxy, frame)
+    return target
+
+
+def naming_object(error: BackendError, handle: bytes) -> BackendError:
+    """``error`` naming the object too: the backend's message names only the store."""
+    return type(error)(f"{error} (resolving {_native.Handle.decode(handle).key})")
+
+
+def adopt(proxy: Proxy, frame: _native.Frame) -> Any:
+    """Makes the value unpickled from ``frame``, fetched for ``proxy``, its target; called with
+    the proxy's lock held, while it is unresolved."""
+    handle = object.__getattribute__(proxy, "_byref_handle")
+    target = loads(frame.encoding, frame.stream, frame.buffers, lambda: _label(handle))
+    object.__setattr__(proxy, "_byref_target", target)
+    # A fetched proxy's handle may have been released by this very resolve, and is the
+    # sender's to hand on in any case: from now on this proxy travels as its value.
+    object.__setattr__(proxy, "_byref_owns_handle", False)
     return target
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -78,10 +79,7 @@ class Store:
 
     def get(self, key: str) -> Any:
         """The value stored under ``key``; :class:`byref.ObjectNotFound` if absent."""
-        frame = self._open.get(key)
-        return loads(
-            frame.encoding, frame.stream, frame.buffers, lambda: f"object {key} in {self.url}"
-        )
+        return self._load(key, self._open.get(key))
 
     def proxy(
         self, obj: Any, *, evict: bool = False, ttl: float | None = None, hold: bool = True
@@ -98,6 +96,56 @@ class Store:
         """
         handle = self._put(obj, evict=evict, ttl=ttl)
         return proxy_of(handle.encode(), obj, hold=hold)
+
+    def put_many(self, objs: Iterable[Any], *, ttl: float | None = None) -> list[str]:
+        """Stores each of ``objs`` (many stored at once) and returns their keys, in order."""
+        return [h.key for h in self._put_many(objs, evict=False, ttl=ttl)]
+
+    def get_many(self, keys: Iterable[str]) -> list[Any]:
+        """The values stored under ``keys`` (many fetched at once), in order."""
+        keys = list(keys)
+        frames = self._open.get_many(keys)
+        return [self._load(key, frame) for key, frame in zip(keys, frames, strict=True)]
+
+    def proxy_many(
+        self,
+        objs: Iterable[Any],
+        *,
+        evict: bool = False,
+        ttl: float | None = None,
+        hold: bool = True,
+    ) -> list[Proxy]:
+        """:meth:`proxy` of each of ``objs``, stored many at once."""
+        objs = list(objs)
+        handles = self._put_many(objs, evict=evict, ttl=ttl)
+        return [proxy_of(h.encode(), o, hold=hold) for h, o in zip(handles, objs, strict=True)]
+
+    async def aput(self, obj: Any, *, ttl: float | None = None) -> str:
+        """:meth:`put`, awaitable: the write runs on byref's runtime, the GIL released."""
+        return (await self._aput(obj, evict=False, ttl=ttl)).key
+
+    async def aget(self, key: str) -> Any:
+        """:meth:`get`, awaitable: the fetch runs on byref's runtime, the GIL released."""
+        return self._load(key, await self._open.get_async(key))
+
+    async def aproxy(
+        self, obj: Any, *, evict: bool = False, ttl: float | None = None, hold: bool = True
+    ) -> Proxy:
+        """:meth:`proxy`, awaitable: the write runs on byref's runtime, the GIL released."""
+        handle = await self._aput(obj, evict=evict, ttl=ttl)
+        return proxy_of(handle.encode(), obj, hold=hold)
+
+    def _put_many(self, objs: Iterable[Any], evict: bool, ttl: float | None) -> list[Any]:
+        return self._open.put_many([dumps(o) for o in objs], evict=evict, ttl=ttl)
+
+    async def _aput(self, obj: Any, evict: bool, ttl: float | None) -> _native.Handle:
+        encoding, stream, buffers = dumps(obj)
+        return await self._open.put_async(encoding, stream, buffers, evict=evict, ttl=ttl)
+
+    def _load(self, key: str, frame: _native.Frame) -> Any:
+        return loads(
+            frame.encoding, frame.stream, frame.buffers, lambda: f"object {key} in {self.url}"
+        )
 
     def exists(self, key: str) -> bool:
         """Whether ``key`` is stored."""

@@ -15,6 +15,7 @@ use std::fs::{self, File};
 use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::SystemTime;
 
 use byref_core::incoming::Incoming;
@@ -32,13 +33,21 @@ pub const NODE_CACHE_BYTES_VAR: &str = "BYREF_NODE_CACHE_BYTES";
 const MAP_MIN: u64 = 64 << 10;
 
 /// A node-local object cache in a directory.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct NodeCache {
     /// Where entries live: `<key hex>` objects and `<key hex>.lock` lock files.
     dir: PathBuf,
     /// Most bytes of entries kept.
     capacity: u64,
+    /// Bytes and entries this process inserted since it last trimmed. A trim lists the whole
+    /// directory, so it runs once enough came in to matter (a sixteenth of the capacity, or
+    /// [`TRIM_EVERY`] entries), not on every insert: on every insert, 10,000 small fetches
+    /// into a cache of 60,000 files took 110 ms each.
+    untrimmed: Mutex<(u64, u32)>,
 }
+
+/// Inserts between trims, at most.
+const TRIM_EVERY: u32 = 256;
 
 /// Why a streamed insert failed.
 #[derive(Debug)]
@@ -117,7 +126,11 @@ impl NodeCache {
                 stat.f_bavail.saturating_mul(stat.f_frsize) / 4
             }
         };
-        Ok(NodeCache { dir, capacity })
+        Ok(NodeCache {
+            dir,
+            capacity,
+            untrimmed: Mutex::new((0, 0)),
+        })
     }
 
     /// The directory.
@@ -193,7 +206,9 @@ impl NodeCache {
         }
         fs::rename(&spooled.path, self.entry(key)).map_err(InsertError::Io)?;
         spooled.installed = true;
-        self.trim(lock);
+        if self.due_for_trim(len) {
+            self.trim(lock);
+        }
         Ok(())
     }
 
@@ -229,6 +244,16 @@ impl NodeCache {
     /// Removes `key`'s entry (one found damaged: of another length than its key's object).
     pub fn remove(&self, key: &Key) {
         let _ = fs::remove_file(self.entry(key));
+    }
+
+    /// Counts an insert of `len` bytes; whether the cache should be trimmed now.
+    fn due_for_trim(&self, len: u64) -> bool {
+        let mut untrimmed = self.untrimmed.lock().unwrap_or_else(|p| p.into_inner());
+        let (bytes, count) = *untrimmed;
+        let (bytes, count) = (bytes.saturating_add(len), count + 1);
+        let due = bytes > self.capacity / 16 || count >= TRIM_EVERY;
+        *untrimmed = if due { (0, 0) } else { (bytes, count) };
+        due
     }
 
     /// Unlinks entries, least recently used first, until they fit the capacity, and the

@@ -28,6 +28,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<handle::PyHandle>()?;
     m.add_class::<proxy_base::ProxyBase>()?;
     m.add_function(wrap_pyfunction!(store::resolve, m)?)?;
+    m.add_function(wrap_pyfunction!(store::resolve_async, m)?)?;
     m.add_function(wrap_pyfunction!(key::key_of, m)?)?;
     m.add_function(wrap_pyfunction!(daemon::serve, m)?)?;
     m.add_function(wrap_pyfunction!(daemon::status, m)?)?;

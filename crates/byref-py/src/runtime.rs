@@ -5,9 +5,13 @@
 //! every use checks the process id and builds a fresh runtime in a new process.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use pyo3::Python;
+use pyo3::prelude::*;
+use pyo3_async_runtimes::{TaskLocals, generic};
+
+use crate::errors::PyByrefResult;
 use tokio::runtime::{Builder, Runtime};
 
 /// The runtime and the process that built it.
@@ -56,4 +60,55 @@ pub(crate) fn within<T>(f: impl FnOnce() -> T) -> T {
     let rt = runtime();
     let _entered = rt.enter();
     f()
+}
+
+/// This runtime as pyo3-async-runtimes sees it: futures awaited from asyncio run here, on
+/// byref's own threads (rebuilt after `fork()` as [`runtime`] is), never on the event loop's.
+pub(crate) struct ByrefRuntime;
+
+tokio::task_local! {
+    /// The asyncio event loop (and context) a future was awaited from, to complete it there.
+    static TASK_LOCALS: TaskLocals;
+}
+
+impl generic::Runtime for ByrefRuntime {
+    type JoinError = tokio::task::JoinError;
+    type JoinHandle = tokio::task::JoinHandle<()>;
+
+    fn spawn<F>(fut: F) -> Self::JoinHandle
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        runtime().spawn(fut)
+    }
+
+    fn spawn_blocking<F>(f: F) -> Self::JoinHandle
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        runtime().spawn_blocking(f)
+    }
+}
+
+impl generic::ContextExt for ByrefRuntime {
+    fn scope<F, R>(locals: TaskLocals, fut: F) -> Pin<Box<dyn Future<Output = R> + Send>>
+    where
+        F: Future<Output = R> + Send + 'static,
+    {
+        Box::pin(TASK_LOCALS.scope(locals, fut))
+    }
+
+    fn get_task_locals() -> Option<TaskLocals> {
+        TASK_LOCALS.try_with(Clone::clone).ok()
+    }
+}
+
+/// An asyncio awaitable of `future`, which runs on byref's runtime (no GIL held while it runs)
+/// and completes the awaitable on the event loop it was awaited from. Call from a coroutine.
+pub(crate) fn awaitable<'py, F, T>(py: Python<'py>, future: F) -> PyResult<Bound<'py, PyAny>>
+where
+    F: Future<Output = PyByrefResult<T>> + Send + 'static,
+    T: for<'a> IntoPyObject<'a> + Send + 'static,
+{
+    generic::future_into_py::<ByrefRuntime, _, T>(py, async move { Ok(future.await?) })
 }

@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use byref::cache::process_cache;
-use byref::{Encoding, Error, Key, Layout, Object, Opened, Payload, PutOptions, RefId, StoreExt};
+use byref::{Encoding, Error, Key, Layout, Object, Opened, Payload, PutOptions, StoreExt};
+use futures::{StreamExt, TryStreamExt, stream};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
@@ -12,7 +13,7 @@ use crate::buffer::{Buffer, Region};
 use crate::errors::{PyByrefResult, evicted};
 use crate::handle::PyHandle;
 use crate::registry;
-use crate::runtime::block_on;
+use crate::runtime::{awaitable, block_on};
 
 /// A fetched object, split into the pieces `pickle.loads(stream, buffers=buffers)` takes.
 #[pyclass(frozen, module = "byref._native")]
@@ -47,6 +48,86 @@ impl Frame {
 
 fn parse_key(key: &str) -> PyByrefResult<Key> {
     Ok(key.parse()?)
+}
+
+/// How many objects a batch call moves at once: enough to fill a network round trip with
+/// small objects, few enough that a batch of large ones does not hold them all in memory.
+const IN_FLIGHT: usize = 256;
+
+/// What Python hands over for one frame: its encoding, pickle stream and buffers.
+type FrameParts = (u8, pyo3_bytes::PyBytes, Vec<pyo3_bytes::PyBytes>);
+
+/// A fetched object on its way to Python from a future: it becomes a [`Frame`] where the GIL
+/// is held.
+struct Fetched {
+    url: String,
+    key: Key,
+    object: Object,
+}
+
+impl<'py> IntoPyObject<'py> for Fetched {
+    type Target = Frame;
+    type Output = Bound<'py, Frame>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
+        Bound::new(py, Frame::new(py, &self.url, &self.key, self.object)?)
+    }
+}
+
+/// One put, ready to run: the payload holds the Python buffers it reads in place.
+struct PutJob {
+    payload: Payload,
+    options: PutOptions,
+    /// Whether the handle releases its reference on first resolve.
+    evict: bool,
+}
+
+impl PutJob {
+    fn new(
+        (encoding, stream, buffers): FrameParts,
+        evict: bool,
+        ttl: Option<f64>,
+    ) -> PyResult<Self> {
+        let encoding = Encoding::try_from(encoding).map_err(PyValueError::new_err)?;
+        let ttl = ttl
+            .map(|s| {
+                Duration::try_from_secs_f64(s)
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| {
+                        PyValueError::new_err(format!("ttl must be > 0 seconds, not {s}"))
+                    })
+            })
+            .transpose()?;
+        let buffers = buffers
+            .into_iter()
+            .map(pyo3_bytes::PyBytes::into_inner)
+            .collect();
+        Ok(PutJob {
+            payload: Payload::frame(encoding, stream.into_inner(), buffers),
+            options: PutOptions {
+                ttl,
+                ..PutOptions::new()
+            },
+            evict,
+        })
+    }
+
+    async fn run(&self, opened: &Opened) -> byref::Result<PyHandle> {
+        let key = opened
+            .store
+            .put_payload(&self.payload, &self.options)
+            .await?;
+        Ok(PyHandle {
+            inner: byref::Handle {
+                url: opened.url.clone(),
+                key,
+                len: self.payload.len(),
+                evict: self.evict.then_some(self.options.reference),
+            },
+        })
+    }
 }
 
 /// An open store. Instances for one URL share one backend connection per process.
@@ -84,38 +165,45 @@ impl PyStore {
         evict: bool,
         ttl: Option<f64>,
     ) -> PyByrefResult<PyHandle> {
-        let encoding = Encoding::try_from(encoding).map_err(PyValueError::new_err)?;
-        let ttl = ttl
-            .map(|s| {
-                Duration::try_from_secs_f64(s)
-                    .ok()
-                    .filter(|d| !d.is_zero())
-                    .ok_or_else(|| {
-                        PyValueError::new_err(format!("ttl must be > 0 seconds, not {s}"))
-                    })
-            })
-            .transpose()?;
-        let buffers = buffers
-            .into_iter()
-            .map(pyo3_bytes::PyBytes::into_inner)
-            .collect();
-        let payload = Payload::frame(encoding, stream.into_inner(), buffers);
-        let options = PutOptions {
-            ttl,
-            ..PutOptions::new()
-        };
-        let store = &self.opened.store;
-        // `payload` borrows Python buffers: it is dropped here, with the GIL held, not in the
+        let job = PutJob::new((encoding, stream, buffers), evict, ttl)?;
+        // `job` borrows Python buffers: it is dropped here, with the GIL held, not in the
         // detached closure.
-        let key = block_on(py, store.put_payload(&payload, &options))?;
-        Ok(PyHandle {
-            inner: byref::Handle {
-                url: self.opened.url.clone(),
-                key,
-                len: payload.len(),
-                evict: evict.then_some(options.reference),
-            },
-        })
+        Ok(block_on(py, job.run(&self.opened))?)
+    }
+
+    /// [`PyStore::put`] of many frames, `(encoding, stream, buffers)` each, up to
+    /// [`IN_FLIGHT`] at once; their handles in order. Stops at the first error.
+    #[pyo3(signature = (frames, *, evict = false, ttl = None))]
+    fn put_many(
+        &self,
+        py: Python<'_>,
+        frames: Vec<FrameParts>,
+        evict: bool,
+        ttl: Option<f64>,
+    ) -> PyByrefResult<Vec<PyHandle>> {
+        let jobs = frames
+            .into_iter()
+            .map(|parts| PutJob::new(parts, evict, ttl))
+            .collect::<PyResult<Vec<_>>>()?;
+        let opened = &self.opened;
+        let puts = stream::iter(jobs.iter().map(|job| job.run(opened)));
+        Ok(block_on(py, puts.buffered(IN_FLIGHT).try_collect())?)
+    }
+
+    /// An awaitable of [`PyStore::put`], run on byref's runtime.
+    #[pyo3(signature = (encoding, stream, buffers, *, evict = false, ttl = None))]
+    fn put_async<'py>(
+        &self,
+        py: Python<'py>,
+        encoding: u8,
+        stream: pyo3_bytes::PyBytes,
+        buffers: Vec<pyo3_bytes::PyBytes>,
+        evict: bool,
+        ttl: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let job = PutJob::new((encoding, stream, buffers), evict, ttl)?;
+        let opened = self.opened.clone();
+        awaitable(py, async move { Ok(job.run(&opened).await?) })
     }
 
     /// Fetches (and unless `verify=false`, verifies) the object `key`.
@@ -123,6 +211,35 @@ impl PyStore {
         let key = parse_key(key)?;
         let object = block_on(py, self.opened.fetch(&key, None))?;
         Frame::new(py, &self.opened.url, &key, object)
+    }
+
+    /// [`PyStore::get`] of many keys, up to [`IN_FLIGHT`] at once; their frames in order.
+    fn get_many(&self, py: Python<'_>, keys: Vec<String>) -> PyByrefResult<Vec<Frame>> {
+        let keys = keys
+            .iter()
+            .map(|key| parse_key(key))
+            .collect::<PyByrefResult<Vec<_>>>()?;
+        let opened = &self.opened;
+        let fetches = stream::iter(keys.iter().map(|key| opened.fetch(key, None)));
+        let objects: Vec<Object> = block_on(py, fetches.buffered(IN_FLIGHT).try_collect())?;
+        keys.iter()
+            .zip(objects)
+            .map(|(key, object)| Frame::new(py, &opened.url, key, object))
+            .collect()
+    }
+
+    /// An awaitable of [`PyStore::get`], run on byref's runtime.
+    fn get_async<'py>(&self, py: Python<'py>, key: &str) -> PyByrefResult<Bound<'py, PyAny>> {
+        let key = parse_key(key)?;
+        let opened = self.opened.clone();
+        Ok(awaitable(py, async move {
+            let object = opened.fetch(&key, None).await?;
+            Ok(Fetched {
+                url: opened.url.clone(),
+                key,
+                object,
+            })
+        })?)
     }
 
     /// Whether `key` is stored.
@@ -146,21 +263,17 @@ impl PyStore {
     }
 }
 
-/// Fetches the object a pickled handle names, from the store its URL opens; releases the
-/// handle's reference if it was made with `evict=True`.
-#[pyfunction]
-pub(crate) fn resolve(py: Python<'_>, handle: &[u8]) -> PyByrefResult<Frame> {
-    let handle = byref::Handle::decode(handle)?;
-    let opened = registry::open_for_handle(py, &handle.url)?;
-    let key = handle.key;
-    let evict: Option<RefId> = handle.evict;
-    let object = block_on(py, async {
-        let object = opened.fetch(&key, Some(handle.len)).await?;
-        if let Some(reference) = &evict {
-            match opened.store.release(&key, Some(reference)).await {
+/// Fetches the object `handle` names from `opened`; releases the handle's reference if it was
+/// made with `evict=True`.
+async fn resolve_object(opened: &Opened, handle: &byref::Handle) -> PyByrefResult<Object> {
+    let key = &handle.key;
+    let object = async {
+        let object = opened.fetch(key, Some(handle.len)).await?;
+        if let Some(reference) = &handle.evict {
+            match opened.store.release(key, Some(reference)).await {
                 Ok(deleted) => {
                     if deleted {
-                        process_cache().remove(&key);
+                        process_cache().remove(key);
                     }
                 }
                 // A reference the object does not hold: released already (a second resolve
@@ -171,10 +284,38 @@ pub(crate) fn resolve(py: Python<'_>, handle: &[u8]) -> PyByrefResult<Frame> {
             }
         }
         Ok(object)
-    });
-    let object = object.map_err(|e| match evict {
+    };
+    object.await.map_err(|e| match handle.evict {
         Some(_) => evicted(e),
         None => e.into(),
-    })?;
-    Frame::new(py, &opened.url, &key, object)
+    })
+}
+
+/// Fetches the object a pickled handle names, from the store its URL opens; releases the
+/// handle's reference if it was made with `evict=True`.
+#[pyfunction]
+pub(crate) fn resolve(py: Python<'_>, handle: &[u8]) -> PyByrefResult<Frame> {
+    let handle = byref::Handle::decode(handle)?;
+    let opened = registry::open_for_handle(py, &handle.url)?;
+    let object = block_on(py, resolve_object(&opened, &handle))?;
+    Frame::new(py, &opened.url, &handle.key, object)
+}
+
+/// An awaitable of [`resolve`], run on byref's runtime. Opening a store not opened before
+/// in this process happens first, on the calling thread.
+#[pyfunction]
+pub(crate) fn resolve_async<'py>(
+    py: Python<'py>,
+    handle: &[u8],
+) -> PyByrefResult<Bound<'py, PyAny>> {
+    let handle = byref::Handle::decode(handle)?;
+    let opened = registry::open_for_handle(py, &handle.url)?;
+    Ok(awaitable(py, async move {
+        let object = resolve_object(&opened, &handle).await?;
+        Ok(Fetched {
+            url: opened.url.clone(),
+            key: handle.key,
+            object,
+        })
+    })?)
 }
