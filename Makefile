@@ -31,11 +31,12 @@ $(DEMO_STAMP): $(STAMP)
 build: $(STAMP)
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop --release --quiet
 
-# The main job: Parsl tasks with large arguments on a local HighThroughputExecutor, inline
-# pickling against byref (decorator and plugin) and ProxyStore. Parsl's worker pool and
-# interchange are scripts in the venv's bin directory, hence PATH.
+# The main job, short: Parsl tasks with 100 KiB-100 MiB arguments on a local
+# HighThroughputExecutor, inline pickling against byref (decorator and plugin) and ProxyStore;
+# the full sweep is in `make bench`. Parsl's worker pool and interchange are scripts in the
+# venv's bin directory, hence PATH.
 demo: build $(DEMO_STAMP)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/parsl_throughput.py
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/parsl_throughput.py --quick
 
 # stubtest checks python/byref/_native.pyi against the built extension.
 lint: build
@@ -80,6 +81,7 @@ bench: build $(DEMO_STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo bench --workspace
 	$(PY) benches/roundtrip.py
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/parsl_throughput.py
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/parsl_throughput.py --crossover
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/backends.py
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/quic.py
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/value_return.py

@@ -16,7 +16,9 @@ task from submission to result (the median of a few, each on different data) and
 content addressing cannot share them). Prints a table with speedups over inline, writes it to
 benches/RESULTS-parsl.md and plots it to benches/parsl-throughput.png.
 
-Usage: python benches/parsl_throughput.py [--sizes 1KiB,1MiB,10MiB,100MiB,500MiB]
+Usage: python benches/parsl_throughput.py [--sizes 1KiB,100KiB,1MiB,10MiB,100MiB,500MiB]
+       python benches/parsl_throughput.py --quick       # make demo: 4 sizes, under a minute
+       python benches/parsl_throughput.py --crossover   # where proxying starts to pay
 """
 
 from __future__ import annotations
@@ -48,11 +50,22 @@ from tests.htex import local_config
 
 SIZES = {
     "1KiB": 1 << 10,
+    "16KiB": 16 << 10,
+    "32KiB": 32 << 10,
+    "64KiB": 64 << 10,
+    "100KiB": 100 << 10,
+    "256KiB": 256 << 10,
+    "512KiB": 512 << 10,
     "1MiB": 1 << 20,
+    "2MiB": 2 << 20,
     "10MiB": 10 << 20,
     "100MiB": 100 << 20,
     "500MiB": 500 << 20,
 }
+#: The full sweep (`make bench`), the short one (`make demo`), and the threshold's crossover.
+FULL = "1KiB,100KiB,1MiB,10MiB,100MiB,500MiB"
+QUICK = "100KiB,1MiB,10MiB,100MiB"
+CROSSOVER = "16KiB,32KiB,64KiB,100KiB,256KiB,512KiB,1MiB,2MiB"
 BATCH = 20
 HERE = Path(__file__).resolve().parent
 
@@ -73,7 +86,7 @@ class Row:
 
 
 def single_repeats(nbytes: int) -> int:
-    return 5 if nbytes <= 10 << 20 else 3
+    return 9 if nbytes <= 2 << 20 else 5 if nbytes <= 10 << 20 else 3
 
 
 class Progress:
@@ -138,17 +151,31 @@ def run_tasks(app: Callable[..., Any], arrays: list[np.ndarray]) -> float:
     return time.perf_counter() - t0
 
 
-def measure(app: Callable[..., Any], source: np.ndarray, n: int) -> tuple[float, float]:
-    slices = [source[i : i + n] for i in range(BATCH)]
-    singles = [run_tasks(app, [slices[i]]) for i in range(single_repeats(n * 8))]
+def measure(app: Callable[..., Any], source: np.ndarray, n: int, batch: int) -> tuple[float, float]:
+    slices = [source[i : i + n] for i in range(batch)]
+    repeats = min(single_repeats(n * 8), batch)
+    singles = [run_tasks(app, [slices[i]]) for i in range(repeats)]
     return statistics.median(singles), run_tasks(app, slices)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default=",".join(SIZES))
+    how = parser.add_mutually_exclusive_group()
+    how.add_argument("--sizes", default=FULL, help=f"comma-separated, of {', '.join(SIZES)}")
+    how.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"make demo: {QUICK}, batches of 5; results to a temporary directory",
+    )
+    how.add_argument(
+        "--crossover",
+        action="store_true",
+        help=f"where proxying starts to win: {CROSSOVER}, everything proxied, file and peer://",
+    )
     args = parser.parse_args()
-    sizes = {name: SIZES[name] for name in args.sizes.split(",")}
+    names = QUICK if args.quick else CROSSOVER if args.crossover else args.sizes
+    sizes = {name: SIZES[name] for name in names.split(",")}
+    batch = 5 if args.quick else BATCH
 
     # Parsl's worker pool and interchange are scripts in the environment's bin directory.
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
@@ -157,12 +184,20 @@ def main() -> None:
     policy = byref.parsl.Policy()
     modes: dict[str, tuple[Callable[[], Any], Callable[..., Any]]] = {
         "inline": (nothing, consume),
-        "decorator": (nothing, byref.parsl.proxy_args(store, release_on_completion=True)(consume)),
-        "plugin": (lambda: plugin(store), consume),
     }
-    ps = proxystore_mode(work / "proxystore", policy)
-    if ps is not None:
-        modes["proxystore"] = (ps, consume)
+    if args.crossover:
+        # Every argument proxied, whatever its size: where that starts to pay is the threshold.
+        peer = byref.Store("peer://127.0.0.1", dir=str(work / "peer"))
+        for name, where in (("file", store), ("peer://", peer)):
+            decorate = byref.parsl.proxy_args(where, 0, release_on_completion=True)
+            modes[f"decorator, {name}"] = (nothing, decorate(consume))
+    else:
+        decorate = byref.parsl.proxy_args(store, release_on_completion=True)
+        modes["decorator"] = (nothing, decorate(consume))
+        modes["plugin"] = (lambda: plugin(store), consume)
+        ps = proxystore_mode(work / "proxystore", policy)
+        if ps is not None:
+            modes["proxystore"] = (ps, consume)
 
     print(f"Starting a HighThroughputExecutor (2 workers) in {work} ...", file=sys.stderr)
     parsl.load(local_config(work / "runinfo"))
@@ -174,14 +209,14 @@ def main() -> None:
         progress = Progress(len(sizes) * len(modes))
         for size, nbytes in sizes.items():
             n = nbytes // 8
-            source = np.arange(n + BATCH, dtype=np.float64)
+            source = np.arange(n + batch, dtype=np.float64)
             for mode, (setup, app) in modes.items():
                 with setup():
-                    single, batch = measure(app, source, n)
-                rows.append(Row(size, mode, single, batch))
+                    single, many = measure(app, source, n, batch)
+                rows.append(Row(size, mode, single, many))
                 progress.step(
                     f"{size:>7} {mode:<10} one task {fmt_time(single):>9}  "
-                    f"{BATCH} tasks {fmt_time(batch):>9}"
+                    f"{batch} tasks {fmt_time(many):>9}"
                 )
                 # byref's modes release what they stored; ProxyStore's proxies stay.
                 shutil.rmtree(work / "proxystore", ignore_errors=True)
@@ -192,32 +227,43 @@ def main() -> None:
         parsl.clear()
         shutil.rmtree(work, ignore_errors=True)
 
+    table = render(rows, sizes, batch)
+    if args.quick:
+        out = Path(tempfile.mkdtemp(prefix="byref-demo-"))
+        print()
+        print(table)
+        plot(rows, sizes, batch, out / "parsl-throughput.png")
+        print(f"plot: {out / 'parsl-throughput.png'}; the full sweep: make bench")
+        return
+    name = "RESULTS-parsl-crossover.md" if args.crossover else "RESULTS-parsl.md"
+    command = "parsl_throughput.py --crossover" if args.crossover else "parsl_throughput.py"
     results = publish(
-        render(rows, sizes),
-        "RESULTS-parsl.md",
+        table,
+        name,
         "Parsl HighThroughputExecutor: large task arguments",
-        "`make demo` (`python benches/parsl_throughput.py`)",
+        f"`python benches/{command}` (in `make bench`)",
     )
-    plot(rows, sizes, HERE / "parsl-throughput.png")
-    print(f"wrote {results} and {HERE / 'parsl-throughput.png'}")
+    if not args.crossover:
+        plot(rows, sizes, batch, HERE / "parsl-throughput.png")
+        print(f"wrote {results} and {HERE / 'parsl-throughput.png'}")
 
 
-def render(rows: list[Row], sizes: dict[str, int]) -> str:
+def render(rows: list[Row], sizes: dict[str, int], batch: int) -> str:
     inline = {r.size: r for r in rows if r.mode == "inline"}
     lines = [
         f"{platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"Parsl {parsl.__version__}, byref {byref.__version__}; 2 workers on 127.0.0.1; "
         "byref and ProxyStore store in files on the same disk.",
         "One task: submission to result, median of a few. "
-        f"{BATCH} tasks: all submitted at once, each on different data, until the last result. "
+        f"{batch} tasks: all submitted at once, each on different data, until the last result. "
         "Speedup: inline time / mode time (higher is better).",
         "",
-        f"| size | mode | one task | speedup | {BATCH} tasks | speedup | {BATCH}-task MB/s |",
+        f"| size | mode | one task | speedup | {batch} tasks | speedup | {batch}-task MB/s |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         base = inline[r.size]
-        rate = BATCH * sizes[r.size] / r.batch / 1e6
+        rate = batch * sizes[r.size] / r.batch / 1e6
         lines.append(
             f"| {r.size} | {r.mode} | {fmt_time(r.single)} | {base.single / r.single:.2f}x "
             f"| {fmt_time(r.batch)} | {base.batch / r.batch:.2f}x | {rate:,.1f} |"
@@ -225,7 +271,7 @@ def render(rows: list[Row], sizes: dict[str, int]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(rows: list[Row], sizes: dict[str, int], path: Path) -> None:
+def plot(rows: list[Row], sizes: dict[str, int], batch: int, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -236,10 +282,10 @@ def plot(rows: list[Row], sizes: dict[str, int], path: Path) -> None:
         mine = [r for r in rows if r.mode == mode]
         x = [sizes[r.size] for r in mine]
         left.plot(x, [r.single for r in mine], marker="o", label=mode)
-        right.plot(x, [BATCH * sizes[r.size] / r.batch / 1e6 for r in mine], marker="o", label=mode)
+        right.plot(x, [batch * sizes[r.size] / r.batch / 1e6 for r in mine], marker="o", label=mode)
     for ax, title, unit in (
         (left, "One task, submission to result", "seconds"),
-        (right, f"{BATCH} tasks at once: argument throughput", "MB/s"),
+        (right, f"{batch} tasks at once: argument throughput", "MB/s"),
     ):
         ax.set_xscale("log")
         ax.set_yscale("log")

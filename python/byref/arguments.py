@@ -11,8 +11,11 @@ from .proxy import handle_of, is_proxy
 from .store import Store
 
 #: Arguments at least this large (in bytes) are proxied by default: where a proxied argument
-#: starts to cost a Parsl task less than an inline one (benches/RESULTS-parsl.md).
-DEFAULT_THRESHOLD = 1 << 20
+#: starts to cost a Parsl task less than an inline one. Measured on a real HTEX with every
+#: argument proxied (`benches/parsl_throughput.py --crossover`, RESULTS-parsl-crossover.md):
+#: at 100 KiB proxying lost as often as it won (0.83-1.47x), at 256 KiB it won on the file
+#: store and on peer://, one task or 20 (1.02-1.57x), and at 1 MiB by 2.2-3.6x.
+DEFAULT_THRESHOLD = 256 << 10
 
 
 def nbytes(obj: Any) -> int | None:

@@ -40,8 +40,8 @@ pub struct NodeCache {
     /// Most bytes of entries kept.
     capacity: u64,
     /// Bytes and entries this process inserted since it last trimmed. A trim lists the whole
-    /// directory, so it runs once enough came in to matter (a sixteenth of the capacity, or
-    /// [`TRIM_EVERY`] entries), not on every insert: on every insert, 10,000 small fetches
+    /// directory, so it runs on a process's first insert and then once enough came in to
+    /// matter (a sixteenth of the capacity, or [`TRIM_EVERY`] entries), not on every insert: on every insert, 10,000 small fetches
     /// into a cache of 60,000 files took 110 ms each.
     untrimmed: Mutex<(u64, u32)>,
 }
@@ -129,7 +129,8 @@ impl NodeCache {
         Ok(NodeCache {
             dir,
             capacity,
-            untrimmed: Mutex::new((0, 0)),
+            // The first insert trims: a new process sweeps what a killed fetcher left.
+            untrimmed: Mutex::new((0, TRIM_EVERY - 1)),
         })
     }
 

@@ -10,7 +10,7 @@ or a serializer plugin, one call before submitting, with no change to any app:
 
 >>> byref.parsl.install("file:///scratch/byref")
 
-Either way buffers of at least 1 MiB (numpy arrays, ``bytes``, ``bytearray``,
+Either way buffers of at least 256 KiB (numpy arrays, ``bytes``, ``bytearray``,
 ``memoryview``) are stored once and cross to the workers as ~100-byte proxies, which resolve
 (zero-copy where the store allows) when the task first touches them. Proxies memoize by
 content, and a worker that lacks a module raises :class:`byref.WorkerImportError` naming it.
