@@ -4,12 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.deps-installed
-PY_DEPS := maturin==1.16.0 numpy cloudpickle pytest typing_extensions ruff mypy "moto[server]" redis parsl pyyaml distributed globus-compute-sdk
+PY_DEPS := maturin==1.16.0 numpy cloudpickle pytest typing_extensions ruff mypy "moto[server]" redis parsl pyyaml distributed globus-compute-sdk ziglang
 # The demo measures ProxyStore, the tool byref is compared with, in the same run, and plots.
 DEMO_DEPS := proxystore matplotlib
 DEMO_STAMP := $(VENV)/.demo-deps-installed
 
-.PHONY: demo test build lint rust-test py-test fuzz bench wrapt-check clean
+.PHONY: demo test build wheel lint rust-test py-test fuzz bench wrapt-check clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -31,6 +31,15 @@ $(DEMO_STAMP): $(STAMP)
 build: $(STAMP)
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop --release --quiet
 
+# The wheel users install: abi3, manylinux_2_28 (glibc 2.28: RHEL/Rocky 8 and later), linked
+# against glibc 2.28 by zig (ziglang from PyPI), no debug info (the `dist` profile).
+WHEEL_DIR := target/wheels
+wheel: $(STAMP)
+	rm -f $(WHEEL_DIR)/byref-*.whl
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/maturin build --quiet --profile dist \
+		--zig --compatibility manylinux_2_28 --out $(WHEEL_DIR)
+	@ls -l $(WHEEL_DIR)/byref-*.whl
+
 # The main job, short: Parsl tasks with 100 KiB-100 MiB arguments on a local
 # HighThroughputExecutor, inline pickling against byref (decorator and plugin) and ProxyStore;
 # the full sweep is in `make bench`. Parsl's worker pool and interchange are scripts in the
@@ -50,8 +59,9 @@ lint: build
 rust-test: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo test --workspace --exclude byref-py --quiet
 
-py-test: build
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest
+# tests/test_wheel.py installs the wheel `make wheel` built into a clean venv.
+py-test: build wheel
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" BYREF_WHEEL_DIR=$(CURDIR)/$(WHEEL_DIR) $(PY) -m pytest
 
 # libFuzzer on every decoder of untrusted bytes (handles, object frames, wire headers), from
 # the seed corpus in fuzz/corpus, FUZZ_SECONDS per target; what a run finds new goes to a
