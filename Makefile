@@ -8,8 +8,11 @@ PY_DEPS := maturin==1.16.0 numpy cloudpickle pytest typing_extensions ruff mypy 
 # The demo measures ProxyStore, the tool byref is compared with, in the same run, and plots.
 DEMO_DEPS := proxystore matplotlib
 DEMO_STAMP := $(VENV)/.demo-deps-installed
+# The docs site: mkdocs-material, and mkdocstrings for the API reference from the docstrings.
+DOCS_DEPS := mkdocs-material "mkdocstrings[python]"
+DOCS_STAMP := $(VENV)/.docs-deps-installed
 
-.PHONY: demo test build wheel lint rust-test py-test fuzz bench wrapt-check clean
+.PHONY: demo test build wheel docs lint rust-test py-test fuzz bench wrapt-check clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -26,6 +29,14 @@ $(STAMP): $(PY) Makefile /usr/bin/redis-server
 $(DEMO_STAMP): $(STAMP)
 	$(PIP) install --quiet $(DEMO_DEPS)
 	touch $(DEMO_STAMP)
+
+$(DOCS_STAMP): $(STAMP)
+	$(PIP) install --quiet $(DOCS_DEPS)
+	touch $(DOCS_STAMP)
+
+# The docs site, into site/; --strict: a broken link or reference fails the build.
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet
 
 # The extension, optimised (the release profile: LTO, one codegen unit), into the venv.
 build: $(STAMP)
@@ -83,7 +94,7 @@ fuzz:
 	done
 
 # A short fuzzing run is part of every test run; `make fuzz` runs longer.
-test: lint rust-test py-test
+test: lint docs rust-test py-test
 	$(MAKE) fuzz FUZZ_SECONDS=30
 
 # Criterion and the backend comparisons start their own redis-server, moto_server and daemon.
@@ -102,4 +113,4 @@ wrapt-check: build
 	$(PY) tests/wrapt_check.py
 
 clean:
-	rm -rf $(VENV) target
+	rm -rf $(VENV) target site
