@@ -20,6 +20,7 @@ import pickle
 import sys
 import sysconfig
 import types
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -188,9 +189,9 @@ def _referenced(obj: Any) -> Iterator[type | types.FunctionType | types.BuiltinF
 def _walk(obj: Any, root: str) -> Iterator[tuple[str, Any]]:
     """Every part of ``obj`` with its path, each object once, breadth-first."""
     seen: set[int] = set()
-    queue = [(root, obj)]
+    queue = deque([(root, obj)])
     while queue:
-        path, item = queue.pop(0)
+        path, item = queue.popleft()
         if id(item) in seen:
             continue
         seen.add(id(item))
