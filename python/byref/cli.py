@@ -80,7 +80,10 @@ def _parser() -> argparse.ArgumentParser:
         "explain",
         help="what byref would proxy in a pickled value, and what would fail on a worker",
     )
-    explain.add_argument("file", help="a pickle of the value (a task's arguments, say)")
+    explain.add_argument(
+        "file",
+        help="a pickle of the value (a task's arguments, say); it is unpickled: trusted files only",
+    )
     explain.add_argument(
         "--threshold", type=parse_size, default=DEFAULT_THRESHOLD, help="smallest proxied buffer"
     )

@@ -61,11 +61,17 @@ def unpicklable_path(obj: Any, root: str, fails: Callable[[Any], bool]) -> str:
     return path
 
 
-class _Sink:
-    """A file that forgets what is written: a probe needs only success or failure."""
+class Sink:
+    """A file that counts what is written and keeps none of it: a probe needs only success or
+    failure, a size only the count."""
+
+    def __init__(self) -> None:
+        self.written = 0
 
     def write(self, data: Any) -> int:
-        return memoryview(data).nbytes  # large buffers come as PickleBuffers, which lack len
+        n = memoryview(data).nbytes  # large buffers come as PickleBuffers, which lack len
+        self.written += n
+        return n
 
 
 def probe(make_pickler: Callable[[Any], Any]) -> Callable[[Any], bool]:
@@ -74,7 +80,7 @@ def probe(make_pickler: Callable[[Any], Any]) -> Callable[[Any], bool]:
 
     def fails(obj: Any) -> bool:
         try:
-            make_pickler(_Sink()).dump(obj)
+            make_pickler(Sink()).dump(obj)
         except Exception:
             return True
         return False

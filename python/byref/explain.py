@@ -15,7 +15,6 @@ pickled by reference, or at submission, as a message that names a type but not w
 from __future__ import annotations
 
 import importlib.metadata
-import io
 import pickle
 import sys
 import sysconfig
@@ -30,7 +29,7 @@ from typing import Any
 import cloudpickle
 
 from .arguments import DEFAULT_THRESHOLD, Policy, nbytes, swap_selected
-from .diagnose import children, probe, unpicklable_path
+from .diagnose import Sink, children, probe, unpicklable_path
 from .proxy import is_proxy
 
 #: What a proxy's handle adds to a message, about (a handle carries its store's URL too).
@@ -271,7 +270,7 @@ def explain_task(fn: Any, /, *args: Any, **kwargs: Any) -> Explanation:
 
 def _error(make: Callable[[Any], Any], obj: Any) -> str:
     try:
-        make(io.BytesIO()).dump(obj)
+        make(Sink()).dump(obj)
     except Exception as e:
         return f"{type(e).__name__}: {e}"
     return "fails"
@@ -287,11 +286,11 @@ def _selected(obj: Any, path: str, policy: Policy) -> Iterator[Proxied]:
 
 
 def _pickled_size(obj: Any) -> int | None:
-    """The size of ``obj`` pickled by cloudpickle (in-band, as executors send it); None if it
-    does not pickle."""
-    out = io.BytesIO()
+    """The size of ``obj`` pickled by cloudpickle (in-band, as executors send it), counted
+    without keeping the bytes; None if it does not pickle."""
+    sink = Sink()
     try:
-        cloudpickle.Pickler(out, protocol=5).dump(obj)
+        cloudpickle.Pickler(sink, protocol=5).dump(obj)
     except Exception:
         return None
-    return out.tell()
+    return sink.written

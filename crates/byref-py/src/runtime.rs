@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex};
 
 use pyo3::prelude::*;
 use pyo3_async_runtimes::{TaskLocals, generic};
+use tokio::runtime::{Builder, Runtime};
 
 use crate::errors::PyByrefResult;
-use tokio::runtime::{Builder, Runtime};
 
 /// The runtime and the process that built it.
 static RUNTIME: Mutex<Option<(u32, Arc<Runtime>)>> = Mutex::new(None);

@@ -50,8 +50,9 @@ fn parse_key(key: &str) -> PyByrefResult<Key> {
     Ok(key.parse()?)
 }
 
-/// How many objects a batch call moves at once: enough to fill a network round trip with
-/// small objects, few enough that a batch of large ones does not hold them all in memory.
+/// How many requests a batch call has open at a store at once: enough to fill a network round
+/// trip with small objects (1 KiB gets from the daemon: 37,000-53,000/s with 256 against
+/// 35,000/s with 64), few enough that one call cannot flood a shared server.
 const IN_FLIGHT: usize = 256;
 
 /// What Python hands over for one frame: its encoding, pickle stream and buffers.
