@@ -7,6 +7,7 @@ import pickle
 import secrets
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +22,10 @@ from .servers import MotoS3, QuicDaemon, RedisCluster, RedisServer
 # looks for others (such as an instance-metadata endpoint off this machine).
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-# Tests must not pick up a developer's own byref configuration.
+# Tests must not pick up a developer's own byref configuration, nor leave records of their
+# stores in it (byref_core::store_id): a fresh configuration directory for the session.
 os.environ.pop("BYREF_URL", None)
+os.environ["BYREF_CONFIG_DIR"] = tempfile.mkdtemp(prefix="byref-config-")
 # Each test sees the store it names, not an object another test left in the machine's node
 # cache (keys are content addresses: equal data, equal key); tests/test_node_cache.py turns
 # it on where it is what is tested.

@@ -114,20 +114,20 @@ print(store.get(store.put("ok")))
 
 CREDENTIALS_WORKER = """
 import pickle, sys, numpy as np, byref
-from byref.proxy import _unpickle
+from byref.proxy import _p
 
 def handle_for(url, key, length):
-    # What a handle naming `url` holds: magic, version, flags, key, length, URL (varints).
+    # What a handle naming `url` holds: version and flags, key, length, URL (varints).
     def varint(v):
         out = b""
         while v >= 0x80:
             out, v = out + bytes([v & 0x7F | 0x80]), v >> 7
         return out + bytes([v])
-    return b"BR\\x01\\x00" + bytes.fromhex(key) + varint(length) + varint(len(url)) + url.encode()
+    return b"\\x20" + bytes.fromhex(key) + varint(length) + varint(len(url)) + url.encode()
 
 for line in sys.stdin:
     url, key, length = line.split()
-    proxy = _unpickle(handle_for(url, key, int(length)), "numpy.ndarray")
+    proxy = _p(handle_for(url, key, int(length)), "numpy.ndarray")
     try:
         print(float(np.asarray(proxy).sum()), flush=True)
     except byref.ByrefError as e:

@@ -14,7 +14,7 @@ import pytest
 
 import byref
 from byref import _native
-from byref.proxy import _unpickle
+from byref.proxy import _p
 
 
 @pytest.fixture
@@ -163,12 +163,12 @@ def test_evicting_one_sharer_keeps_the_others_object(store: byref.Store) -> None
 
 def _with_evict_flag(handle: bytes, reference: bytes) -> bytes:
     """`handle` as someone forging it would: the evict flag set, with a reference of their
-    choosing (magic 2, version 1, flags 1, key 32, then the length as a varint)."""
-    end = 36
+    choosing (version and flags 1, key 32, then the length as a varint)."""
+    end = 33
     while handle[end] & 0x80:
         end += 1
     end += 1
-    return handle[:3] + b"\x01" + handle[4:end] + reference + handle[end:]
+    return bytes([handle[0] | 1]) + handle[1:end] + reference + handle[end:]
 
 
 def test_a_forged_evict_flag_releases_nothing(store: byref.Store) -> None:
@@ -182,7 +182,7 @@ def test_a_forged_evict_flag_releases_nothing(store: byref.Store) -> None:
     forged = _with_evict_flag(handle, os.urandom(16))
     assert _native.Handle.decode(forged).evict
     for _ in range(3):
-        proxy = pickle.loads(pickle.dumps(_unpickle(forged, "numpy.ndarray")))
+        proxy = pickle.loads(pickle.dumps(_p(forged, "numpy.ndarray")))
         byref.resolve(proxy)
         assert np.array_equal(proxy, data)
     assert store.exists(key)

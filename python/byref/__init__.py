@@ -2,7 +2,7 @@
 
 >>> import byref, numpy as np
 >>> store = byref.Store()                  # $BYREF_URL, or a file store in ~/.cache/byref
->>> p = store.proxy(np.arange(10))         # pickles as a ~100-byte handle
+>>> p = store.proxy(np.arange(10))         # pickles as a handle of under 100 bytes
 >>> int(p.sum())                           # resolved on first use, zero-copy
 45
 """
@@ -26,6 +26,7 @@ from .errors import (
 )
 from .explain import Explanation, explain, explain_task
 from .proxy import CallableProxy, Proxy, extract, handle_of, is_proxy, is_resolved, resolve
+from .proxy import _p  # what every pickled proxy names (byref._p: a short name)
 from .store import Store, default_url, key_of
 
 __all__ = [

@@ -45,6 +45,48 @@ def _class_name(cls: type) -> str | None:
     return name if "<" not in name else None
 
 
+# The classes proxies most often stand for: a pickled proxy carries the class's index here
+# (two bytes) instead of its name. Append only: a code means the same class in every version.
+_COMMON_KINDS = (
+    "builtins:dict",
+    "builtins:list",
+    "builtins:tuple",
+    "builtins:str",
+    "builtins:bytes",
+    "builtins:bytearray",
+    "builtins:int",
+    "builtins:float",
+    "builtins:set",
+    "builtins:frozenset",
+    "builtins:bool",
+    "builtins:complex",
+    "numpy:ndarray",
+    "pandas.core.frame:DataFrame",
+    "pandas.core.series:Series",
+    "torch:Tensor",
+    "xarray.core.dataarray:DataArray",
+    "xarray.core.dataset:Dataset",
+    "pyarrow.lib:Table",
+    "polars.dataframe.frame:DataFrame",
+    "collections:OrderedDict",
+    "collections:defaultdict",
+    "collections:deque",
+)
+_KIND_CODES = {name: code for code, name in enumerate(_COMMON_KINDS)}
+
+
+def _kind_code(kind: str | None) -> int | str | None:
+    """What a pickled proxy carries of its class name: a code for a common class."""
+    return _KIND_CODES.get(kind, kind) if kind else None
+
+
+def _kind_name(kind: int | str | None) -> str | None:
+    """The class name a pickled proxy's ``kind`` stands for (a code of a newer byref: none)."""
+    if isinstance(kind, int):
+        return _COMMON_KINDS[kind] if 0 <= kind < len(_COMMON_KINDS) else None
+    return kind
+
+
 def _find_class(name: str) -> type | None:
     module, _, qualname = name.partition(":")
     try:
@@ -128,9 +170,16 @@ def capabilities_of(obj: Any) -> int:
     )
 
 
-def _unpickle(handle: bytes, kind: str | None = None, capabilities: int = 0) -> Proxy:
-    """Rebuilds a proxy from the handle it pickled as (no I/O until first use)."""
-    return proxy_class(capabilities)(handle, kind=kind)
+def _p(handle: bytes, kind: int | str | None = None, capabilities: int = 0) -> Proxy:
+    """Rebuilds a proxy from the handle it pickled as (no I/O until first use).
+
+    Every pickled proxy names this function, so its name is short: ``byref`` exports it, and
+    it pickles as ``byref._p``.
+    """
+    return proxy_class(capabilities)(handle, kind=_kind_name(kind))
+
+
+_p.__module__ = "byref"
 
 
 def _inline(encoding: int, stream: bytes, buffers: list[Any]) -> Any:
@@ -144,7 +193,8 @@ def _reduce_handle(
     handle: bytes, kind: str | None, capabilities: int
 ) -> tuple[Any, tuple[Any, ...]]:
     """What pickles as an unresolved proxy of ``handle`` (no capabilities: two bytes fewer)."""
-    return _unpickle, (handle, kind, capabilities) if capabilities else (handle, kind)
+    code = _kind_code(kind)
+    return _p, (handle, code, capabilities) if capabilities else (handle, code)
 
 
 def _reduce_stored(handle: bytes, obj: Any) -> tuple[Any, tuple[Any, ...]]:

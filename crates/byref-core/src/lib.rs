@@ -25,6 +25,7 @@ mod refs;
 pub mod secrets;
 mod size;
 mod store;
+pub mod store_id;
 mod store_url;
 
 #[cfg(any(test, feature = "conformance"))]

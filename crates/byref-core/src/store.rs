@@ -292,7 +292,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn head(&self, key: &Key) -> Result<Option<u64>>;
 
     /// Drops one reference — `reference`, or any one if `None` — and deletes the object when
-    /// none remain. Returns whether the object was deleted.
+    /// none remain. Returns whether the object was deleted (a file store shared by processes
+    /// cannot always tell: two releases racing for its last two references may both say so).
     ///
     /// [`crate::Error::ReferenceGone`] if `reference` was already released, and
     /// [`crate::Error::NotFound`] if the object has no references at all.

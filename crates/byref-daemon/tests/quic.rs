@@ -601,7 +601,7 @@ async fn a_same_host_client_maps_the_servers_file() {
             .is_none()
     );
     assert!(client.map_local(&small_key, 1000).await.unwrap().is_none());
-    let path = find(dir.path(), &key.to_hex()).expect("the object's file");
+    let path = find(dir.path(), &key.to_hex()).expect("a name of the object's file");
     // A file of another user (which a handle's server may name) is not trusted. Only root
     // can give a file away; other users skip this step.
     let mode = std::fs::metadata(&path).unwrap().permissions();
@@ -626,14 +626,16 @@ async fn a_same_host_client_maps_the_servers_file() {
 }
 
 /// The regular file named `name` under `dir`, at any depth.
-fn find(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+/// A file under `dir` whose name starts with `prefix` (a key: the file store's names are
+/// `<key>.<reference>`).
+fn find(dir: &std::path::Path, prefix: &str) -> Option<std::path::PathBuf> {
     for entry in std::fs::read_dir(dir).ok()?.flatten() {
         let path = entry.path();
-        if entry.file_name() == name && path.is_file() {
+        if entry.file_name().to_string_lossy().starts_with(prefix) && path.is_file() {
             return Some(path);
         }
         if path.is_dir()
-            && let Some(found) = find(&path, name)
+            && let Some(found) = find(&path, prefix)
         {
             return Some(found);
         }

@@ -1,17 +1,29 @@
 //! Where things live under a file store's root.
 //!
 //! ```text
-//! ROOT/objects/ab/abcdef...      one file per object, named by its key (hex), fanned out by
-//!                                 the first two digits so no directory grows too large
-//! ROOT/refs/abcdef.../<ref id>    one empty file per live reference to the object
-//! ROOT/tmp/                       objects being written, and objects being deleted
+//! ROOT/objects/abc/<key hex>.<ref id>   one name per reference; every name of a key is a hard
+//!                                        link to the one file holding its bytes
+//! ROOT/tmp/                              objects being written
 //! ```
 //!
-//! All three live on one filesystem, so `rename` between them is atomic.
+//! A reference is a name, so the file's link count is the reference count, kept by the
+//! filesystem: adding a reference is one `link`, dropping one is one `unlink`, and the bytes go
+//! when the last name does. No per-object directory, no marker files.
+//!
+//! Objects are fanned out by the first three hex digits of their key: 4096 directories, made
+//! on first use, so that a directory of a store with ten million references holds about 2,500
+//! names (parallel filesystems slow down on directories of many thousands).
+//!
+//! Both live on one filesystem, so `rename` and `link` between them work.
 
+use std::fs;
+use std::io::{self, ErrorKind};
 use std::path::{Path, PathBuf};
 
 use byref_core::{Key, RefId};
+
+/// Hex digits of the key that name its fan-out directory.
+const FAN_OUT_DIGITS: usize = 3;
 
 /// Paths under one store root.
 #[derive(Debug, Clone)]
@@ -29,32 +41,62 @@ impl Paths {
         &self.root
     }
 
-    pub(crate) fn object(&self, key: &Key) -> PathBuf {
-        let hex = key.to_hex();
-        self.root.join("objects").join(&hex[..2]).join(hex)
+    pub(crate) fn objects(&self) -> PathBuf {
+        self.root.join("objects")
     }
 
-    /// The key and length of every object file (`objects/hh/<hex>`).
-    pub(crate) fn object_keys(&self) -> impl Iterator<Item = (Key, u64)> {
-        std::fs::read_dir(self.root.join("objects"))
+    /// The fan-out directory of `key`'s names.
+    pub(crate) fn shard(&self, key: &Key) -> PathBuf {
+        self.objects().join(&key.to_hex()[..FAN_OUT_DIGITS])
+    }
+
+    /// The name that is `reference` to `key`.
+    pub(crate) fn name(&self, key: &Key, reference: &RefId) -> PathBuf {
+        self.shard(key)
+            .join(format!("{}.{reference}", key.to_hex()))
+    }
+
+    /// Every name of `key` (one per reference), in directory order: one listing of its small
+    /// fan-out directory.
+    pub(crate) fn names(&self, key: &Key) -> io::Result<Vec<PathBuf>> {
+        let shard = self.shard(key);
+        let entries = match fs::read_dir(&shard) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let prefix = format!("{}.", key.to_hex());
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry?;
+            if entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(&prefix))
+            {
+                names.push(entry.path());
+            }
+        }
+        Ok(names)
+    }
+
+    /// Every name in the store, with the key it names.
+    pub(crate) fn all_names(&self) -> impl Iterator<Item = (Key, PathBuf)> {
+        fs::read_dir(self.objects())
             .into_iter()
             .flatten()
             .flatten()
-            .filter_map(|shard| std::fs::read_dir(shard.path()).ok())
+            .filter_map(|shard| fs::read_dir(shard.path()).ok())
             .flatten()
             .flatten()
-            .filter_map(|file| {
-                let key = file.file_name().to_str()?.parse().ok()?;
-                Some((key, file.metadata().ok()?.len()))
+            .filter_map(|entry| {
+                let name = entry.file_name();
+                let (key, reference) = name.to_str()?.split_once('.')?;
+                let is_ref_id =
+                    reference.len() == 32 && reference.bytes().all(|b| b.is_ascii_hexdigit());
+                is_ref_id.then_some(())?;
+                Some((key.parse().ok()?, entry.path()))
             })
-    }
-
-    pub(crate) fn refs(&self, key: &Key) -> PathBuf {
-        self.root.join("refs").join(key.to_hex())
-    }
-
-    pub(crate) fn reference(&self, key: &Key, reference: &RefId) -> PathBuf {
-        self.refs(key).join(reference.to_string())
     }
 
     pub(crate) fn tmp(&self) -> PathBuf {

@@ -1,12 +1,17 @@
 //! `file:///path`: objects as files in a directory, local or on a shared filesystem.
 //!
-//! - A reader never sees a partial object: objects are written under a temporary name and
-//!   renamed into place.
-//! - No file locks, so it works on NFS, Lustre and GPFS: references are one empty file each,
-//!   and the last release is decided by `rmdir` of the reference directory, which the
-//!   filesystem only lets succeed once it is empty. The protocol (and its race with a
-//!   concurrent put) is `byref_core::refcount`'s; this crate provides its file operations.
-//! - Private by default: objects, references and directories are created 0600/0700.
+//! - A reference is a name of the object's file (see `layout`), so the file's link count is
+//!   its reference count, kept by the filesystem itself: a put adds a name (one `link` to the
+//!   file already there, or a write under a temporary name and one `rename`), a release
+//!   removes one (one `unlink`), and the bytes go with the last name. No locks, no marker
+//!   files, no per-object directories: it works on NFS, Lustre and GPFS, where each of those
+//!   operations is a round trip to a metadata server shared by the whole machine.
+//! - A reader never sees a partial object: names appear only by `rename` or `link` of a
+//!   whole file.
+//! - Puts and releases of equal data may race without losing the object: every reference is
+//!   its own name of the file, and a put whose `link` finds the name it listed gone lists
+//!   again, or writes a copy of its own.
+//! - Private by default: objects and directories are created 0600/0700.
 //! - Reads of large objects are private copy-on-write mappings: no copy, writable, and writes
 //!   never reach the stored file.
 //!
@@ -17,20 +22,20 @@ pub mod node_cache;
 mod private;
 mod spool;
 
+use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{self, ErrorKind, Read, Write};
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use byref_core::incoming::{Incoming, check_hash};
 use byref_core::{
     Capabilities, Error, Key, Object, Payload, Progress, PutOptions, RefId, Result, Store,
-    StoreUrl, UrlBuilder, Usage, check_range, refcount, refuse_ttl,
+    StoreUrl, UrlBuilder, Usage, check_range, refuse_ttl,
 };
 use bytes::Bytes;
-use refcount::Entries;
 use spool::SpoolError;
 
 use layout::Paths;
@@ -41,11 +46,11 @@ pub const SCHEME: &str = "file";
 /// Objects smaller than this are read into memory: a mapping costs more than the copy.
 const MAP_MIN: u64 = 64 << 10;
 /// Puts larger than this run on tokio's blocking pool, so an async caller (a server using
-/// this store as its disk tier) never stalls a worker thread on a long write. Smaller ones
-/// run inline: a thread hop would cost more than the write.
+/// this store as its disk tier) never stalls a worker thread on a long write (or on reading
+/// back the copy already there). Smaller ones run inline: a thread hop would cost more.
 const INLINE_WRITE_MAX: u64 = 1 << 20;
-/// Listings a release of "any reference" tries when concurrent releasers keep taking
-/// every entry it saw first.
+/// Listings an operation tries when concurrent releases keep removing the names it listed
+/// before it could use one.
 const LISTINGS: u32 = 64;
 /// A put's progress moves in steps of this many bytes.
 const PROGRESS_STEP: usize = 8 << 20;
@@ -53,12 +58,8 @@ const PROGRESS_STEP: usize = 8 << 20;
 /// What [`FileStore::recover`] cleaned.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Recovered {
-    /// Partial puts and objects moved aside by a release, in `tmp/`.
+    /// Partial puts left in `tmp/` by writers that were killed.
     pub temp_files: u64,
-    /// Reference directories of objects that are not there.
-    pub orphan_references: u64,
-    /// Objects without a reference.
-    pub orphan_objects: u64,
     /// Bytes freed.
     pub bytes: u64,
 }
@@ -72,6 +73,16 @@ pub struct FileStore {
     paths: Paths,
     /// fsync objects before renaming them into place: survives power loss, costs latency.
     fsync: bool,
+}
+
+/// What a put found of its key before writing anything.
+enum Existing {
+    /// A whole copy, which now has the put's name too.
+    Linked,
+    /// None (or none that can take another link): the put writes a copy.
+    Absent,
+    /// A copy that does not hash to its key, at this name: the put repairs it.
+    Damaged(PathBuf),
 }
 
 impl FileStore {
@@ -105,14 +116,9 @@ impl FileStore {
             paths: Paths::new(root),
             fsync,
         };
-        for dir in [
-            store.paths.root().join("objects"),
-            store.paths.root().join("refs"),
-        ] {
+        for dir in [store.paths.objects(), store.paths.tmp()] {
             private::create_dir_all(&dir).map_err(|e| store.io_error(e, &dir))?;
         }
-        private::create_dir_all(&store.paths.tmp())
-            .map_err(|e| store.io_error(e, &store.paths.tmp()))?;
         Ok(store)
     }
 
@@ -121,19 +127,25 @@ impl FileStore {
         self.paths.root()
     }
 
-    /// What the store holds, counted by walking its object directories.
+    /// What the store holds: its keys, and the bytes of their files (a file with several
+    /// names counted once).
     pub fn usage(&self) -> Usage {
-        self.paths
-            .object_keys()
-            .fold(Usage::default(), |usage, (_, len)| Usage {
-                objects: usage.objects + 1,
-                bytes: usage.bytes + len,
-            })
+        let (mut keys, mut files, mut bytes) = (HashSet::new(), HashSet::new(), 0);
+        for (key, name) in self.paths.all_names() {
+            keys.insert(key);
+            if let Ok(meta) = fs::symlink_metadata(&name)
+                && files.insert((meta.dev(), meta.ino()))
+            {
+                bytes += meta.len();
+            }
+        }
+        Usage {
+            objects: keys.len() as u64,
+            bytes,
+        }
     }
 
-    /// Cleans what writers and releasers killed mid-way left behind, and says how much:
-    /// partial puts and objects moved aside in `tmp/`, references of objects that are not
-    /// there, and objects no reference holds.
+    /// Removes what writers killed mid-way left in `tmp/`, and says how much.
     ///
     /// Only for a store no other process is using (the daemon's disk tier, at start): a
     /// shared store's `tmp/` holds other processes' puts in progress.
@@ -150,32 +162,13 @@ impl FileStore {
                 recovered.bytes += len;
             }
         }
-        let refs = self.paths.root().join("refs");
-        for entry in fs::read_dir(&refs).into_iter().flatten().flatten() {
-            let Some(key) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<Key>().ok())
-            else {
-                continue;
-            };
-            if !self.holds(&key) && fs::remove_dir_all(entry.path()).is_ok() {
-                recovered.orphan_references += 1;
-            }
-        }
-        for (key, len) in self.paths.object_keys() {
-            if !self.paths.refs(&key).exists() && fs::remove_file(self.paths.object(&key)).is_ok() {
-                recovered.orphan_objects += 1;
-                recovered.bytes += len;
-            }
-        }
         recovered
     }
 
-    /// Whether `key`'s object is stored: one `stat`, for callers that keep records beside
-    /// the store (the daemon's TTL files).
+    /// Whether `key` is stored: one listing, for callers that keep records beside the store
+    /// (the daemon's TTL files).
     pub fn holds(&self, key: &Key) -> bool {
-        self.paths.object(key).exists()
+        self.paths.names(key).is_ok_and(|names| !names.is_empty())
     }
 
     fn io_error(&self, e: io::Error, path: &Path) -> Error {
@@ -196,43 +189,112 @@ impl FileStore {
         }
     }
 
-    /// Removes any one reference file of `key`; `false` only when a listing shows none.
-    /// Concurrent releasers may take every entry of one listing first, while puts add new
-    /// ones: then list again (a bounded number of times), rather than report "not found" for
-    /// an object that still has references.
-    fn remove_any_marker(&self, key: &Key) -> Result<bool> {
-        let dir = self.paths.refs(key);
-        for _ in 0..LISTINGS {
-            let entries = match fs::read_dir(&dir) {
-                Ok(entries) => entries,
-                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
-                Err(e) => return Err(self.io_error(e, &dir)),
-            };
-            let mut listed = false;
-            for entry in entries.flatten() {
-                listed = true;
-                match fs::remove_file(entry.path()) {
-                    Ok(()) => return Ok(true),
-                    // Another releaser took it first; try the next one.
-                    Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                    Err(e) => return Err(self.io_error(e, &entry.path())),
-                }
-            }
-            if !listed {
-                return Ok(false);
-            }
+    fn not_found(&self, key: &Key) -> Error {
+        Error::NotFound {
+            store: self.url.clone(),
+            key: *key,
         }
-        Ok(false)
     }
 
-    /// Writes the object under a private temporary name, then renames it into place.
-    fn write_object_blocking(
+    /// The error of a release whose reference has no name: [`Error::ReferenceGone`] while
+    /// the object has other names, [`Error::NotFound`] once it has none.
+    fn reference_gone(&self, key: &Key) -> Error {
+        if self.holds(key) {
+            Error::ReferenceGone {
+                store: self.url.clone(),
+                key: *key,
+            }
+        } else {
+            self.not_found(key)
+        }
+    }
+
+    /// The names of `key`, listed.
+    fn names(&self, key: &Key) -> Result<Vec<PathBuf>> {
+        self.paths
+            .names(key)
+            .map_err(|e| self.io_error(e, &self.paths.shard(key)))
+    }
+
+    /// Any name of `key`, opened (with its path): concurrent releases may remove names
+    /// between the listing and the open, so list again, a bounded number of times.
+    fn open_any(&self, key: &Key) -> Result<(File, PathBuf)> {
+        for _ in 0..LISTINGS {
+            let names = self.names(key)?;
+            if names.is_empty() {
+                break;
+            }
+            for name in names {
+                match File::open(&name) {
+                    Ok(file) => return Ok((file, name)),
+                    Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                    Err(e) => return Err(self.io_error(e, &name)),
+                }
+            }
+        }
+        Err(self.not_found(key))
+    }
+
+    /// Gives `ours` (a name for a new reference to `key`, `len` bytes) to a whole copy
+    /// already stored, if there is one. The copy is read back and hashed first: that costs a
+    /// read, less than writing it again, and a put of a damaged object (a bit flip, a
+    /// truncation by a full disk) repairs it.
+    fn link_existing(&self, key: &Key, ours: &Path, len: u64) -> Result<Existing> {
+        for _ in 0..LISTINGS {
+            let Some(first) = self.names(key)?.into_iter().next() else {
+                return Ok(Existing::Absent);
+            };
+            match self.hashes_to_key(&first, key, len) {
+                Ok(true) => {}
+                Ok(false) => return Ok(Existing::Damaged(first)),
+                // Released since the listing.
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => return Err(self.io_error(e, &first)),
+            }
+            if first == ours {
+                return Ok(Existing::Linked);
+            }
+            match fs::hard_link(&first, ours) {
+                // `AlreadyExists`: the same reference added again, which is not an error.
+                Ok(()) => return Ok(Existing::Linked),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(Existing::Linked),
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                // As many names as the filesystem allows one file (65,000 on ext4 and
+                // Lustre): this reference gets a copy of its own.
+                Err(e)
+                    if rustix::io::Errno::from_io_error(&e) == Some(rustix::io::Errno::MLINK) =>
+                {
+                    return Ok(Existing::Absent);
+                }
+                Err(e) => return Err(self.io_error(e, ours)),
+            }
+        }
+        Ok(Existing::Absent)
+    }
+
+    /// Whether the file at `path` holds exactly the `len` bytes of `key`, read back and hashed.
+    fn hashes_to_key(&self, path: &Path, key: &Key, len: u64) -> io::Result<bool> {
+        let mut file = File::open(path)?;
+        if file.metadata()?.len() != len {
+            return Ok(false);
+        }
+        let object = read_object(&mut file)?;
+        Ok(Key::of(object.as_slice()) == *key)
+    }
+
+    /// A put, on a thread that may block: links to the copy there, or writes one under a
+    /// private temporary name and renames it into place (repairing a damaged copy).
+    fn put_blocking(
         &self,
         key: &Key,
         payload: &Payload,
+        ours: &Path,
         progress: Option<&Progress>,
     ) -> Result<()> {
-        let target = self.paths.object(key);
+        let existing = self.link_existing(key, ours, payload.len())?;
+        if let Existing::Linked = existing {
+            return Ok(());
+        }
         let scratch = self.paths.scratch(key, "put");
         let written = (|| {
             let mut file = private::create_file(&scratch)?;
@@ -248,184 +310,72 @@ impl FileStore {
             if self.fsync {
                 file.sync_all()?;
             }
-            self.install(&scratch, key)
+            self.place(&scratch, existing, ours)
         })();
         if let Err(e) = written {
             let _ = fs::remove_file(&scratch);
-            return Err(self.io_error(e, &target));
+            return Err(self.io_error(e, ours));
         }
         Ok(())
     }
 
-    /// Renames a written temporary file into place as `key`'s object (replacing any copy
-    /// there: same key, same bytes, so a reader sees one or the other, both whole).
-    fn install(&self, scratch: &Path, key: &Key) -> io::Result<()> {
-        let target = self.paths.object(key);
-        match fs::rename(scratch, &target) {
-            // The first object in its fan-out directory.
+    /// Puts the whole, genuine file at `scratch` in place as `ours`: renamed there, or, when
+    /// the copy there is damaged, copied over it (in place, so that every name of that file
+    /// is repaired at once) and removed, `ours` becoming one more name of the repaired file.
+    fn place(&self, scratch: &Path, existing: Existing, ours: &Path) -> io::Result<()> {
+        if let Existing::Damaged(damaged) = existing
+            && repair(scratch, &damaged)?
+        {
+            match fs::hard_link(&damaged, ours) {
+                Ok(()) => return fs::remove_file(scratch),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => return fs::remove_file(scratch),
+                // Released since the repair: the copy goes in place of its own.
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        match fs::rename(scratch, ours) {
+            // The first name in its fan-out directory.
             Err(e) if e.kind() == ErrorKind::NotFound => {
-                private::create_dir_all(target.parent().expect("objects have a parent"))?;
-                fs::rename(scratch, &target)
+                private::create_dir_all(ours.parent().expect("names have a parent"))?;
+                fs::rename(scratch, ours)
             }
             done => done,
         }
     }
 
-    /// Whether the object file holds exactly the bytes of `key`, read back and hashed.
-    fn hashes_to_key(&self, key: &Key, len: u64) -> Result<bool> {
-        let Some(mut file) = self.open_object(key)? else {
-            return Ok(false);
-        };
-        let path = self.paths.object(key);
-        let size = file.metadata().map_err(|e| self.io_error(e, &path))?.len();
-        if size != len {
-            return Ok(false);
-        }
-        let object = self.read_object(key, &mut file)?;
-        Ok(Key::of(object.as_slice()) == *key)
-    }
-
-    fn open_object(&self, key: &Key) -> Result<Option<File>> {
-        let path = self.paths.object(key);
-        match File::open(&path) {
-            Ok(f) => Ok(Some(f)),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(self.io_error(e, &path)),
-        }
-    }
-
-    fn read_object(&self, key: &Key, file: &mut File) -> Result<Object> {
-        let path = self.paths.object(key);
-        let len = file.metadata().map_err(|e| self.io_error(e, &path))?.len();
-        if len < MAP_MIN {
-            let mut data = Vec::with_capacity(len as usize);
-            file.read_to_end(&mut data)
-                .map_err(|e| self.io_error(e, &path))?;
-            return Ok(Object::Shared(Bytes::from(data)));
-        }
-        byref_core::mapping::map_private(file)
-            .map(Object::Mapped)
-            .map_err(|e| self.io_error(e, &path))
+    /// Removes the name at `path`; whether that was the object's last name (as far as this
+    /// process can tell: two releases racing for the last two names may both see none left).
+    fn unlink(&self, path: &Path) -> io::Result<bool> {
+        // Opened first: after the unlink, the open file's link count is the names left.
+        let file = File::open(path)?;
+        fs::remove_file(path)?;
+        Ok(file.metadata()?.nlink() == 0)
     }
 }
 
-/// The reference-counting protocol of `byref_core::refcount`, on files: a reference is an
-/// empty file in the key's reference directory, and "no reference left" is the one `rmdir`
-/// of that directory that succeeds.
-#[async_trait]
-impl Entries for FileStore {
-    type Aside = PathBuf;
+/// Copies the genuine file at `good` over the damaged one at `damaged`; `false` if that one
+/// is gone (released since it was listed).
+fn repair(good: &Path, damaged: &Path) -> io::Result<bool> {
+    let mut target = match fs::OpenOptions::new().write(true).open(damaged) {
+        Ok(target) => target,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let copied = io::copy(&mut File::open(good)?, &mut target)?;
+    target.set_len(copied)?;
+    Ok(true)
+}
 
-    fn store_url(&self) -> &str {
-        &self.url
+/// The object in `file`: read into memory if small, else mapped privately.
+fn read_object(file: &mut File) -> io::Result<Object> {
+    let len = file.metadata()?.len();
+    if len < MAP_MIN {
+        let mut data = Vec::with_capacity(len as usize);
+        file.read_to_end(&mut data)?;
+        return Ok(Object::Shared(Bytes::from(data)));
     }
-
-    /// Adds a reference file. The key's reference directory is made on demand (not checked
-    /// first: on a shared filesystem every metadata call is a round trip), and made again if a
-    /// concurrent last release removes it between our `mkdir` and our file creation.
-    async fn add_marker(&self, key: &Key, reference: &RefId) -> Result<()> {
-        let path = self.paths.reference(key, reference);
-        loop {
-            match private::create_file(&path) {
-                Ok(_) => return Ok(()),
-                Err(e) if e.kind() == ErrorKind::NotFound => {
-                    let dir = self.paths.refs(key);
-                    match private::create_dir(&dir) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-                        Err(e) => return Err(self.io_error(e, &dir)),
-                    }
-                }
-                Err(e) => return Err(self.io_error(e, &path)),
-            }
-        }
-    }
-
-    async fn remove_marker(&self, key: &Key, reference: Option<&RefId>) -> Result<bool> {
-        let path = match reference {
-            Some(r) => self.paths.reference(key, r),
-            None => return self.remove_any_marker(key),
-        };
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(self.io_error(e, &path)),
-        }
-    }
-
-    async fn has_markers(&self, key: &Key) -> Result<bool> {
-        Ok(self.paths.refs(key).exists())
-    }
-
-    async fn markers_gone(&self, key: &Key) -> Result<bool> {
-        // rmdir succeeds for exactly one releaser, and only once no reference is left.
-        let refs = self.paths.refs(key);
-        match fs::remove_dir(&refs) {
-            Ok(()) => Ok(true),
-            Err(e) if matches!(e.kind(), ErrorKind::DirectoryNotEmpty | ErrorKind::NotFound) => {
-                Ok(false)
-            }
-            Err(e) => Err(self.io_error(e, &refs)),
-        }
-    }
-
-    /// Read back and hashed: costs a read of the object, less than writing it again, and a
-    /// put of a damaged object (a bit flip, a truncation by a full disk) repairs it.
-    async fn object_intact(&self, key: &Key, len: u64) -> Result<bool> {
-        if len <= INLINE_WRITE_MAX {
-            return self.hashes_to_key(key, len);
-        }
-        let (this, key) = (self.clone(), *key);
-        tokio::task::spawn_blocking(move || this.hashes_to_key(&key, len))
-            .await
-            .map_err(|e| Error::backend(&self.url, e))?
-    }
-
-    async fn object_size(&self, key: &Key) -> Result<Option<u64>> {
-        let path = self.paths.object(key);
-        match fs::metadata(&path) {
-            Ok(m) => Ok(Some(m.len())),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(self.io_error(e, &path)),
-        }
-    }
-
-    async fn write_object(
-        &self,
-        key: &Key,
-        payload: &Payload,
-        progress: Option<&Progress>,
-    ) -> Result<()> {
-        if payload.len() <= INLINE_WRITE_MAX {
-            return self.write_object_blocking(key, payload, progress);
-        }
-        let (this, key, payload) = (self.clone(), *key, payload.clone());
-        let progress = progress.cloned();
-        tokio::task::spawn_blocking(move || {
-            this.write_object_blocking(&key, &payload, progress.as_ref())
-        })
-        .await
-        .map_err(|e| Error::backend(&self.url, e))?
-    }
-
-    async fn move_aside(&self, key: &Key) -> Result<Option<PathBuf>> {
-        let object = self.paths.object(key);
-        let aside = self.paths.scratch(key, "evicted");
-        match fs::rename(&object, &aside) {
-            Ok(()) => Ok(Some(aside)),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(self.io_error(e, &object)),
-        }
-    }
-
-    async fn restore(&self, key: &Key, aside: PathBuf) -> Result<()> {
-        let object = self.paths.object(key);
-        fs::rename(&aside, &object).map_err(|e| self.io_error(e, &object))
-    }
-
-    async fn delete_aside(&self, _key: &Key, aside: PathBuf) -> Result<()> {
-        fs::remove_file(&aside).map_err(|e| self.io_error(e, &aside))
-    }
+    byref_core::mapping::map_private(file).map(Object::Mapped)
 }
 
 #[async_trait]
@@ -444,11 +394,21 @@ impl Store for FileStore {
 
     async fn put(&self, key: &Key, payload: &Payload, options: &PutOptions) -> Result<()> {
         refuse_ttl(&self.url, options, "ttl")?;
-        refcount::put(self, key, payload, options).await
+        let ours = self.paths.name(key, &options.reference);
+        if payload.len() <= INLINE_WRITE_MAX {
+            return self.put_blocking(key, payload, &ours, options.progress.as_ref());
+        }
+        let (this, key, payload) = (self.clone(), *key, payload.clone());
+        let progress = options.progress.clone();
+        tokio::task::spawn_blocking(move || {
+            this.put_blocking(&key, &payload, &ours, progress.as_ref())
+        })
+        .await
+        .map_err(|e| Error::backend(&self.url, e))?
     }
 
-    /// Streams the body to a private temporary file, hashing it on the way, and renames it
-    /// into place once it hashes to `key` (replacing, so repairing, any copy there).
+    /// Streams the body to a private temporary file, hashing it on the way; once it hashes to
+    /// `key`, links the new name to the copy there or renames the file into place.
     async fn put_incoming(
         &self,
         key: &Key,
@@ -457,46 +417,44 @@ impl Store for FileStore {
         options: &PutOptions,
     ) -> Result<()> {
         refuse_ttl(&self.url, options, "ttl")?;
+        let ours = self.paths.name(key, &options.reference);
         let scratch = self.paths.scratch(key, "put");
         let (mut spooled, hashed) =
             spool::spool(scratch, body, len, self.fsync)
                 .await
                 .map_err(|e| match e {
                     SpoolError::Body(why) => Error::backend(&self.url, why),
-                    SpoolError::Io(e) => self.io_error(e, &self.paths.object(key)),
+                    SpoolError::Io(e) => self.io_error(e, &ours),
                 })?;
         check_hash(&self.url, key, &hashed)?;
-        refcount::add_then(self, key, &options.reference, async {
-            self.install(&spooled.path, key)
-                .map_err(|e| self.io_error(e, &self.paths.object(key)))?;
-            spooled.installed = true;
+        let (this, key) = (self.clone(), *key);
+        tokio::task::spawn_blocking(move || {
+            let existing = this.link_existing(&key, &ours, len)?;
+            if let Existing::Linked = existing {
+                return Ok(());
+            }
+            this.place(&spooled.path, existing, &ours)
+                .map_err(|e| this.io_error(e, &ours))?;
+            spooled.placed();
             Ok(())
         })
         .await
+        .map_err(|e| Error::backend(&self.url, e))?
     }
 
     async fn get(&self, key: &Key) -> Result<Object> {
-        let mut file =
-            refcount::open_existing(self, key, || async { self.open_object(key) }).await?;
-        self.read_object(key, &mut file)
+        let (mut file, path) = self.open_any(key)?;
+        read_object(&mut file).map_err(|e| self.io_error(e, &path))
     }
 
     async fn locate(&self, key: &Key) -> Result<Option<PathBuf>> {
-        let path = self.paths.object(key);
-        match fs::symlink_metadata(&path) {
-            Ok(meta) if meta.is_file() => Ok(Some(path)),
-            Ok(_) => Ok(None),
-            Err(e) if e.kind() == ErrorKind::NotFound => Err(Error::NotFound {
-                store: self.url.clone(),
-                key: *key,
-            }),
-            Err(e) => Err(self.io_error(e, &path)),
-        }
+        let (file, path) = self.open_any(key)?;
+        let meta = file.metadata().map_err(|e| self.io_error(e, &path))?;
+        Ok(meta.is_file().then_some(path))
     }
 
     async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes> {
-        let file = refcount::open_existing(self, key, || async { self.open_object(key) }).await?;
-        let path = self.paths.object(key);
+        let (file, path) = self.open_any(key)?;
         let len = file.metadata().map_err(|e| self.io_error(e, &path))?.len();
         check_range(&self.url, key, &range, len)?;
         let mut data = vec![0; (range.end - range.start) as usize];
@@ -506,10 +464,40 @@ impl Store for FileStore {
     }
 
     async fn head(&self, key: &Key) -> Result<Option<u64>> {
-        self.object_size(key).await
+        match self.open_any(key) {
+            Ok((file, path)) => Ok(Some(
+                file.metadata().map_err(|e| self.io_error(e, &path))?.len(),
+            )),
+            Err(Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
+    /// Removes the reference's name, or any one name of the key (listing again while
+    /// concurrent releases take the names listed first).
     async fn release(&self, key: &Key, reference: Option<&RefId>) -> Result<bool> {
-        refcount::release(self, key, reference).await
+        if let Some(reference) = reference {
+            let name = self.paths.name(key, reference);
+            return match self.unlink(&name) {
+                Ok(last) => Ok(last),
+                Err(e) if e.kind() == ErrorKind::NotFound => Err(self.reference_gone(key)),
+                Err(e) => Err(self.io_error(e, &name)),
+            };
+        }
+        for _ in 0..LISTINGS {
+            let names = self.names(key)?;
+            if names.is_empty() {
+                break;
+            }
+            for name in names {
+                match self.unlink(&name) {
+                    Ok(last) => return Ok(last),
+                    // Another releaser took it first; try the next one.
+                    Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                    Err(e) => return Err(self.io_error(e, &name)),
+                }
+            }
+        }
+        Err(self.not_found(key))
     }
 }

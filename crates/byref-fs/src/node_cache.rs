@@ -206,7 +206,7 @@ impl NodeCache {
             return Err(InsertError::Hash(hashed));
         }
         fs::rename(&spooled.path, self.entry(key)).map_err(InsertError::Io)?;
-        spooled.installed = true;
+        spooled.placed();
         if self.due_for_trim(len) {
             self.trim(lock);
         }

@@ -28,7 +28,14 @@ pub(crate) struct Spool {
     /// Where it is written.
     pub(crate) path: PathBuf,
     /// Whether it was renamed into place (then there is nothing to remove).
-    pub(crate) installed: bool,
+    installed: bool,
+}
+
+impl Spool {
+    /// Marks the file as renamed into place: nothing to remove then.
+    pub(crate) fn placed(&mut self) {
+        self.installed = true;
+    }
 }
 
 impl Drop for Spool {

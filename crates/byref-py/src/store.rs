@@ -121,12 +121,12 @@ impl PutJob {
             .put_payload(&self.payload, &self.options)
             .await?;
         Ok(PyHandle {
-            inner: byref::Handle {
-                url: opened.url.clone(),
+            inner: byref::Handle::new(
+                &opened.url,
                 key,
-                len: self.payload.len(),
-                evict: self.evict.then_some(self.options.reference),
-            },
+                self.payload.len(),
+                self.evict.then_some(self.options.reference),
+            ),
         })
     }
 }

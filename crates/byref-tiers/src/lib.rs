@@ -179,6 +179,10 @@ pub struct TieredStore {
     expiry_dir: PathBuf,
     /// What opening cleaned up after a killed run, reported in the status.
     recovered: Recovered,
+    /// Disk releases, one at a time: the file store tells the release that removed a key's
+    /// last name from the others only when no other release of it runs meanwhile, and the
+    /// byte count above takes off each object once.
+    disk_releases: tokio::sync::Mutex<()>,
 }
 
 fn later(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
@@ -212,6 +216,7 @@ impl TieredStore {
             disk_expiry: Mutex::new(disk_expiry),
             expiry_dir,
             recovered,
+            disk_releases: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -525,6 +530,7 @@ impl TieredStore {
             .map(|(k, _)| *k)
             .collect();
         for key in due {
+            let _one_at_a_time = self.disk_releases.lock().await;
             let len = self.disk.head(&key).await?.unwrap_or(0);
             // Each release drops one reference; the last deletes the file.
             loop {
@@ -710,6 +716,7 @@ impl Store for TieredStore {
         if let Some(released) = self.release_memory(key, reference) {
             return released;
         }
+        let _one_at_a_time = self.disk_releases.lock().await;
         let len = self.disk.head(key).await?;
         let deleted = self.disk.release(key, reference).await?;
         if deleted {

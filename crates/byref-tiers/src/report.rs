@@ -48,14 +48,6 @@ impl TieredStore {
             "What a killed run left half done, cleaned when the disk tier was opened.",
             &[
                 ("{what=\"temp_files\"}".to_owned(), recovered.temp_files),
-                (
-                    "{what=\"orphan_references\"}".to_owned(),
-                    recovered.orphan_references,
-                ),
-                (
-                    "{what=\"orphan_objects\"}".to_owned(),
-                    recovered.orphan_objects,
-                ),
                 ("{what=\"bytes\"}".to_owned(), recovered.bytes),
             ],
         );

@@ -206,7 +206,13 @@ mod tests {
             .await
             .unwrap();
         let hex = key.to_hex();
-        let path = dir.path().join("objects").join(&hex[..2]).join(&hex);
+        let shard = dir.path().join("objects").join(&hex[..3]);
+        let path = std::fs::read_dir(shard)
+            .unwrap()
+            .next()
+            .expect("the object's one name")
+            .unwrap()
+            .path();
         let mut bytes = std::fs::read(&path).unwrap();
         *bytes.last_mut().unwrap() ^= 1;
         std::fs::write(&path, bytes).unwrap();
