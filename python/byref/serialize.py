@@ -68,12 +68,19 @@ class _Buffers:
         return (kind.__name__,)
 
 
+# Values pickling meets most, which are neither buffers nor defined in ``__main__``: checked
+# first, so that a value of many small parts costs one set lookup per part.
+_PLAIN = frozenset({int, float, str, bool, type(None), tuple, list, dict, set, frozenset})
+
+
 class _Pickler(pickle.Pickler):
     def __init__(self, file: io.BytesIO, buffers: _Buffers) -> None:
         super().__init__(file, protocol=5, buffer_callback=buffers.add_pickle_buffer)
         self._buffers = buffers
 
     def persistent_id(self, obj: Any) -> Any:
+        if type(obj) in _PLAIN:
+            return None
         if _defined_in_main(obj):
             raise _NeedsCloudpickle
         return self._buffers.persistent_id(obj)

@@ -229,6 +229,14 @@ pub trait Store: Send + Sync + fmt::Debug {
         Ok(object)
     }
 
+    /// The whole object, `len` bytes (as [`Store::get_expecting`]), read through `reference`,
+    /// which the caller holds (an `evict=True` handle's): a backend that keeps a name per
+    /// reference (a file store) opens it directly instead of looking the key up.
+    async fn get_held(&self, key: &Key, reference: &RefId, len: u64) -> Result<Object> {
+        let _ = reference;
+        self.get_expecting(key, len).await
+    }
+
     /// The whole object, which the caller knows to be `len` bytes, as a body arriving part by
     /// part: a receiver that writes it elsewhere (the node cache's file) never holds it whole.
     /// The length is checked as in [`Store::get_expecting`]; the parts are not verified.

@@ -24,7 +24,7 @@ mod spool;
 
 use std::collections::HashSet;
 use std::fs::{self, File};
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Read};
 use std::ops::Range;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -33,7 +33,7 @@ use async_trait::async_trait;
 use byref_core::incoming::{Incoming, check_hash};
 use byref_core::{
     Capabilities, Error, Key, Object, Payload, Progress, PutOptions, RefId, Result, Store,
-    StoreUrl, UrlBuilder, Usage, check_range, refuse_ttl,
+    StoreUrl, UrlBuilder, Usage, check_length, check_range, refuse_ttl,
 };
 use bytes::Bytes;
 use spool::SpoolError;
@@ -298,14 +298,24 @@ impl FileStore {
         let scratch = self.paths.scratch(key, "put");
         let written = (|| {
             let mut file = private::create_file(&scratch)?;
-            for part in payload.parts() {
-                // In steps, so that a progress bar moves during a big part.
-                for step in part.chunks(PROGRESS_STEP) {
-                    file.write_all(step)?;
+            // In steps, so that a progress bar moves during a big part; a small object (a
+            // frame's header and body) in one system call.
+            let steps = payload.parts().iter().flat_map(|p| p.chunks(PROGRESS_STEP));
+            let mut batch = (Vec::new(), 0);
+            for step in steps {
+                batch.0.push(step);
+                batch.1 += step.len();
+                if batch.1 >= PROGRESS_STEP {
+                    spool::write_all(&mut file, batch.0.drain(..))?;
+                    let written = std::mem::take(&mut batch.1);
                     if let Some(progress) = progress {
-                        progress.advance(step.len() as u64);
+                        progress.advance(written as u64);
                     }
                 }
+            }
+            spool::write_all(&mut file, batch.0.drain(..))?;
+            if let Some(progress) = progress {
+                progress.advance(batch.1 as u64);
             }
             if self.fsync {
                 file.sync_all()?;
@@ -367,12 +377,13 @@ fn repair(good: &Path, damaged: &Path) -> io::Result<bool> {
     Ok(true)
 }
 
-/// The object in `file`: read into memory if small, else mapped privately.
+/// The object in `file`: read into memory if small (one `read` of its length), else mapped
+/// privately.
 fn read_object(file: &mut File) -> io::Result<Object> {
     let len = file.metadata()?.len();
     if len < MAP_MIN {
-        let mut data = Vec::with_capacity(len as usize);
-        file.read_to_end(&mut data)?;
+        let mut data = vec![0; len as usize];
+        file.read_exact(&mut data)?;
         return Ok(Object::Shared(Bytes::from(data)));
     }
     byref_core::mapping::map_private(file).map(Object::Mapped)
@@ -445,6 +456,19 @@ impl Store for FileStore {
     async fn get(&self, key: &Key) -> Result<Object> {
         let (mut file, path) = self.open_any(key)?;
         read_object(&mut file).map_err(|e| self.io_error(e, &path))
+    }
+
+    /// Opens the reference's own name: no listing. A name released already (a second
+    /// resolve of an `evict=True` handle) leaves the object to be found by key.
+    async fn get_held(&self, key: &Key, reference: &RefId, len: u64) -> Result<Object> {
+        let name = self.paths.name(key, reference);
+        let object = match File::open(&name) {
+            Ok(mut file) => read_object(&mut file).map_err(|e| self.io_error(e, &name))?,
+            Err(e) if e.kind() == ErrorKind::NotFound => self.get(key).await?,
+            Err(e) => return Err(self.io_error(e, &name)),
+        };
+        check_length(&self.url, key, object.len() as u64, len)?;
+        Ok(object)
     }
 
     async fn locate(&self, key: &Key) -> Result<Option<PathBuf>> {

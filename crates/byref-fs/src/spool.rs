@@ -107,8 +107,18 @@ fn write_block(
     mut hasher: KeyHasher,
     parts: &[Bytes],
 ) -> io::Result<(File, KeyHasher)> {
-    // One system call per thousand parts (network parts are often a packet each).
-    let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
+    write_all(&mut file, parts.iter().map(|p| &p[..]))?;
+    parts.iter().for_each(|p| hasher.update(p));
+    Ok((file, hasher))
+}
+
+/// Writes `parts` in order with as few system calls as the kernel allows: one per thousand
+/// parts (network parts are often a packet each; a frame's header and body are two).
+pub(crate) fn write_all<'a>(
+    file: &mut File,
+    parts: impl Iterator<Item = &'a [u8]>,
+) -> io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = parts.map(IoSlice::new).collect();
     let mut pending = &mut slices[..];
     while !pending.is_empty() {
         match file.write_vectored(pending)? {
@@ -116,6 +126,5 @@ fn write_block(
             n => IoSlice::advance_slices(&mut pending, n),
         }
     }
-    parts.iter().for_each(|p| hasher.update(p));
-    Ok((file, hasher))
+    Ok(())
 }

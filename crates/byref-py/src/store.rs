@@ -269,7 +269,9 @@ impl PyStore {
 async fn resolve_object(opened: &Opened, handle: &byref::Handle) -> PyByrefResult<Object> {
     let key = &handle.key;
     let object = async {
-        let object = opened.fetch(key, Some(handle.len)).await?;
+        let object = opened
+            .fetch_held(key, Some(handle.len), handle.evict.as_ref())
+            .await?;
         if let Some(reference) = &handle.evict {
             match opened.store.release(key, Some(reference)).await {
                 Ok(deleted) => {

@@ -55,6 +55,17 @@ impl Opened {
     /// either, a server on this host that keeps the object in a file has it mapped from there
     /// ([`Store::map_local`]): no transfer at all.
     pub async fn fetch(&self, key: &Key, expected: Option<u64>) -> Result<Object> {
+        self.fetch_held(key, expected, None).await
+    }
+
+    /// [`Opened::fetch`], through the reference `held` that the caller holds (an
+    /// `evict=True` handle's), which spares a file store the lookup of the key.
+    pub async fn fetch_held(
+        &self,
+        key: &Key,
+        expected: Option<u64>,
+        held: Option<&RefId>,
+    ) -> Result<Object> {
         if let Some(len) = expected
             && let Some(object) = self.store.map_local(key, len).await?
         {
@@ -70,7 +81,10 @@ impl Opened {
         if let Some(data) = cache.get(key) {
             return Ok(Object::Shared(data));
         }
-        let object = self.store.get_checked(key, expected, self.verify).await?;
+        let object = self
+            .store
+            .get_checked(key, expected, self.verify, held)
+            .await?;
         if let Object::Shared(data) = &object
             && self.verify
         {

@@ -29,7 +29,7 @@ pub(crate) async fn fetch(
     key: &Key,
     expected: Option<u64>,
 ) -> Result<Object> {
-    let privately = || opened.store.get_checked(key, expected, true);
+    let privately = || opened.store.get_checked(key, expected, true, None);
     if let Some(object) = hit(node, key, expected) {
         return Ok(object);
     }
