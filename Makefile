@@ -22,7 +22,11 @@ $(PY):
 /usr/bin/redis-server:
 	command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server)
 
-$(STAMP): $(PY) Makefile /usr/bin/redis-server
+# strace counts the file store's metadata operations (tests/test_metadata_ops.py, the benches).
+/usr/bin/strace:
+	command -v strace >/dev/null || (apt-get update -qq && apt-get install -y -qq strace)
+
+$(STAMP): $(PY) Makefile /usr/bin/redis-server /usr/bin/strace
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet $(PY_DEPS)
 	touch $(STAMP)

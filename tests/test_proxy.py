@@ -8,6 +8,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,11 +19,13 @@ from byref.proxy import _p
 
 
 @pytest.fixture
-def short_store() -> Iterator[byref.Store]:
-    """A file store with a short path, as an admin would configure."""
-    path = tempfile.mkdtemp(prefix="br", dir="/tmp")
-    yield byref.Store(f"file://{path}")
-    shutil.rmtree(path)
+def long_store() -> Iterator[byref.Store]:
+    """A file store whose path is 40 characters long, as on a cluster's scratch."""
+    parent = tempfile.mkdtemp(prefix="br", dir="/tmp")
+    path = Path(parent, "s".ljust(40 - len(parent) - 1, "x"))
+    assert len(str(path)) == 40
+    yield byref.Store(path.as_uri())
+    shutil.rmtree(parent)
 
 
 def unresolved(store: byref.Store, value: object, **kw: bool) -> byref.Proxy:
@@ -32,10 +35,21 @@ def unresolved(store: byref.Store, value: object, **kw: bool) -> byref.Proxy:
     return proxy
 
 
-def test_handle_pickles_under_128_bytes(short_store: byref.Store) -> None:
-    proxy = short_store.proxy(np.ones(1_000_000))
-    assert len(pickle.dumps(proxy)) < 128
-    assert len(pickle.dumps(short_store.proxy(1, evict=True))) < 128 + 16
+@pytest.mark.parametrize(
+    "value",
+    [{"a": 1}, [1, 2], np.ones(1_000_000), b"x" * 100_000, "text"],
+    ids=["dict", "list", "ndarray", "bytes", "str"],
+)
+@pytest.mark.parametrize("evict", [False, True])
+def test_a_pickled_proxy_is_under_100_bytes(
+    long_store: byref.Store, value: object, evict: bool
+) -> None:
+    """Whatever the store's path (a file store travels as an 8-byte id) and with a reference
+    to release (16 bytes more), for the classes proxies most often stand for."""
+    wire = pickle.dumps(long_store.proxy(value, evict=evict))
+    assert len(wire) <= 100, len(wire)
+    back = pickle.loads(wire)
+    assert np.array_equal(back, value) if isinstance(value, np.ndarray) else back == value
 
 
 def test_behaves_as_its_target(store: byref.Store) -> None:
