@@ -3,11 +3,14 @@
 For each array size: inline ``pickle.dumps``/``loads`` (protocol 5, data in the stream) plus
 a sum, against byref's round trip — proxy, pickle the proxy, unpickle it in a fresh process,
 resolve and sum there — and, as the zero-copy yardstick, ``np.load(mmap_mode="r")`` plus a
-sum in a fresh process. Also the latency of a small object's whole round trip in-process.
+sum in a fresh process. Then a small object's whole round trip in-process, on byref's file
+store (on the project's disk and on tmpfs), memory and Redis stores and ProxyStore's
+FileConnector (both disks), in the same run: time per round trip, and the filesystem
+operations it makes, counted with strace (benches/fsops.py).
 
-Puts are timed once per size; resolves are the best of three fresh processes. Prints a
-table of times and ratios and writes it to benches/RESULTS.md.
-Usage: python benches/roundtrip.py [--sizes 1KB,1MB,100MB,1GB] [--store URL]
+Puts are timed once per size; resolves are the best of three fresh processes. Prints the
+tables and writes them to benches/RESULTS.md.
+Usage: python benches/roundtrip.py [--sizes 1KB,1MB,100MB,1GB] [--store URL] [--small-n N]
 """
 
 from __future__ import annotations
@@ -16,16 +19,21 @@ import argparse
 import os
 import pickle
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import fsops
 import numpy as np
 from timing import best, fmt_time, publish
 
 import byref
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.servers import RedisServer
 
 SIZES = {"1KB": 1 << 10, "1MB": 1 << 20, "100MB": 100 << 20, "1GB": 1 << 30}
 
@@ -75,22 +83,105 @@ def inline_round_trip(array: np.ndarray) -> None:
     float(pickle.loads(pickle.dumps(array, protocol=5)).sum())
 
 
-def small_object_latency(store, n: int) -> float:
-    """Mean seconds for proxy + pickle + unpickle + resolve of a small dict."""
-    values = [{"task": i, "name": "small"} for i in range(n)]
+SMALL = 512  # distinct small values, cycled: their fan-out directories exist after one pass
+BATCHES = 7  # timed batches per store, interleaved across stores (the disk is noisy)
+ROUND_TRIP = "pickle.loads(pickle.dumps(store.proxy(value, evict=True))).keys()"
+
+
+def small_values() -> list[dict]:
+    return [{"task": i, "name": "small"} for i in range(SMALL)]
+
+
+def round_trips(store, values: list[dict]) -> float:
+    """Mean seconds for proxy(evict=True) + pickle + unpickle + resolve of each value."""
     t0 = time.perf_counter()
-    for v in values:
-        p = pickle.loads(pickle.dumps(store.proxy(v, evict=True)))
-        p.keys()  # any use resolves, in byref and in ProxyStore alike
-    return (time.perf_counter() - t0) / n
+    for value in values:
+        pickle.loads(pickle.dumps(store.proxy(value, evict=True))).keys()  # any use resolves
+    return (time.perf_counter() - t0) / len(values)
 
 
 def inline_small_latency(n: int) -> float:
-    values = [{"task": i, "name": "small"} for i in range(n)]
+    values = small_values() * (n // SMALL + 1)
     t0 = time.perf_counter()
     for v in values:
         pickle.loads(pickle.dumps(v, protocol=5))
-    return (time.perf_counter() - t0) / n
+    return (time.perf_counter() - t0) / len(values)
+
+
+BYREF_SETUP = "import pickle, byref\nstore = byref.Store({url!r})\n"
+PROXYSTORE_SETUP = (
+    "import pickle\nfrom proxystore.connectors.file import FileConnector\n"
+    "from proxystore.store import Store\n"
+    "store = Store('bench', FileConnector({path!r}), register=True)\n"
+)
+
+
+def metadata_ops(setup: str, under: Path) -> dict[str, float] | None:
+    """Filesystem operations per small round trip under `under` (strace), or None."""
+    warm = setup + "value = {'task': 1, 'name': 'small'}\nfor _ in range(3):\n    " + ROUND_TRIP
+    try:
+        return fsops.count(ROUND_TRIP, under, n=200, setup=warm)
+    except fsops.Unavailable as e:
+        print(f"metadata operations not counted: {e}")
+        return None
+
+
+def small_object_rows(batch: int, disk: Path, proxystore_ok: bool) -> list[str]:
+    """Time and filesystem operations per small round trip for every store, in one run."""
+    shm = Path(tempfile.mkdtemp(prefix="byref-bench-", dir="/dev/shm"))
+    redis = RedisServer()
+    try:
+        contenders = {
+            "byref file://, project disk": (disk / "byref", "byref"),
+            "byref file://, tmpfs": (shm / "byref", "byref"),
+            "byref memory://": (None, "memory"),
+            "byref redis://": (None, "redis"),
+        }
+        if proxystore_ok:
+            contenders["ProxyStore FileConnector, project disk"] = (disk / "ps", "proxystore")
+            contenders["ProxyStore FileConnector, tmpfs"] = (shm / "ps", "proxystore")
+        stores, ops = {}, {}
+        for name, (path, kind) in contenders.items():
+            if kind == "byref":
+                stores[name] = byref.Store(path.as_uri())
+                ops[name] = metadata_ops(BYREF_SETUP.format(url=path.as_uri()), path)
+            elif kind == "proxystore":
+                from proxystore.connectors.file import FileConnector
+                from proxystore.store import Store
+
+                stores[name] = Store(f"bench-{len(stores)}", FileConnector(str(path)))
+                ops[name] = metadata_ops(PROXYSTORE_SETUP.format(path=str(path)), path)
+            elif kind == "memory":
+                stores[name] = byref.Store("memory://bench-small")
+            else:
+                stores[name] = byref.Store(f"redis://127.0.0.1:{redis.port}")
+        values = small_values()
+        cycle = values * (batch // SMALL + 1)
+        times: dict[str, list[float]] = {name: [] for name in stores}
+        for store in stores.values():
+            round_trips(store, values)  # warm: runtime, connections, fan-out directories
+        for _ in range(BATCHES):
+            for name, store in stores.items():
+                times[name].append(round_trips(store, cycle[:batch]))
+        rows = []
+        for name, store in stores.items():
+            wire = len(pickle.dumps(store.proxy(values[0], evict=True)))
+            spent = sorted(times[name])
+            counted = ops.get(name)
+            fs = (
+                f"{counted['changes']:.0f} | {counted['opens']:.0f} | {counted['listings']:.0f} | "
+                f"{counted['stats']:.0f}"
+                if counted
+                else "— | — | — | —"
+            )
+            rows.append(
+                f"| {name} | {fs} | {fmt_time(spent[len(spent) // 2])} | {fmt_time(spent[0])} | "
+                f"{wire} B |"
+            )
+        return rows
+    finally:
+        redis.stop()
+        shutil.rmtree(shm, ignore_errors=True)
 
 
 def open_proxystore(path: Path):
@@ -122,10 +213,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=",".join(SIZES))
     parser.add_argument("--store", help="store URL (default: a file store in a temp dir)")
-    parser.add_argument("--small-n", type=int, default=20_000)
+    parser.add_argument("--small-n", type=int, default=2_000, help="round trips per batch")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="byref-bench-") as tmp:
+    # On the project's disk (the checkout's filesystem), not wherever /tmp is.
+    with tempfile.TemporaryDirectory(prefix=".byref-bench-", dir=Path(__file__).parent) as tmp:
         store = byref.Store(args.store or Path(tmp, "store").as_uri())
         proxystore = open_proxystore(Path(tmp, "proxystore"))
         print(f"store: {store.url}", flush=True)
@@ -165,12 +257,9 @@ def main() -> None:
             rows.append((label, n, inline, put, resolve, mmap, rss, mmap_rss, len(wire), ps))
             del array, proxy
 
-        small_n = args.small_n
-        print(f"small objects: {small_n} round trips...", flush=True)
-        small = small_object_latency(store, small_n)
-        small_memory = small_object_latency(byref.Store("memory://bench-small"), small_n)
-        small_inline = inline_small_latency(small_n)
-        small_ps = small_object_latency(proxystore, small_n) if proxystore else None
+        print(f"small objects: {BATCHES} batches of {args.small_n} round trips...", flush=True)
+        small_rows = small_object_rows(args.small_n, Path(tmp), proxystore is not None)
+        small_inline = inline_small_latency(args.small_n)
 
     lines = [
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
@@ -203,11 +292,17 @@ def main() -> None:
             )
     lines += [
         "",
-        f"Small object (a 2-key dict), proxy + pickle + unpickle + resolve, evict=True, "
-        f"mean of {small_n}: {small * 1e6:.1f} µs on the {store.url.split(':')[0]}:// store "
-        f"above, {small_memory * 1e6:.1f} µs on memory://; inline pickle round trip "
-        f"{small_inline * 1e6:.1f} µs"
-        + (f"; ProxyStore (FileConnector) {small_ps * 1e6:.1f} µs." if small_ps else "."),
+        f"Small object (a 2-key dict): proxy(evict=True) + pickle + unpickle + resolve, "
+        f"{BATCHES} batches of {args.small_n} per store, interleaved; inline pickle round trip "
+        f"{fmt_time(small_inline)}. Metadata operations (strace, per round trip): *changes* "
+        "are files created, renamed, linked or removed and directories made or removed (each "
+        "a round trip to the metadata server on Lustre or GPFS); opens, directory listings "
+        "and stats are lookups.",
+        "",
+        "| store | changes | opens | listings | stats | time, median batch | time, best batch "
+        "| pickled proxy |",
+        "|---|---|---|---|---|---|---|---|",
+        *small_rows,
     ]
     results = publish(
         "\n".join(lines),
