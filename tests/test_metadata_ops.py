@@ -17,7 +17,7 @@ import pytest
 import byref
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "benches"))
-import fsops  # noqa: E402  (benches/fsops.py: shared with benches/roundtrip.py)
+import fsops
 
 needs_strace = pytest.mark.skipif(
     fsops.available() is not None, reason=f"counting needs strace: {fsops.available()}"
@@ -119,7 +119,7 @@ def test_a_store_id_resolves_only_through_the_users_own_records(
         return done.stdout.decode().strip(), done.stderr.decode()
 
     assert resolve()[0] == "45"  # this session's records
-    out, err = resolve(BYREF_CONFIG_DIR=str(tmp_path / "other"))
+    _, err = resolve(BYREF_CONFIG_DIR=str(tmp_path / "other"))
     assert "HandleError" in err and "no record" in err, err
     assert "BYREF_URL" in err, "the message says how to fix it"
     assert resolve(BYREF_CONFIG_DIR=str(tmp_path / "other"), BYREF_URL=file_store.url)[0] == "45"

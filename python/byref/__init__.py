@@ -26,7 +26,7 @@ from .errors import (
 )
 from .explain import Explanation, explain, explain_task
 from .proxy import CallableProxy, Proxy, extract, handle_of, is_proxy, is_resolved, resolve
-from .proxy import _p  # what every pickled proxy names (byref._p: a short name)
+from .proxy import _p as _p  # what every pickled proxy names: byref._p, a short name
 from .store import Store, default_url, key_of
 
 __all__ = [
