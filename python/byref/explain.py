@@ -32,8 +32,9 @@ from .arguments import DEFAULT_THRESHOLD, Policy, nbytes, swap_selected
 from .diagnose import Sink, children, probe, unpicklable_path
 from .proxy import is_proxy
 
-#: What a proxy's handle adds to a message, about (a handle carries its store's URL too).
-HANDLE_BYTES = 120
+#: What a proxy adds to a message, about: a file store's is at most 100 bytes (its store
+#: named by an id); other stores' carry their URL, tens of bytes more.
+HANDLE_BYTES = 100
 
 #: Most objects looked at: a value larger than this is reported as far as it was walked.
 MAX_OBJECTS = 100_000
