@@ -131,3 +131,18 @@ def test_a_store_id_resolves_only_through_the_users_own_records(
         (planted / "stores" / record.name).write_text("file:///etc")
     _, err = resolve(BYREF_CONFIG_DIR=str(planted))
     assert "another store" in err, err
+
+
+def test_store_ids_off_puts_the_url_in_the_handle(file_store: byref.Store, tmp_path: Path) -> None:
+    """For workers that cannot see the putting side's home directory (a container)."""
+    code = (
+        "import pickle, sys, numpy as np, byref\n"
+        f"sys.stdout.buffer.write(pickle.dumps(byref.Store({file_store.url!r}).proxy(np.arange(10))))"
+    )
+    env = {**os.environ, "BYREF_STORE_IDS": "off"}
+    wire = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True).stdout
+    assert file_store.url.encode() in wire
+    env = {**os.environ, "BYREF_CONFIG_DIR": str(tmp_path / "none")}
+    resolve = "import pickle, sys; print(int(pickle.loads(sys.stdin.buffer.read()).sum()))"
+    done = subprocess.run([sys.executable, "-c", resolve], input=wire, env=env, capture_output=True)
+    assert done.stdout.decode().strip() == "45", done.stderr.decode()

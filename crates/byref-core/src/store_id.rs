@@ -60,9 +60,13 @@ fn records() -> Option<PathBuf> {
 }
 
 /// Whether handles may name the store at `url` by its id: a file store whose record is (now)
-/// written. Checked once per URL per process.
+/// written, unless `BYREF_STORE_IDS=off` (workers that cannot see the putting side's
+/// configuration directory, such as containers without the home directory). Checked once per
+/// URL per process.
 pub fn recorded(url: &str) -> bool {
-    if !url.starts_with("file://") {
+    if !url.starts_with("file://")
+        || std::env::var_os("BYREF_STORE_IDS").is_some_and(|v| v == "off")
+    {
         return false;
     }
     let id = StoreId::of(url);
@@ -150,8 +154,8 @@ fn unknown(id: StoreId, why: &str) -> Error {
     Error::Handle(format!(
         "the handle names file store {} by its id, and this machine has no record of it ({why}); \
          the putting side writes one in its $BYREF_CONFIG_DIR/stores (by default under \
-         ~/.config/byref): share that directory with the workers, or set BYREF_URL on them to \
-         the store's URL",
+         ~/.config/byref): share that directory with the workers, set BYREF_URL on them to the \
+         store's URL, or set BYREF_STORE_IDS=off where the proxies are made",
         id.hex()
     ))
 }
