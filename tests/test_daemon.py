@@ -148,8 +148,8 @@ def test_a_restart_keeps_objects_and_url(tmp_path: Path) -> None:
 def test_a_daemon_killed_mid_spill_cleans_up_at_restart(tmp_path: Path) -> None:
     """kill -9 while a put streams to disk leaves a partial temp file, and nothing else: an
     object's names are its references, so no release or put cut short can leave one without
-    the other. The next start removes the partial file, says so in its status, and counts
-    nothing of it."""
+    the other. The next start removes the partial file (and what a daemon of the earlier
+    layout left), says so in its status, and counts nothing of it."""
     daemon = QuicDaemon(tmp_path, "--memory", "1MiB")
     tmp = tmp_path / "store" / "tmp"
     writer = subprocess.Popen(
@@ -169,16 +169,25 @@ def test_a_daemon_killed_mid_spill_cleans_up_at_restart(tmp_path: Path) -> None:
         writer.wait()
     assert any(tmp.glob("*.put")), "the kill left no partial file to clean"
     assert not any((tmp_path / "store" / "objects").rglob("*")), "a partial object has a name"
+    # What a daemon of the earlier layout (a reference directory per object) left.
+    earlier_key = "cd" * 32
+    (tmp_path / "store" / "refs" / earlier_key).mkdir(parents=True)
+    (tmp_path / "store" / "refs" / earlier_key / ("0" * 32)).touch()
+    (tmp_path / "store" / "objects" / "cd").mkdir()
+    (tmp_path / "store" / "objects" / "cd" / earlier_key).write_bytes(b"x" * 1000)
 
     daemon.start()
     try:
         assert list(tmp.iterdir()) == []
+        assert not (tmp_path / "store" / "refs").exists()
+        assert not (tmp_path / "store" / "objects" / "cd").exists()
         status = subprocess.run(
             [sys.executable, "-m", "byref", "status", daemon.url],
             capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
         for line in (
             'byref_recovered_at_start{what="temp_files"} 1',
+            'byref_recovered_at_start{what="earlier_layout"} 2',
             'byref_bytes{tier="disk"} 0',
         ):
             assert line in status, status

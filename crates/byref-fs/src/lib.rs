@@ -60,6 +60,9 @@ const PROGRESS_STEP: usize = 8 << 20;
 pub struct Recovered {
     /// Partial puts left in `tmp/` by writers that were killed.
     pub temp_files: u64,
+    /// Files of the layout before names were references (`objects/ab/<key>`, `refs/`),
+    /// which only handles this byref cannot read could reach.
+    pub earlier_layout: u64,
     /// Bytes freed.
     pub bytes: u64,
 }
@@ -145,21 +148,34 @@ impl FileStore {
         }
     }
 
-    /// Removes what writers killed mid-way left in `tmp/`, and says how much.
+    /// Removes what writers killed mid-way left in `tmp/`, and the files of the earlier
+    /// layout, and says how much.
     ///
     /// Only for a store no other process is using (the daemon's disk tier, at start): a
     /// shared store's `tmp/` holds other processes' puts in progress.
     pub fn recover(&self) -> Recovered {
         let mut recovered = Recovered::default();
-        for entry in fs::read_dir(self.paths.tmp())
+        let (temp_files, bytes) = remove_files(&self.paths.tmp());
+        recovered.temp_files = temp_files;
+        recovered.bytes = bytes;
+        let earlier = fs::read_dir(self.paths.objects())
             .into_iter()
             .flatten()
             .flatten()
-        {
-            let len = entry.metadata().map_or(0, |m| m.len());
-            if fs::remove_file(entry.path()).is_ok() {
-                recovered.temp_files += 1;
-                recovered.bytes += len;
+            .map(|shard| shard.path())
+            .filter(|shard| shard.file_name().is_some_and(|n| n.len() == 2))
+            .chain(std::iter::once(self.paths.root().join("refs")));
+        for dir in earlier {
+            // `objects/ab/<key>` files, or `refs/<key>/<reference>` markers.
+            let (mut files, mut bytes) = remove_files(&dir);
+            for sub in fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let (n, b) = remove_files(&sub.path());
+                let _ = fs::remove_dir(sub.path());
+                (files, bytes) = (files + n, bytes + b);
+            }
+            if fs::remove_dir(&dir).is_ok() {
+                recovered.earlier_layout += files;
+                recovered.bytes += bytes;
             }
         }
         recovered
@@ -362,6 +378,19 @@ impl FileStore {
         fs::remove_file(path)?;
         Ok(file.metadata()?.nlink() == 0)
     }
+}
+
+/// Removes the files in `dir` (not its directories); how many, and their bytes.
+fn remove_files(dir: &Path) -> (u64, u64) {
+    let mut removed = (0, 0);
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let len = entry.metadata().map_or(0, |m| m.len());
+        if entry.file_type().is_ok_and(|t| !t.is_dir()) && fs::remove_file(entry.path()).is_ok() {
+            removed.0 += 1;
+            removed.1 += len;
+        }
+    }
+    removed
 }
 
 /// Copies the genuine file at `good` over the damaged one at `damaged`; `false` if that one

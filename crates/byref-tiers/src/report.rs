@@ -48,6 +48,10 @@ impl TieredStore {
             "What a killed run left half done, cleaned when the disk tier was opened.",
             &[
                 ("{what=\"temp_files\"}".to_owned(), recovered.temp_files),
+                (
+                    "{what=\"earlier_layout\"}".to_owned(),
+                    recovered.earlier_layout,
+                ),
                 ("{what=\"bytes\"}".to_owned(), recovered.bytes),
             ],
         );
