@@ -56,28 +56,30 @@ impl Paths {
             .join(format!("{}.{reference}", key.to_hex()))
     }
 
-    /// Every name of `key` (one per reference), in directory order: one listing of its small
-    /// fan-out directory.
-    pub(crate) fn names(&self, key: &Key) -> io::Result<Vec<PathBuf>> {
-        let shard = self.shard(key);
-        let entries = match fs::read_dir(&shard) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+    /// The names of `key` (one per reference), in directory order, read as they are asked
+    /// for: a caller that wants any one of them stops at the first, which for a key with
+    /// many references (one value handed to thousands of tasks) comes at once.
+    pub(crate) fn names(
+        &self,
+        key: &Key,
+    ) -> io::Result<impl Iterator<Item = io::Result<PathBuf>> + use<>> {
+        let entries = match fs::read_dir(self.shard(key)) {
+            Ok(entries) => Some(entries),
+            Err(e) if e.kind() == ErrorKind::NotFound => None,
             Err(e) => return Err(e),
         };
         let prefix = format!("{}.", key.to_hex());
-        let mut names = Vec::new();
-        for entry in entries {
-            let entry = entry?;
-            if entry
-                .file_name()
-                .to_str()
-                .is_some_and(|n| n.starts_with(&prefix))
-            {
-                names.push(entry.path());
-            }
-        }
-        Ok(names)
+        Ok(entries
+            .into_iter()
+            .flatten()
+            .filter_map(move |entry| match entry {
+                Ok(entry) => entry
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|n| n.starts_with(&prefix))
+                    .then(|| Ok(entry.path())),
+                Err(e) => Some(Err(e)),
+            }))
     }
 
     /// Every name in the store, with the key it names.

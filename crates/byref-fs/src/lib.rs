@@ -184,7 +184,9 @@ impl FileStore {
     /// Whether `key` is stored: one listing, for callers that keep records beside the store
     /// (the daemon's TTL files).
     pub fn holds(&self, key: &Key) -> bool {
-        self.paths.names(key).is_ok_and(|names| !names.is_empty())
+        self.paths
+            .names(key)
+            .is_ok_and(|mut names| names.next().is_some_and(|n| n.is_ok()))
     }
 
     fn io_error(&self, e: io::Error, path: &Path) -> Error {
@@ -225,27 +227,32 @@ impl FileStore {
         }
     }
 
-    /// The names of `key`, listed.
-    fn names(&self, key: &Key) -> Result<Vec<PathBuf>> {
-        self.paths
+    /// The names of `key`, listed as they are asked for.
+    fn names<'a>(&'a self, key: &Key) -> Result<impl Iterator<Item = Result<PathBuf>> + use<'a>> {
+        let shard = self.paths.shard(key);
+        let names = self
+            .paths
             .names(key)
-            .map_err(|e| self.io_error(e, &self.paths.shard(key)))
+            .map_err(|e| self.io_error(e, &shard))?;
+        Ok(names.map(move |name| name.map_err(|e| self.io_error(e, &shard))))
     }
 
     /// Any name of `key`, opened (with its path): concurrent releases may remove names
     /// between the listing and the open, so list again, a bounded number of times.
     fn open_any(&self, key: &Key) -> Result<(File, PathBuf)> {
         for _ in 0..LISTINGS {
-            let names = self.names(key)?;
-            if names.is_empty() {
-                break;
-            }
-            for name in names {
+            let mut listed = false;
+            for name in self.names(key)? {
+                let name = name?;
+                listed = true;
                 match File::open(&name) {
                     Ok(file) => return Ok((file, name)),
                     Err(e) if e.kind() == ErrorKind::NotFound => continue,
                     Err(e) => return Err(self.io_error(e, &name)),
                 }
+            }
+            if !listed {
+                break;
             }
         }
         Err(self.not_found(key))
@@ -256,46 +263,52 @@ impl FileStore {
     /// read, less than writing it again, and a put of a damaged object (a bit flip, a
     /// truncation by a full disk) repairs it.
     fn link_existing(&self, key: &Key, ours: &Path, len: u64) -> Result<Existing> {
-        for _ in 0..LISTINGS {
-            let Some(first) = self.names(key)?.into_iter().next() else {
-                return Ok(Existing::Absent);
-            };
-            match self.hashes_to_key(&first, key, len) {
-                Ok(true) => {}
-                Ok(false) => return Ok(Existing::Damaged(first)),
-                // Released since the listing.
-                Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                Err(e) => return Err(self.io_error(e, &first)),
-            }
-            if first == ours {
-                return Ok(Existing::Linked);
-            }
-            match fs::hard_link(&first, ours) {
-                // `AlreadyExists`: the same reference added again, which is not an error.
-                Ok(()) => return Ok(Existing::Linked),
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(Existing::Linked),
-                Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                // As many names as the filesystem allows one file (65,000 on ext4 and
-                // Lustre): this reference gets a copy of its own.
-                Err(e)
-                    if rustix::io::Errno::from_io_error(&e) == Some(rustix::io::Errno::MLINK) =>
-                {
-                    return Ok(Existing::Absent);
+        // Files (by inode) that can take no more names, and those checked whole.
+        let (mut full, mut whole) = (HashSet::new(), HashSet::new());
+        'listing: for _ in 0..LISTINGS {
+            for name in self.names(key)? {
+                let name = name?;
+                let mut file = match File::open(&name) {
+                    Ok(file) => file,
+                    // Released since the listing.
+                    Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                    Err(e) => return Err(self.io_error(e, &name)),
+                };
+                let inode = file.metadata().map_err(|e| self.io_error(e, &name))?.ino();
+                if full.contains(&inode) {
+                    continue;
                 }
-                Err(e) => return Err(self.io_error(e, ours)),
+                if !whole.contains(&inode) {
+                    match holds_key(&mut file, key, len) {
+                        Ok(true) => whole.insert(inode),
+                        Ok(false) => return Ok(Existing::Damaged(name)),
+                        Err(e) => return Err(self.io_error(e, &name)),
+                    };
+                }
+                if name == ours {
+                    return Ok(Existing::Linked);
+                }
+                match fs::hard_link(&name, ours) {
+                    // `AlreadyExists`: the same reference added again, which is not an error.
+                    Ok(()) => return Ok(Existing::Linked),
+                    Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                        return Ok(Existing::Linked);
+                    }
+                    Err(e) if e.kind() == ErrorKind::NotFound => continue 'listing,
+                    // As many names as the filesystem allows one file (65,000 on ext4 and
+                    // Lustre): another file of the key, or a copy of its own.
+                    Err(e)
+                        if rustix::io::Errno::from_io_error(&e)
+                            == Some(rustix::io::Errno::MLINK) =>
+                    {
+                        full.insert(inode);
+                    }
+                    Err(e) => return Err(self.io_error(e, ours)),
+                }
             }
+            return Ok(Existing::Absent);
         }
         Ok(Existing::Absent)
-    }
-
-    /// Whether the file at `path` holds exactly the `len` bytes of `key`, read back and hashed.
-    fn hashes_to_key(&self, path: &Path, key: &Key, len: u64) -> io::Result<bool> {
-        let mut file = File::open(path)?;
-        if file.metadata()?.len() != len {
-            return Ok(false);
-        }
-        let object = read_object(&mut file)?;
-        Ok(Key::of(object.as_slice()) == *key)
     }
 
     /// A put, on a thread that may block: links to the copy there, or writes one under a
@@ -370,14 +383,26 @@ impl FileStore {
         }
     }
 
-    /// Removes the name at `path`; whether that was the object's last name (as far as this
-    /// process can tell: two releases racing for the last two names may both see none left).
-    fn unlink(&self, path: &Path) -> io::Result<bool> {
-        // Opened first: after the unlink, the open file's link count is the names left.
+    /// Removes the name at `path`, one of `key`'s; whether the key has no name left (as far
+    /// as this process can tell: two releases racing for the last two names may both see
+    /// none left).
+    fn unlink(&self, key: &Key, path: &Path) -> io::Result<bool> {
+        // Opened first: after the unlink, the open file's link count is the names it has
+        // left. At none, the key may still have other files (a reference past the link
+        // limit, or two puts that found nothing at once and wrote a copy each).
         let file = File::open(path)?;
         fs::remove_file(path)?;
-        Ok(file.metadata()?.nlink() == 0)
+        Ok(file.metadata()?.nlink() == 0 && !self.holds(key))
     }
+}
+
+/// Whether `file` holds exactly the `len` bytes of `key`, read back and hashed.
+fn holds_key(file: &mut File, key: &Key, len: u64) -> io::Result<bool> {
+    if file.metadata()?.len() != len {
+        return Ok(false);
+    }
+    let object = read_object(file)?;
+    Ok(Key::of(object.as_slice()) == *key)
 }
 
 /// Removes the files in `dir` (not its directories); how many, and their bytes.
@@ -531,24 +556,26 @@ impl Store for FileStore {
     async fn release(&self, key: &Key, reference: Option<&RefId>) -> Result<bool> {
         if let Some(reference) = reference {
             let name = self.paths.name(key, reference);
-            return match self.unlink(&name) {
+            return match self.unlink(key, &name) {
                 Ok(last) => Ok(last),
                 Err(e) if e.kind() == ErrorKind::NotFound => Err(self.reference_gone(key)),
                 Err(e) => Err(self.io_error(e, &name)),
             };
         }
         for _ in 0..LISTINGS {
-            let names = self.names(key)?;
-            if names.is_empty() {
-                break;
-            }
-            for name in names {
-                match self.unlink(&name) {
+            let mut listed = false;
+            for name in self.names(key)? {
+                let name = name?;
+                listed = true;
+                match self.unlink(key, &name) {
                     Ok(last) => return Ok(last),
                     // Another releaser took it first; try the next one.
                     Err(e) if e.kind() == ErrorKind::NotFound => continue,
                     Err(e) => return Err(self.io_error(e, &name)),
                 }
+            }
+            if !listed {
+                break;
             }
         }
         Err(self.not_found(key))

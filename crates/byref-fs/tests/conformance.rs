@@ -197,3 +197,50 @@ async fn everything_the_store_creates_is_private() {
     }
     assert!(seen >= 5, "root, objects, its shard, the object, tmp");
 }
+
+/// One value handed to many tasks: a reference each, all names of one file, up to the
+/// filesystem's limit (65,000 on ext4), past which the next reference starts a second file
+/// that the rest share. Every put finds a name of the key at once (the listing stops at the
+/// first), and every release is counted: the last deletes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_with_more_references_than_a_file_can_have_names() {
+    use std::os::unix::fs::MetadataExt;
+
+    const PUTS: usize = 65_100;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let payload = byref_core::Payload::from_parts(vec![bytes::Bytes::from_static(b"broadcast")]);
+    let started = std::time::Instant::now();
+    let references: Vec<_> = (0..PUTS).map(|_| byref_core::RefId::random()).collect();
+    let key = payload.key();
+    for reference in &references {
+        let options = PutOptions {
+            reference: *reference,
+            ..PutOptions::new()
+        };
+        store.put(&key, &payload, &options).await.unwrap();
+    }
+    let hex = key.to_hex();
+    // Names per file, and each file's link count: the same, a reference per name.
+    let mut files = std::collections::HashMap::new();
+    for entry in std::fs::read_dir(dir.path().join("objects").join(&hex[..3])).unwrap() {
+        let meta = entry.unwrap().metadata().unwrap();
+        files.entry(meta.ino()).or_insert((0u64, meta.nlink())).0 += 1;
+    }
+    assert!(files.values().all(|(names, links)| names == links));
+    assert_eq!(files.values().map(|f| f.0).sum::<u64>(), PUTS as u64);
+    // At the limit, the next reference starts one more file, which the rest then share.
+    assert!(files.len() <= 2, "{} files", files.len());
+    eprintln!(
+        "{PUTS} puts of one value in {:?}: {} file(s)",
+        started.elapsed(),
+        files.len()
+    );
+    // Each task releases its own reference, as an evict=True handle does.
+    let (last, others) = references.split_last().unwrap();
+    for reference in others {
+        assert!(!store.release(&key, Some(reference)).await.unwrap());
+    }
+    assert!(store.release(&key, Some(last)).await.unwrap());
+    assert_eq!(store.head(&key).await.unwrap(), None);
+}
