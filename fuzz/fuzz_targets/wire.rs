@@ -3,7 +3,7 @@
 //! bytes, never a panic.
 #![no_main]
 
-use byref_protocol::{Location, REQUEST_LEN, RESPONSE_LEN, Request, Response};
+use byref_protocol::{ListingPage, Location, REQUEST_LEN, RESPONSE_LEN, Request, Response};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -25,5 +25,9 @@ fuzz_target!(|data: &[u8]| {
     // A same-host server's answer to LOCATE.
     if let Ok(location) = Location::decode(data) {
         assert_eq!(Location::decode(&location.encode()), Ok(location));
+    }
+    // A server's page of a listing.
+    if let Ok(page) = ListingPage::decode(data) {
+        assert_eq!(ListingPage::decode(&page.encode()), Ok(page));
     }
 });

@@ -25,6 +25,7 @@ from .errors import (
     WorkerImportError,
 )
 from .explain import Explanation, explain, explain_task
+from .lifetimes import ContextLifetime, LeaseLifetime, Lifetime, ProcessLifetime
 from .proxy import CallableProxy, Proxy, extract, handle_of, is_proxy, is_resolved, resolve
 from .proxy import _p as _p  # what every pickled proxy names: byref._p, a short name
 from .store import Store, default_url, key_of
@@ -36,11 +37,15 @@ __all__ = [
     "ByrefError",
     "CallableProxy",
     "ConfigError",
+    "ContextLifetime",
     "Explanation",
     "HandleError",
     "IntegrityError",
+    "LeaseLifetime",
+    "Lifetime",
     "ObjectNotFound",
     "Policy",
+    "ProcessLifetime",
     "Proxy",
     "SerializationError",
     "Store",

@@ -15,6 +15,13 @@ they are. ``byref status URL`` shows what a daemon holds.
 move files in and out of any store (``--store`` defaults to ``$BYREF_URL``, else the file
 store in ``~/.cache/byref``), with a progress bar on a terminal.
 
+    byref ls [--store URL]                     # key, size, kind, age, holders
+    byref du [--store URL]                     # totals, and per holder
+    byref gc --dead [--older-than 7d] [--apply]
+
+show what a store holds and who holds it, and drop what no live holder holds (a dry run
+unless ``--apply``).
+
     byref explain task.pkl
 
 reports what byref would proxy in a pickled value, and what would fail to pickle or to load
@@ -41,6 +48,86 @@ def parse_size(text: str) -> int:
         return _native.parse_size(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_age(text: str) -> float:
+    """``90s``, ``15m``, ``2h``, ``7d``, ``1w`` (or plain seconds) to seconds."""
+    unit = _AGE_UNITS.get(text[-1:].lower())
+    number = text[:-1] if unit else text
+    try:
+        seconds = float(number) * (unit or 1)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"an age is a number with s, m, h, d or w, not {text!r}")
+    return seconds
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError
+
+
+def _age(seconds: int | None) -> str:
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _ls(store: Store) -> None:
+    inventory = store._open.inventory(True)
+    print(f"{'KEY':64}  {'SIZE':>10}  {'KIND':11}  {'AGE':>5}  HOLDERS")
+    for key, size, kind, age, tags, _record in sorted(inventory.objects(), key=lambda r: r[0]):
+        held = ",".join(f"{t}x{tags.count(t)}" if tags.count(t) > 1 else t for t in sorted(set(tags)))
+        print(f"{key}  {_size(size):>10}  {kind or '-':11}  {_age(age):>5}  {held}")
+
+
+def _du(store: Store) -> None:
+    stats = store.stats()
+    print(
+        f"{stats['objects']} objects, {_size(stats['bytes'])}, {stats['references']} references"
+        f" ({stats['records']} holder records)"
+    )
+    print(f"{'HOLDER':16}  {'KIND':7}  {'STATE':9}  {'OBJECTS':>7}  {'SIZE':>10}  WHO")
+    for tag, h in sorted(stats["holders"].items(), key=lambda item: -item[1]["bytes"]):
+        who = f"pid {h['pid']} on {h['host']}" if "pid" in h else "-"
+        if h.get("label"):
+            who += f" ({h['label']})"
+        state = h["state"]
+        print(
+            f"{tag:16}  {h['kind'] or '-':7}  {state:9}  {h['objects']:>7}  {_size(h['bytes']):>10}"
+            f"  {who}"
+        )
+
+
+def _gc(store: Store, args: argparse.Namespace) -> int:
+    if not (args.dead or args.older_than or args.holder):
+        print("byref gc: say what to drop: --dead, --older-than AGE or --holder TAG", file=sys.stderr)
+        return 2
+    report = store.gc(
+        dead=args.dead, older_than=args.older_than, holder=args.holder, dry_run=not args.apply
+    )
+    for drop in report["drops"]:
+        print(f"{drop['key']}  {drop['holder']}  {drop['why']}")
+    verb = "dropped" if args.apply else "would drop"
+    print(
+        f"{verb} {report['references']} references; {report['objects']} objects "
+        f"({_size(report['bytes'])}) go with them"
+    )
+    for why, n in report["unknown"].items():
+        print(f"kept {n} references of holders that cannot be checked from here: {why}")
+    if not args.apply and report["references"]:
+        print("(a dry run: --apply drops them)")
+    return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -76,6 +163,20 @@ def _parser() -> argparse.ArgumentParser:
     stat.add_argument("keys", nargs="+")
     evict = with_store("evict", "drop one reference to each object (the last deletes it)")
     evict.add_argument("keys", nargs="+")
+    with_store("ls", "every object: key, size, kind, age, holders")
+    with_store("du", "objects, bytes and references: in total and per holder")
+    gc = with_store("gc", "drop references nobody live holds (a dry run unless --apply)")
+    gc.add_argument(
+        "--dead",
+        action="store_true",
+        help="those of holders that are gone: processes exited or killed on this host, "
+        "leases past their end, holders with no record",
+    )
+    gc.add_argument(
+        "--older-than", type=parse_age, metavar="AGE", help="those made longer ago (90s, 2h, 7d)"
+    )
+    gc.add_argument("--holder", metavar="TAG", help="all of one holder's (a tag, as ls shows)")
+    gc.add_argument("--apply", action="store_true", help="drop them (default: only say what)")
     explain = commands.add_parser(
         "explain",
         help="what byref would proxy in a pickled value, and what would fail on a worker",
@@ -120,7 +221,13 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     store = Store(args.store)
     url = store.url
-    if args.command == "put":
+    if args.command == "ls":
+        _ls(store)
+    elif args.command == "du":
+        _du(store)
+    elif args.command == "gc":
+        return _gc(store, args)
+    elif args.command == "put":
         for path in args.files:
             print(_native.put_file(url, path, args.ttl), flush=True)
     elif args.command == "get":

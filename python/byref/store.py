@@ -5,14 +5,18 @@ from __future__ import annotations
 import atexit
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from . import _native
 from .errors import ConfigError
 from .proxy import Proxy, extract, handle_of, is_proxy, is_resolved, proxy_of
 from .serialize import dumps, loads
+
+if TYPE_CHECKING:
+    from .lifetimes import Lifetime
 
 # A peer:// store serves from this process: when it exits, tell connected workers at once
 # (instead of after their idle timeout) and remove its spill directory.
@@ -26,6 +30,29 @@ def default_url() -> str:
         return url
     cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return (Path(cache) / "byref").absolute().as_uri()
+
+
+def _holder(lifetime: Lifetime | None) -> Any:
+    """What a put hands the native store: the lifetime's holder, checked open."""
+    if lifetime is None:
+        return None
+    if lifetime.closed:
+        raise ConfigError(f"{lifetime!r} is closed: nothing more can be stored in it")
+    return lifetime._native
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One stored object, as :meth:`Store.ls` shows it."""
+
+    key: str
+    size: int
+    #: ``pickle``, ``cloudpickle``, ``bytes``, or ``holder`` for a holder's record.
+    kind: str | None
+    #: Seconds since its oldest reference was made.
+    age: int | None
+    #: The holder tag of each reference.
+    holders: tuple[str, ...]
 
 
 def _with_options(url: str, options: dict[str, Any]) -> str:
@@ -65,41 +92,57 @@ class Store:
         """The URL handles carry: opens this store anywhere."""
         return self._open.url
 
-    def _put(self, obj: Any, evict: bool, ttl: float | None) -> _native.Handle:
+    def _put(
+        self, obj: Any, evict: bool, ttl: float | None, lifetime: Lifetime | None
+    ) -> _native.Handle:
         encoding, stream, buffers = dumps(obj)
-        return self._open.put(encoding, stream, buffers, evict=evict, ttl=ttl)
+        holder = _holder(lifetime)
+        return self._open.put(encoding, stream, buffers, evict=evict, ttl=ttl, holder=holder)
 
-    def put(self, obj: Any, *, ttl: float | None = None) -> str:
+    def put(
+        self, obj: Any, *, ttl: float | None = None, lifetime: Lifetime | None = None
+    ) -> str:
         """Stores ``obj`` and returns its key (the BLAKE3 digest of the stored bytes).
 
         ``ttl`` (seconds) drops the object after that long, on stores with expiry (Redis);
-        others raise :class:`byref.ConfigError`.
+        others raise :class:`byref.ConfigError`. With a ``lifetime``
+        (:class:`byref.ContextLifetime`, ...), the object is released when it ends; without,
+        it stays until evicted or collected (``byref gc``).
         """
-        return self._put(obj, evict=False, ttl=ttl).key
+        return self._put(obj, evict=False, ttl=ttl, lifetime=lifetime).key
 
     def get(self, key: str) -> Any:
         """The value stored under ``key``; :class:`byref.ObjectNotFound` if absent."""
         return self._load(key, self._open.get(key))
 
     def proxy(
-        self, obj: Any, *, evict: bool = False, ttl: float | None = None, hold: bool = True
+        self,
+        obj: Any,
+        *,
+        evict: bool = False,
+        ttl: float | None = None,
+        hold: bool = True,
+        lifetime: Lifetime | None = None,
     ) -> Proxy:
         """Stores ``obj`` and returns a proxy whose pickle is a ~100-byte handle.
 
         With ``evict=True`` the stored object is released on its first resolve, so a second
-        resolve raises :class:`byref.ObjectNotFound`. ``ttl`` as for :meth:`put`.
+        resolve raises :class:`byref.ObjectNotFound`. ``ttl`` and ``lifetime`` as for
+        :meth:`put`.
 
         The proxy holds ``obj`` itself (``hold=True``): used here it is ``obj``, and when it
         is pickled, a change made to ``obj`` since is caught by hashing it again (one hash, no
         write when unchanged) and travels. With ``hold=False`` it keeps only the handle: it
         pickles with no hashing and resolves from the store if used here.
         """
-        handle = self._put(obj, evict=evict, ttl=ttl)
+        handle = self._put(obj, evict=evict, ttl=ttl, lifetime=lifetime)
         return proxy_of(handle.encode(), obj, hold=hold)
 
-    def put_many(self, objs: Iterable[Any], *, ttl: float | None = None) -> list[str]:
+    def put_many(
+        self, objs: Iterable[Any], *, ttl: float | None = None, lifetime: Lifetime | None = None
+    ) -> list[str]:
         """Stores each of ``objs`` (many stored at once) and returns their keys, in order."""
-        return [h.key for h in self._put_many(objs, evict=False, ttl=ttl)]
+        return [h.key for h in self._put_many(objs, evict=False, ttl=ttl, lifetime=lifetime)]
 
     def get_many(self, keys: Iterable[str]) -> list[Any]:
         """The values stored under ``keys`` (many fetched at once), in order."""
@@ -114,33 +157,50 @@ class Store:
         evict: bool = False,
         ttl: float | None = None,
         hold: bool = True,
+        lifetime: Lifetime | None = None,
     ) -> list[Proxy]:
         """:meth:`proxy` of each of ``objs``, stored many at once."""
         objs = list(objs)
-        handles = self._put_many(objs, evict=evict, ttl=ttl)
+        handles = self._put_many(objs, evict=evict, ttl=ttl, lifetime=lifetime)
         return [proxy_of(h.encode(), o, hold=hold) for h, o in zip(handles, objs, strict=True)]
 
-    async def aput(self, obj: Any, *, ttl: float | None = None) -> str:
+    async def aput(
+        self, obj: Any, *, ttl: float | None = None, lifetime: Lifetime | None = None
+    ) -> str:
         """:meth:`put`, awaitable: the write runs on byref's runtime, the GIL released."""
-        return (await self._aput(obj, evict=False, ttl=ttl)).key
+        return (await self._aput(obj, evict=False, ttl=ttl, lifetime=lifetime)).key
 
     async def aget(self, key: str) -> Any:
         """:meth:`get`, awaitable: the fetch runs on byref's runtime, the GIL released."""
         return self._load(key, await self._open.get_async(key))
 
     async def aproxy(
-        self, obj: Any, *, evict: bool = False, ttl: float | None = None, hold: bool = True
+        self,
+        obj: Any,
+        *,
+        evict: bool = False,
+        ttl: float | None = None,
+        hold: bool = True,
+        lifetime: Lifetime | None = None,
     ) -> Proxy:
         """:meth:`proxy`, awaitable: the write runs on byref's runtime, the GIL released."""
-        handle = await self._aput(obj, evict=evict, ttl=ttl)
+        handle = await self._aput(obj, evict=evict, ttl=ttl, lifetime=lifetime)
         return proxy_of(handle.encode(), obj, hold=hold)
 
-    def _put_many(self, objs: Iterable[Any], evict: bool, ttl: float | None) -> list[Any]:
-        return self._open.put_many([dumps(o) for o in objs], evict=evict, ttl=ttl)
+    def _put_many(
+        self, objs: Iterable[Any], evict: bool, ttl: float | None, lifetime: Lifetime | None
+    ) -> list[Any]:
+        frames = [dumps(o) for o in objs]
+        return self._open.put_many(frames, evict=evict, ttl=ttl, holder=_holder(lifetime))
 
-    async def _aput(self, obj: Any, evict: bool, ttl: float | None) -> _native.Handle:
+    async def _aput(
+        self, obj: Any, evict: bool, ttl: float | None, lifetime: Lifetime | None
+    ) -> _native.Handle:
         encoding, stream, buffers = dumps(obj)
-        return await self._open.put_async(encoding, stream, buffers, evict=evict, ttl=ttl)
+        holder = _holder(lifetime)
+        return await self._open.put_async(
+            encoding, stream, buffers, evict=evict, ttl=ttl, holder=holder
+        )
 
     def _load(self, key: str, frame: _native.Frame) -> Any:
         return loads(
@@ -158,6 +218,43 @@ class Store:
         goes when the last reference does.
         """
         return self._open.evict(key)
+
+    def ls(self, *, kinds: bool = True) -> list[Listed]:
+        """Every stored object: key, size, kind (read from its first bytes, unless
+        ``kinds=False``), age and holders. Holder records are listed too (kind ``holder``)."""
+        inventory = self._open.inventory(kinds)
+        return [
+            Listed(key, size, kind, age, tuple(holders))
+            for key, size, kind, age, holders, _record in inventory.objects()
+        ]
+
+    def stats(self) -> dict[str, Any]:
+        """Totals (``objects``, ``bytes``, ``references``) and, under ``holders``, each holder
+        by tag: its record (``kind``, ``label``, ``host``, ``pid``...), its ``state`` as
+        judged from here (``alive``, ``gone``, ``unknown``), and what it holds."""
+        from .inventory import stats
+
+        return stats(self._open.inventory(False))
+
+    def gc(
+        self,
+        *,
+        dead: bool = False,
+        older_than: float | None = None,
+        holder: str | None = None,
+        dry_run: bool = True,
+    ) -> dict[str, Any]:
+        """Drops references nobody live holds, and the objects that go with their last.
+
+        ``dead``: those of holders that are gone (processes exited or killed on this host,
+        leases past their end, holders with no record). ``older_than``: those made more than
+        that many seconds ago, whoever holds them. ``holder``: all of one holder's (a tag).
+        A dry run by default: says what it would drop; ``dry_run=False`` drops it. Holders on
+        other hosts cannot be checked from here, and are kept (counted under ``unknown``).
+        """
+        from .inventory import collect
+
+        return collect(self._open, dead, older_than, holder, dry_run)
 
     def close(self) -> None:
         """Stops using this store object (the process's shared backend stays open)."""

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::incoming::Incoming;
-use crate::{Encoding, Error, Key, Layout, Object, Payload, PutOptions, RefId, Store, StoreExt};
+use crate::{
+    Encoding, Error, HolderTag, Key, Layout, Object, Payload, PutOptions, RefId, Store, StoreExt,
+};
 
 fn payload(seed: u8, len: usize) -> Payload {
     let data: Vec<u8> = (0..len)
@@ -35,6 +37,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     incoming_bodies_are_stored_only_whole_and_genuine(store.as_ref()).await;
     concurrent_releases_of_any_reference_each_take_one(store.clone()).await;
     streamed_gets_deliver_the_object_in_order(store.as_ref()).await;
+    listings_show_every_object_with_its_references(store.as_ref()).await;
 }
 
 /// Releases of "any reference" at once, as many as there are references: each takes a
@@ -388,4 +391,56 @@ pub async fn concurrent_puts_and_releases_keep_a_held_object(store: Arc<dyn Stor
             .expect("last release")
     );
     assert_eq!(store.head(&key).await.expect("head"), None);
+}
+
+/// A listing shows each object once, with its length and exactly its live references (the
+/// holder and time each names intact), and nothing released. Runs on a store emptied by the
+/// cases before it.
+pub async fn listings_show_every_object_with_its_references(store: &dyn Store) {
+    let holder = HolderTag::random();
+    let held = || PutOptions {
+        reference: RefId::held_by(holder),
+        ..PutOptions::new()
+    };
+    let (small, large) = (payload(40, 100), payload(41, 3 << 20));
+    let (a, b, c, d) = (held(), held(), held(), PutOptions::new());
+    let small_key = store.put_payload(&small, &a).await.expect("put a");
+    store.put_payload(&small, &b).await.expect("put b");
+    let large_key = store.put_payload(&large, &c).await.expect("put c");
+    let gone = store.put_payload(&payload(42, 10), &d).await.expect("put d");
+    store.release(&gone, None).await.expect("release d");
+    let mut listed = match store.list().await {
+        Err(Error::NotSupported { .. }) => return,
+        listed => listed.expect("list"),
+    };
+    listed.sort_by_key(|l| l.key);
+    for l in &mut listed {
+        l.references.sort_by_key(|r| *r.as_bytes());
+    }
+    let mut want = vec![
+        crate::Listed {
+            key: small_key,
+            len: small.len(),
+            references: vec![a.reference, b.reference],
+        },
+        crate::Listed {
+            key: large_key,
+            len: large.len(),
+            references: vec![c.reference],
+        },
+    ];
+    want.sort_by_key(|l| l.key);
+    for l in &mut want {
+        l.references.sort_by_key(|r| *r.as_bytes());
+    }
+    assert_eq!(listed, want, "the listing of {}", store.url());
+    assert!(listed[0].references[0].holder() == holder);
+    assert!(listed[0].references[0].created().is_some());
+    for (key, reference) in [(small_key, a), (small_key, b), (large_key, c)] {
+        store
+            .release(&key, Some(&reference.reference))
+            .await
+            .expect("release");
+    }
+    assert_eq!(store.list().await.expect("list"), vec![], "all released");
 }

@@ -14,6 +14,7 @@
 mod error;
 mod ext;
 pub mod frame;
+pub mod host;
 mod handle;
 pub mod incoming;
 mod key;
@@ -41,7 +42,7 @@ pub use memory::{MemoryStore, SCHEME as MEMORY_SCHEME};
 pub use refs::RefSet;
 pub use size::parse_size;
 pub use store::{
-    Capabilities, Object, Progress, PutOptions, RefId, Store, Usage, check_length, check_range,
-    refuse_ttl,
+    Capabilities, HolderTag, Listed, Object, Progress, PutOptions, RefId, Store, Usage,
+    check_length, check_range, refuse_ttl,
 };
 pub use store_url::{StoreUrl, UrlBuilder, redact};

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::{
-    Capabilities, Error, Key, Object, Payload, PutOptions, RefId, RefSet, Result, Store, StoreUrl,
+    Capabilities, Error, Key, Listed, Object, Payload, PutOptions, RefId, RefSet, Result, Store, StoreUrl,
     UrlBuilder, check_range, refuse_ttl,
 };
 
@@ -101,6 +101,18 @@ impl Store for MemoryStore {
     async fn head(&self, key: &Key) -> Result<Option<u64>> {
         let objects = self.objects.lock().expect("memory store lock poisoned");
         Ok(objects.get(key).map(|e| e.data.len() as u64))
+    }
+
+    async fn list(&self) -> Result<Vec<Listed>> {
+        let objects = self.objects.lock().expect("memory store lock poisoned");
+        Ok(objects
+            .iter()
+            .map(|(key, entry)| Listed {
+                key: *key,
+                len: entry.data.len() as u64,
+                references: entry.refs.iter().copied().collect(),
+            })
+            .collect())
     }
 
     async fn release(&self, key: &Key, reference: Option<&RefId>) -> Result<bool> {

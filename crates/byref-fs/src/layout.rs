@@ -82,8 +82,9 @@ impl Paths {
             }))
     }
 
-    /// Every name in the store, with the key it names.
-    pub(crate) fn all_names(&self) -> impl Iterator<Item = (Key, PathBuf)> {
+    /// Every name in the store, with the key and the reference it is, fan-out directory by
+    /// fan-out directory (so a key's names come together).
+    pub(crate) fn all_names(&self) -> impl Iterator<Item = (Key, RefId, fs::DirEntry)> {
         fs::read_dir(self.objects())
             .into_iter()
             .flatten()
@@ -94,10 +95,11 @@ impl Paths {
             .filter_map(|entry| {
                 let name = entry.file_name();
                 let (key, reference) = name.to_str()?.split_once('.')?;
-                let is_ref_id =
-                    reference.len() == 32 && reference.bytes().all(|b| b.is_ascii_hexdigit());
-                is_ref_id.then_some(())?;
-                Some((key.parse().ok()?, entry.path()))
+                let reference = u128::from_str_radix(reference, 16)
+                    .ok()
+                    .filter(|_| reference.len() == 32)?;
+                let reference = RefId::from_bytes(reference.to_be_bytes());
+                Some((key.parse().ok()?, reference, entry))
             })
     }
 

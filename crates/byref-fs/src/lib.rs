@@ -22,17 +22,19 @@ pub mod node_cache;
 mod private;
 mod spool;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, ErrorKind, Read};
 use std::ops::Range;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use byref_core::incoming::{Incoming, check_hash};
 use byref_core::{
-    Capabilities, Error, Key, Object, Payload, Progress, PutOptions, RefId, Result, Store,
+    Capabilities, Error, Key, Listed, Object, Payload, Progress, PutOptions, RefId, Result, Store,
     StoreUrl, UrlBuilder, Usage, check_length, check_range, refuse_ttl,
 };
 use bytes::Bytes;
@@ -52,6 +54,8 @@ const INLINE_WRITE_MAX: u64 = 1 << 20;
 /// Listings an operation tries when concurrent releases keep removing the names it listed
 /// before it could use one.
 const LISTINGS: u32 = 64;
+/// How long a measure of a capped store's size stands before the next put measures again.
+const USAGE_FRESH: Duration = Duration::from_secs(2);
 /// A put's progress moves in steps of this many bytes.
 const PROGRESS_STEP: usize = 8 << 20;
 
@@ -76,6 +80,12 @@ pub struct FileStore {
     paths: Paths,
     /// fsync objects before renaming them into place: survives power loss, costs latency.
     fsync: bool,
+    /// `max_size`: new copies that would take the store past this many bytes are refused
+    /// (a home directory's quota is shared with everything else the user keeps there).
+    max_size: Option<u64>,
+    /// The store's size in bytes as last measured plus this process's copies since, and
+    /// when it was measured: shared by this store's clones.
+    used: Arc<Mutex<(u64, Option<Instant>)>>,
 }
 
 /// What a put found of its key before writing anything.
@@ -107,17 +117,21 @@ impl FileStore {
             )));
         }
         let fsync = url.take_bool("fsync", false)?;
+        let max_size = url.take_size("max_size")?;
         url.finish()?;
         let root_str = root
             .to_str()
             .ok_or_else(|| Error::Config(format!("store path {} is not UTF-8", root.display())))?;
         let canonical = UrlBuilder::new(SCHEME, root_str)
             .option_if("fsync", fsync.then_some(true))
+            .option_if("max_size", max_size)
             .build();
         let store = FileStore {
             url: canonical,
             paths: Paths::new(root),
             fsync,
+            max_size,
+            used: Arc::default(),
         };
         for dir in [store.paths.objects(), store.paths.tmp()] {
             private::create_dir_all(&dir).map_err(|e| store.io_error(e, &dir))?;
@@ -133,19 +147,60 @@ impl FileStore {
     /// What the store holds: its keys, and the bytes of their files (a file with several
     /// names counted once).
     pub fn usage(&self) -> Usage {
-        let (mut keys, mut files, mut bytes) = (HashSet::new(), HashSet::new(), 0);
-        for (key, name) in self.paths.all_names() {
-            keys.insert(key);
-            if let Ok(meta) = fs::symlink_metadata(&name)
-                && files.insert((meta.dev(), meta.ino()))
-            {
-                bytes += meta.len();
-            }
-        }
+        let listed = self.listing();
         Usage {
-            objects: keys.len() as u64,
-            bytes,
+            objects: listed.len() as u64,
+            bytes: listed.iter().map(|l| l.len).sum(),
         }
+    }
+
+    /// Every key with its references; the length is that of the key's first name's file
+    /// (its other files, past the link limit, hold the same bytes).
+    fn listing(&self) -> Vec<Listed> {
+        let mut listed: Vec<Listed> = Vec::new();
+        // A key's names come together, within its fan-out directory.
+        let mut at: HashMap<Key, usize> = HashMap::new();
+        for (key, reference, entry) in self.paths.all_names() {
+            if let Some(&i) = at.get(&key) {
+                listed[i].references.push(reference);
+                continue;
+            }
+            // Released since the directory was read: not listed.
+            let Ok(meta) = entry.metadata() else { continue };
+            at.insert(key, listed.len());
+            listed.push(Listed {
+                key,
+                len: meta.len(),
+                references: vec![reference],
+            });
+        }
+        listed
+    }
+
+    /// Refuses a new copy of `len` bytes that would take the store past its `max_size`,
+    /// before a byte is written. The store's size is measured by listing it, at most once
+    /// per [`USAGE_FRESH`], and counts this process's copies since; other processes' copies
+    /// since count from the next measure.
+    fn reserve(&self, key: &Key, len: u64) -> Result<()> {
+        let Some(limit) = self.max_size else {
+            return Ok(());
+        };
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        if used.1.is_none_or(|at| at.elapsed() > USAGE_FRESH) {
+            *used = (self.usage().bytes, Some(Instant::now()));
+        }
+        if used.0 + len > limit {
+            return Err(Error::StorageFull {
+                store: self.url.clone(),
+                source: format!(
+                    "object {key} of {len} bytes does not fit: {} of max_size={limit} bytes in use",
+                    used.0
+                )
+                .into(),
+            });
+        }
+        used.0 += len;
+        Ok(())
     }
 
     /// Removes what writers killed mid-way left in `tmp/`, and the files of the earlier
@@ -324,6 +379,7 @@ impl FileStore {
         if let Existing::Linked = existing {
             return Ok(());
         }
+        self.reserve(key, payload.len())?;
         let scratch = self.paths.scratch(key, "put");
         let written = (|| {
             let mut file = private::create_file(&scratch)?;
@@ -483,6 +539,9 @@ impl Store for FileStore {
     ) -> Result<()> {
         refuse_ttl(&self.url, options, "ttl")?;
         let ours = self.paths.name(key, &options.reference);
+        if !self.holds(key) {
+            self.reserve(key, len)?;
+        }
         let scratch = self.paths.scratch(key, "put");
         let (mut spooled, hashed) =
             spool::spool(scratch, body, len, self.fsync)
@@ -505,6 +564,13 @@ impl Store for FileStore {
         })
         .await
         .map_err(|e| Error::backend(&self.url, e))?
+    }
+
+    async fn list(&self) -> Result<Vec<Listed>> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.listing())
+            .await
+            .map_err(|e| Error::backend(&self.url, e))
     }
 
     async fn get(&self, key: &Key) -> Result<Object> {

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use byref_core::{
-    Capabilities, Error, Key, Object, Payload, PutOptions, RefId, Result, Store, StoreUrl,
+    Capabilities, Error, Key, Listed, Object, Payload, PutOptions, RefId, Result, Store, StoreUrl,
 };
 use byref_quic::token::Token;
 use byref_quic::{Identity, Server};
@@ -315,6 +315,10 @@ impl Store for PeerStore {
 
     async fn head(&self, key: &Key) -> Result<Option<u64>> {
         self.store.head(key).await
+    }
+
+    async fn list(&self) -> Result<Vec<Listed>> {
+        self.store.list().await
     }
 
     async fn release(&self, key: &Key, reference: Option<&RefId>) -> Result<bool> {

@@ -10,9 +10,9 @@
 //! |---|---|---|
 //! | 0 | 2 | magic `BQ` |
 //! | 2 | 1 | protocol version, 2 |
-//! | 3 | 1 | operation: 1 `PUT`, 2 `GET`, 3 `HEAD`, 4 `RELEASE`, 5 `STATUS`, 6 `GET_RANGE`, 7 `LOCATE` |
+//! | 3 | 1 | operation: 1 `PUT`, 2 `GET`, 3 `HEAD`, 4 `RELEASE`, 5 `STATUS`, 6 `GET_RANGE`, 7 `LOCATE`, 8 `LIST` |
 //! | 4 | 32 | proof of the token, bound to this connection (`byref_quic::token`) |
-//! | 36 | 32 | key (BLAKE3 digest); zero for `STATUS` |
+//! | 36 | 32 | key (BLAKE3 digest); zero for `STATUS`; for `LIST`, the last key of the page before (zero for the first page) |
 //! | 68 | 16 | reference: added by `PUT`, dropped by `RELEASE` |
 //! | 84 | 1 | flags: bit 0, "reference given" (`RELEASE` without it drops any one) |
 //! | 85 | 7 | zero |
@@ -20,8 +20,9 @@
 //! | 100 | 8 | `PUT`: time to live in milliseconds, 0 for none; `GET_RANGE`: end (exclusive) |
 //!
 //! Response (server → client), a fixed 16-byte header, an error message of `message_len`
-//! UTF-8 bytes (at most [`MAX_MESSAGE`]), then for `GET`, `GET_RANGE`, `STATUS` and `LOCATE`
-//! `value` body bytes (a `LOCATE` body is a [`Location`], at most [`MAX_LOCATION`] bytes):
+//! UTF-8 bytes (at most [`MAX_MESSAGE`]), then for `GET`, `GET_RANGE`, `STATUS`, `LOCATE` and
+//! `LIST` `value` body bytes (a `LOCATE` body is a [`Location`], at most [`MAX_LOCATION`]
+//! bytes; a `LIST` body is a [`ListingPage`], at most [`MAX_LISTING_PAGE`] bytes):
 //!
 //! | offset | size | field |
 //! |---|---|---|
@@ -38,7 +39,7 @@ use std::fmt;
 use std::ops::Range;
 use std::time::Duration;
 
-use byref_core::{Error, Key, RefId};
+use byref_core::{Error, Key, Listed, RefId};
 
 /// Protocol version this build speaks.
 pub const VERSION: u8 = 2;
@@ -50,6 +51,8 @@ pub const RESPONSE_LEN: usize = 16;
 pub const MAX_MESSAGE: usize = 1024;
 /// Longest `LOCATE` answer: a host's identity and a path.
 pub const MAX_LOCATION: u64 = 8192;
+/// Longest `LIST` answer: one page of a listing.
+pub const MAX_LISTING_PAGE: u64 = 4 << 20;
 /// Length of a token, and of a proof of one, in bytes.
 pub const TOKEN_LEN: usize = 32;
 
@@ -75,6 +78,8 @@ pub enum Op {
     /// Say where the object's file is on the server's host, if it is in one: a client on the
     /// same host maps it rather than have it sent.
     Locate = 7,
+    /// Send a page of the listing of every object with its references, in key order.
+    List = 8,
 }
 
 impl TryFrom<u8> for Op {
@@ -89,6 +94,7 @@ impl TryFrom<u8> for Op {
             5 => Op::Status,
             6 => Op::GetRange,
             7 => Op::Locate,
+            8 => Op::List,
             other => return Err(DecodeError(format!("unknown operation {other}"))),
         })
     }
@@ -260,6 +266,104 @@ impl Location {
     }
 }
 
+/// One page of a `LIST` answer: objects in key order, after the key the request gave.
+///
+/// Encoded as a byte saying whether more pages follow (1) or not (0), then per object its key
+/// (32 bytes), length (8), number of references `n` (4) and the `n` references (16 each).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListingPage {
+    /// The objects.
+    pub objects: Vec<Listed>,
+    /// Whether the listing goes on after the last of them.
+    pub more: bool,
+}
+
+/// Bytes of one listed object with `n` references.
+fn listed_len(n: usize) -> usize {
+    32 + 8 + 4 + 16 * n
+}
+
+impl ListingPage {
+    /// The page after `after` (all keys, if `None`) of `objects` sorted by key: as many
+    /// objects as fit in [`MAX_LISTING_PAGE`] bytes (at least one).
+    pub fn after(objects: &[Listed], after: Option<&Key>) -> Self {
+        let start = after.map_or(0, |a| objects.partition_point(|l| l.key <= *a));
+        let mut size = 1;
+        let mut page = Vec::new();
+        for listed in &objects[start..] {
+            let n = listed.references.len().min((MAX_LISTING_PAGE as usize - 45) / 16);
+            size += listed_len(n);
+            if size as u64 > MAX_LISTING_PAGE && !page.is_empty() {
+                break;
+            }
+            page.push(Listed {
+                references: listed.references[..n].to_vec(),
+                ..listed.clone()
+            });
+        }
+        let more = start + page.len() < objects.len();
+        ListingPage {
+            objects: page,
+            more,
+        }
+    }
+
+    /// The page's bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![u8::from(self.more)];
+        for listed in &self.objects {
+            out.extend_from_slice(listed.key.as_bytes());
+            out.extend_from_slice(&listed.len.to_le_bytes());
+            out.extend_from_slice(&(listed.references.len() as u32).to_le_bytes());
+            for reference in &listed.references {
+                out.extend_from_slice(reference.as_bytes());
+            }
+        }
+        out
+    }
+
+    /// Parses a page, at most [`MAX_LISTING_PAGE`] bytes; every count is checked against
+    /// the bytes left before anything is allocated for it.
+    pub fn decode(data: &[u8]) -> Result<Self, DecodeError> {
+        if data.len() as u64 > MAX_LISTING_PAGE {
+            return Err(DecodeError(format!("listing page of {} bytes", data.len())));
+        }
+        let (&more, mut rest) = data
+            .split_first()
+            .ok_or_else(|| DecodeError("empty listing page".into()))?;
+        if more > 1 {
+            return Err(DecodeError(format!("listing page flag {more}")));
+        }
+        let mut objects = Vec::new();
+        while !rest.is_empty() {
+            let Some((head, tail)) = rest.split_first_chunk::<44>() else {
+                return Err(DecodeError("listing entry cut short".into()));
+            };
+            let n = u32::from_le_bytes(head[40..44].try_into().expect("4 bytes")) as usize;
+            if tail.len() / 16 < n {
+                return Err(DecodeError(format!(
+                    "listing entry of {n} references in {} bytes",
+                    tail.len()
+                )));
+            }
+            let (references, tail) = tail.split_at(16 * n);
+            objects.push(Listed {
+                key: Key::from_bytes(head[..32].try_into().expect("32 bytes")),
+                len: u64::from_le_bytes(head[32..40].try_into().expect("8 bytes")),
+                references: references
+                    .chunks_exact(16)
+                    .map(|r| RefId::from_bytes(r.try_into().expect("16 bytes")))
+                    .collect(),
+            });
+            rest = tail;
+        }
+        Ok(ListingPage {
+            objects,
+            more: more == 1,
+        })
+    }
+}
+
 /// How a request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -372,6 +476,31 @@ impl Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listings_page_in_key_order_and_reject_lying_counts() {
+        let mut objects: Vec<Listed> = (0..5u8)
+            .map(|i| Listed {
+                key: Key::of(&[i]),
+                len: u64::from(i) * 1000,
+                references: (0..i).map(|_| RefId::random()).collect(),
+            })
+            .collect();
+        objects.sort_by_key(|l| l.key);
+        let first = ListingPage::after(&objects, None);
+        assert_eq!(first.objects, objects);
+        assert!(!first.more);
+        let rest = ListingPage::after(&objects, Some(&objects[2].key));
+        assert_eq!(rest.objects, objects[3..]);
+        let bytes = first.encode();
+        assert_eq!(ListingPage::decode(&bytes), Ok(first));
+        let mut lying = ListingPage::after(&objects[..1], None).encode();
+        lying[41..45].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(ListingPage::decode(&lying).is_err());
+        for cut in 0..bytes.len() {
+            let _ = ListingPage::decode(&bytes[..cut]);
+        }
+    }
 
     #[test]
     fn locations_round_trip_and_refuse_what_is_not_one() {

@@ -11,6 +11,7 @@ mod buffer;
 mod daemon;
 mod errors;
 mod handle;
+mod holders;
 mod key;
 mod proxy_base;
 mod registry;
@@ -27,6 +28,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<buffer::Buffer>()?;
     m.add_class::<handle::PyHandle>()?;
     m.add_class::<proxy_base::ProxyBase>()?;
+    m.add_class::<holders::PyHolder>()?;
+    m.add_class::<holders::PyInventory>()?;
+    m.add_class::<holders::GcPlan>()?;
     m.add_function(wrap_pyfunction!(store::resolve, m)?)?;
     m.add_function(wrap_pyfunction!(store::resolve_async, m)?)?;
     m.add_function(wrap_pyfunction!(key::key_of, m)?)?;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use byref::cache::process_cache;
+use byref::holders::{self, Holder};
 use byref::{Encoding, Error, Key, Layout, Object, Opened, Payload, PutOptions, StoreExt};
 use futures::{StreamExt, TryStreamExt, stream};
 use pyo3::exceptions::PyValueError;
@@ -12,6 +13,7 @@ use pyo3::prelude::*;
 use crate::buffer::{Buffer, Region};
 use crate::errors::{PyByrefResult, evicted};
 use crate::handle::PyHandle;
+use crate::holders::{GcPlan, PyHolder, PyInventory};
 use crate::registry;
 use crate::runtime::{awaitable, block_on};
 
@@ -79,9 +81,13 @@ impl<'py> IntoPyObject<'py> for Fetched {
 /// One put, ready to run: the payload holds the Python buffers it reads in place.
 struct PutJob {
     payload: Payload,
-    options: PutOptions,
+    /// The TTL; the reference comes from the holder when the put runs.
+    ttl: Option<Duration>,
     /// Whether the handle releases its reference on first resolve.
     evict: bool,
+    /// Who holds the reference: a lifetime's holder, else this process's holder of plain
+    /// puts.
+    holder: Option<Arc<Holder>>,
 }
 
 impl PutJob {
@@ -89,6 +95,7 @@ impl PutJob {
         (encoding, stream, buffers): FrameParts,
         evict: bool,
         ttl: Option<f64>,
+        holder: Option<&PyHolder>,
     ) -> PyResult<Self> {
         let encoding = Encoding::try_from(encoding).map_err(PyValueError::new_err)?;
         let ttl = ttl
@@ -107,25 +114,31 @@ impl PutJob {
             .collect();
         Ok(PutJob {
             payload: Payload::frame(encoding, stream.into_inner(), buffers),
-            options: PutOptions {
-                ttl,
-                ..PutOptions::new()
-            },
+            ttl,
             evict,
+            holder: holder.map(|h| h.inner.clone()),
         })
     }
 
     async fn run(&self, opened: &Opened) -> byref::Result<PyHandle> {
-        let key = opened
-            .store
-            .put_payload(&self.payload, &self.options)
-            .await?;
+        let holder = match &self.holder {
+            Some(holder) => holder.clone(),
+            None => holders::kept(&opened.store).await?,
+        };
+        let options = PutOptions {
+            ttl: self.ttl,
+            ..holder.put_options()
+        };
+        let key = opened.store.put_payload(&self.payload, &options).await?;
+        if self.holder.is_some() {
+            holder.hold(key, options.reference);
+        }
         Ok(PyHandle {
             inner: byref::Handle::new(
                 &opened.url,
                 key,
                 self.payload.len(),
-                self.evict.then_some(self.options.reference),
+                self.evict.then_some(options.reference),
             ),
         })
     }
@@ -156,7 +169,8 @@ impl PyStore {
 
     /// Stores one frame built from `stream` and `buffers` (any contiguous buffer-protocol
     /// objects, read in place: nothing is copied into Python bytes) and returns its handle.
-    #[pyo3(signature = (encoding, stream, buffers, *, evict = false, ttl = None))]
+    #[pyo3(signature = (encoding, stream, buffers, *, evict = false, ttl = None, holder = None))]
+    #[allow(clippy::too_many_arguments)]
     fn put(
         &self,
         py: Python<'_>,
@@ -165,8 +179,9 @@ impl PyStore {
         buffers: Vec<pyo3_bytes::PyBytes>,
         evict: bool,
         ttl: Option<f64>,
+        holder: Option<PyRef<'_, PyHolder>>,
     ) -> PyByrefResult<PyHandle> {
-        let job = PutJob::new((encoding, stream, buffers), evict, ttl)?;
+        let job = PutJob::new((encoding, stream, buffers), evict, ttl, holder.as_deref())?;
         // `job` borrows Python buffers: it is dropped here, with the GIL held, not in the
         // detached closure.
         Ok(block_on(py, job.run(&self.opened))?)
@@ -174,17 +189,18 @@ impl PyStore {
 
     /// [`PyStore::put`] of many frames, `(encoding, stream, buffers)` each, up to
     /// [`IN_FLIGHT`] at once; their handles in order. Stops at the first error.
-    #[pyo3(signature = (frames, *, evict = false, ttl = None))]
+    #[pyo3(signature = (frames, *, evict = false, ttl = None, holder = None))]
     fn put_many(
         &self,
         py: Python<'_>,
         frames: Vec<FrameParts>,
         evict: bool,
         ttl: Option<f64>,
+        holder: Option<PyRef<'_, PyHolder>>,
     ) -> PyByrefResult<Vec<PyHandle>> {
         let jobs = frames
             .into_iter()
-            .map(|parts| PutJob::new(parts, evict, ttl))
+            .map(|parts| PutJob::new(parts, evict, ttl, holder.as_deref()))
             .collect::<PyResult<Vec<_>>>()?;
         let opened = &self.opened;
         let puts = stream::iter(jobs.iter().map(|job| job.run(opened)));
@@ -192,7 +208,8 @@ impl PyStore {
     }
 
     /// An awaitable of [`PyStore::put`], run on byref's runtime.
-    #[pyo3(signature = (encoding, stream, buffers, *, evict = false, ttl = None))]
+    #[pyo3(signature = (encoding, stream, buffers, *, evict = false, ttl = None, holder = None))]
+    #[allow(clippy::too_many_arguments)]
     fn put_async<'py>(
         &self,
         py: Python<'py>,
@@ -201,8 +218,9 @@ impl PyStore {
         buffers: Vec<pyo3_bytes::PyBytes>,
         evict: bool,
         ttl: Option<f64>,
+        holder: Option<PyRef<'py, PyHolder>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let job = PutJob::new((encoding, stream, buffers), evict, ttl)?;
+        let job = PutJob::new((encoding, stream, buffers), evict, ttl, holder.as_deref())?;
         let opened = self.opened.clone();
         awaitable(py, async move { Ok(job.run(&opened).await?) })
     }
@@ -259,8 +277,26 @@ impl PyStore {
         Ok(deleted)
     }
 
+    /// Lists the store and reads its holder records (and, with `kinds`, what each object
+    /// is, from its first bytes).
+    #[pyo3(signature = (kinds = true))]
+    fn inventory(&self, py: Python<'_>, kinds: bool) -> PyByrefResult<PyInventory> {
+        self.take_inventory(py, kinds)
+    }
+
+    /// Drops what `plan` lists; `(references, objects)` released.
+    fn gc(&self, py: Python<'_>, plan: &GcPlan) -> PyByrefResult<(u64, u64)> {
+        self.apply_plan(py, plan)
+    }
+
     fn __repr__(&self) -> String {
         format!("Store({:?})", self.opened.url)
+    }
+}
+
+impl PyStore {
+    pub(crate) fn opened(&self) -> &Arc<Opened> {
+        &self.opened
     }
 }
 

@@ -12,13 +12,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 use byref_core::incoming::Incoming;
 use byref_core::{
-    Capabilities, Error, Key, Object, Payload, Progress, PutOptions, RefId, Result, Store,
+    Capabilities, Error, Key, Listed, Object, Payload, Progress, PutOptions, RefId, Result, Store,
     StoreUrl, UrlBuilder, check_length, secrets,
 };
 use bytes::Bytes;
 use tokio::sync::Mutex;
 
-use crate::protocol::{Location, MAX_LOCATION, Op, RESPONSE_LEN, Request, Response, TOKEN_LEN};
+use crate::protocol::{
+    ListingPage, Location, MAX_LISTING_PAGE, MAX_LOCATION, Op, RESPONSE_LEN, Request, Response,
+    TOKEN_LEN,
+};
 use crate::token::{self, TOKEN_VAR, Token};
 use crate::{local, tls, wire};
 
@@ -400,6 +403,32 @@ impl Store for QuicStore {
             Ok((response, _)) => Ok(Some(response.value)),
             Err(Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Page by page, each checked against [`MAX_LISTING_PAGE`] before it is read.
+    async fn list(&self) -> Result<Vec<Listed>> {
+        let mut listed: Vec<Listed> = Vec::new();
+        loop {
+            let after = listed.last().map_or(Key::from_bytes([0; 32]), |l| l.key);
+            let (response, mut recv) = self.call(request(Op::List, &after), None).await?;
+            if response.value > MAX_LISTING_PAGE {
+                return Err(self.backend(format!(
+                    "a listing page of {} bytes (the limit is {MAX_LISTING_PAGE})",
+                    response.value
+                )));
+            }
+            let body = self.read_body(&mut recv, response.value).await?;
+            let page = ListingPage::decode(&body).map_err(|e| self.backend(e))?;
+            // Keys only go up: a server that pages backwards cannot keep a client listing.
+            if page.objects.first().is_some_and(|l| l.key <= after) && !listed.is_empty() {
+                return Err(self.backend("a listing page out of key order"));
+            }
+            let more = page.more && !page.objects.is_empty();
+            listed.extend(page.objects);
+            if !more {
+                return Ok(listed);
+            }
         }
     }
 

@@ -15,33 +15,19 @@ use std::fs::File;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::PathBuf;
-use std::sync::OnceLock;
 
+use byref_core::host::this_host;
 use byref_core::{Object, mapping};
 use rustix::fs::{Mode, OFlags};
 
 use crate::protocol::Location;
 
-/// This machine's kernel boot id and hostname, read once; `None` without `/proc`.
-fn this_host() -> Option<&'static (String, String)> {
-    static HOST: OnceLock<Option<(String, String)>> = OnceLock::new();
-    HOST.get_or_init(|| {
-        let read = |what| {
-            let text = std::fs::read_to_string(format!("/proc/sys/kernel/{what}")).ok()?;
-            let text = text.trim();
-            (!text.is_empty() && !text.contains('\n')).then(|| text.to_owned())
-        };
-        Some((read("random/boot_id")?, read("hostname")?))
-    })
-    .as_ref()
-}
-
 /// A server's answer to `LOCATE`: this host, and the object's file if it is in one.
 pub(crate) fn location_here(path: Option<PathBuf>) -> Location {
     match this_host() {
-        Some((boot_id, hostname)) => Location {
-            boot_id: boot_id.clone(),
-            hostname: hostname.clone(),
+        Some(host) => Location {
+            boot_id: host.boot_id.clone(),
+            hostname: host.hostname.clone(),
             path,
         },
         // A host it cannot name: no client can tell it is on the same one.
@@ -63,8 +49,8 @@ pub(crate) fn is_local_address(addr: SocketAddr) -> bool {
 /// The object in the file a same-host server named, mapped privately (writes stay in this
 /// process), if every condition above holds.
 pub(crate) fn map_located(location: &Location, len: u64) -> Option<Object> {
-    let (boot_id, hostname) = this_host()?;
-    if location.boot_id != *boot_id || location.hostname != *hostname {
+    let host = this_host()?;
+    if location.boot_id != host.boot_id || location.hostname != host.hostname {
         return None;
     }
     let path = location.path.as_ref()?;

@@ -18,6 +18,7 @@
 
 mod config;
 mod connection;
+mod listing;
 mod scripts;
 
 use std::io::Write;
@@ -27,7 +28,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use byref_core::incoming::{Incoming, Streamed, Whole};
 use byref_core::{
-    Capabilities, Error, Key, Object, Payload, PutOptions, RefId, Result, Store, StoreUrl,
+    Capabilities, Error, Key, Listed, Object, Payload, PutOptions, RefId, Result, Store, StoreUrl,
     check_length, check_range,
 };
 use bytes::{Bytes, BytesMut};
@@ -443,6 +444,14 @@ impl Store for RedisStore {
             .run(0, |mut c| async move { c.strlen(main).await })
             .await?;
         Ok((len > 0).then_some(len))
+    }
+
+    /// `SCAN` for reference sets, then each object's references and length, pipelined.
+    async fn list(&self) -> Result<Vec<Listed>> {
+        let prefix = self.config.prefix.clone();
+        // The deadline of a transfer of 1 GiB: a listing of a million objects moves ~100 MB.
+        self.run(1 << 30, |c| async move { listing::list(c, &prefix).await })
+            .await
     }
 
     async fn release(&self, key: &Key, reference: Option<&RefId>) -> Result<bool> {

@@ -20,7 +20,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use byref_core::incoming::{Incoming, Streamed};
 use byref_core::{
-    Capabilities, Error, Key, Object, Payload, Progress, PutOptions, RefId, Result, Store,
+    Capabilities, Error, Key, Listed, Object, Payload, Progress, PutOptions, RefId, Result, Store,
     StoreUrl, UrlBuilder, check_length, check_range, refcount, refuse_ttl, secrets,
 };
 use bytes::{Bytes, BytesMut};
@@ -332,6 +332,56 @@ impl Store for S3Store {
 
     async fn head(&self, key: &Key) -> Result<Option<u64>> {
         self.object_size(key).await
+    }
+
+    /// Two listings, `objects/` and `refs/` (less the references being released, which have
+    /// claims), joined by key; an object with no reference left is being deleted.
+    async fn list(&self) -> Result<Vec<Listed>> {
+        let under = |dir: &str| {
+            self.s3
+                .list(Some(&self.prefix.clone().join(dir)))
+                .map_ok(|meta| {
+                    let mut parts = meta.location.parts().collect::<Vec<_>>().into_iter().rev();
+                    let last = parts.next().map(|p| p.as_ref().to_owned());
+                    let parent = parts.next().map(|p| p.as_ref().to_owned());
+                    (parent, last, meta.size)
+                })
+                .try_collect::<Vec<_>>()
+        };
+        let fail = |e| Error::backend(&self.url, e);
+        let (objects, markers, claims) = futures::try_join!(
+            under("objects"),
+            under("refs"),
+            under("claims")
+        )
+        .map_err(fail)?;
+        let claimed: std::collections::HashSet<_> =
+            claims.into_iter().map(|(k, r, _)| (k, r)).collect();
+        let mut references: std::collections::HashMap<Key, Vec<RefId>> = Default::default();
+        for (key, reference, _) in markers {
+            if claimed.contains(&(key.clone(), reference.clone())) {
+                continue;
+            }
+            let key = key.and_then(|k| k.parse::<Key>().ok());
+            let reference = reference.and_then(|r| u128::from_str_radix(&r, 16).ok());
+            if let (Some(key), Some(reference)) = (key, reference) {
+                references
+                    .entry(key)
+                    .or_default()
+                    .push(RefId::from_bytes(reference.to_be_bytes()));
+            }
+        }
+        Ok(objects
+            .into_iter()
+            .filter_map(|(_, name, len)| {
+                let key = name?.parse::<Key>().ok()?;
+                Some(Listed {
+                    key,
+                    len,
+                    references: references.remove(&key)?,
+                })
+            })
+            .collect())
     }
 
     async fn release(&self, key: &Key, reference: Option<&RefId>) -> Result<bool> {

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use byref_core::incoming::{Incoming, collect_into, verify_body};
 use byref_core::{
-    Capabilities, Error, Key, Object, Payload, PutOptions, RefId, RefSet, Result, Store, StoreUrl,
+    Capabilities, Error, Key, Listed, Object, Payload, PutOptions, RefId, RefSet, Result, Store, StoreUrl,
     Usage, check_range,
 };
 use byref_fs::{FileStore, Recovered};
@@ -710,6 +710,24 @@ impl Store for TieredStore {
             return Ok(Some(entry.data.len() as u64));
         }
         self.disk.head(key).await
+    }
+
+    /// The memory tier's objects, then the disk tier's (an object is in one tier at a time).
+    async fn list(&self) -> Result<Vec<Listed>> {
+        let mut listed: Vec<Listed> = {
+            let memory = self.memory();
+            memory
+                .objects
+                .iter()
+                .map(|(key, entry)| Listed {
+                    key: *key,
+                    len: entry.data.len() as u64,
+                    references: entry.refs.iter().copied().collect(),
+                })
+                .collect()
+        };
+        listed.extend(self.disk.list().await?);
+        Ok(listed)
     }
 
     async fn release(&self, key: &Key, reference: Option<&RefId>) -> Result<bool> {

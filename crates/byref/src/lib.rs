@@ -27,6 +27,8 @@
 use std::sync::Arc;
 
 pub mod cache;
+pub mod holders;
+pub mod inventory;
 #[cfg(feature = "fs")]
 mod node;
 pub mod transfer;

@@ -20,6 +20,7 @@ pub struct Metrics {
     get_ranges: AtomicU64,
     /// Same-host clients asking where to map an object: each one a transfer saved.
     locates: AtomicU64,
+    lists: AtomicU64,
     /// `GET`s of absent objects: a client resolving something already released.
     misses: AtomicU64,
     /// Bad tokens, malformed headers, connections past the limit: the signs of abuse.
@@ -75,6 +76,7 @@ impl Metrics {
             Op::Status => &self.statuses,
             Op::GetRange => &self.get_ranges,
             Op::Locate => &self.locates,
+            Op::List => &self.lists,
         }
     }
 
@@ -133,6 +135,7 @@ impl Metrics {
             ("status", Op::Status),
             ("get_range", Op::GetRange),
             ("locate", Op::Locate),
+            ("list", Op::List),
         ];
         let requests = ops
             .iter()

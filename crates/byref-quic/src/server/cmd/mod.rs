@@ -4,6 +4,7 @@
 mod get;
 mod get_range;
 mod head;
+mod list;
 mod locate;
 mod put;
 mod release;
@@ -18,7 +19,7 @@ use crate::protocol::{Op, Request, Status};
 pub(super) enum Reply {
     /// A number in the response header and no body (`PUT`, `HEAD`, `RELEASE`).
     Value(u64),
-    /// A body (`GET`, `GET_RANGE`, `STATUS`, `LOCATE`), its length in the header.
+    /// A body (`GET`, `GET_RANGE`, `STATUS`, `LOCATE`, `LIST`), its length in the header.
     Body(Object),
 }
 
@@ -46,6 +47,7 @@ pub(super) enum Command {
     Release(release::Release),
     Status(status::Status),
     Locate(locate::Locate),
+    List(list::List),
 }
 
 impl From<Request> for Command {
@@ -72,6 +74,7 @@ impl From<Request> for Command {
             }),
             Op::Status => Command::Status(status::Status),
             Op::Locate => Command::Locate(locate::Locate { key }),
+            Op::List => Command::List(list::List { after: key }),
         }
     }
 }
@@ -90,6 +93,7 @@ impl Command {
             Command::Release(cmd) => cmd.apply(server).await,
             Command::Status(cmd) => Ok(cmd.apply(server)),
             Command::Locate(cmd) => cmd.apply(server).await,
+            Command::List(cmd) => cmd.apply(server).await,
         }
     }
 }

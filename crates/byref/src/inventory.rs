@@ -1,0 +1,255 @@
+//! What a store holds and who holds it (`byref ls`, `byref du`), and the collection of what
+//! no live holder holds (`byref gc`).
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt, stream};
+
+use crate::holders::{HolderKind, HolderRecord, Liveness, Released, release_all, unix_now};
+use crate::{HolderTag, Key, Listed, RefId, Result, Store};
+
+/// References made by a holder with no record are left this long before `gc --dead` takes
+/// them: a record is written before its holder's first reference, but a listing may see
+/// the reference and not yet the record.
+pub const ORPHAN_GRACE: Duration = Duration::from_secs(60);
+/// Records and frame headers fetched at once while taking an inventory.
+const IN_FLIGHT: usize = 64;
+
+/// A store's objects and the holders their references name.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    /// Every object, holder records included.
+    pub objects: Vec<Listed>,
+    /// The holder each tag names, from its newest record (a lease extended has had several).
+    pub holders: HashMap<HolderTag, HolderRecord>,
+    /// The keys of holder records, with their tag.
+    pub records: HashMap<Key, HolderTag>,
+    /// What each object is, when asked for: its frame's encoding (`bytes`, `pickle`,
+    /// `cloudpickle`), or `holder` for a record.
+    pub kinds: HashMap<Key, &'static str>,
+}
+
+/// Lists `store` and reads its holder records (and, with `kinds`, each object's frame
+/// header).
+pub async fn take(store: &dyn Store, kinds: bool) -> Result<Inventory> {
+    let objects = store.list().await?;
+    let records: HashMap<Key, HolderTag> = objects
+        .iter()
+        .filter_map(|l| {
+            let own = l.references.iter().find(|r| r.is_record())?;
+            Some((l.key, own.holder()))
+        })
+        .collect();
+    let record_keys: Vec<Key> = records.keys().copied().collect();
+    let read: Vec<Option<HolderRecord>> = stream::iter(record_keys)
+        .map(move |key| async move {
+            match store.get(&key).await {
+                Ok(object) => Ok(HolderRecord::parse(object.as_slice(), store.url(), &key)),
+                Err(crate::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .buffered(IN_FLIGHT)
+        .try_collect()
+        .await?;
+    let mut holders: HashMap<HolderTag, HolderRecord> = HashMap::new();
+    for record in read.into_iter().flatten() {
+        let Some(tag) = record.holder_tag() else {
+            continue;
+        };
+        let newer = holders
+            .get(&tag)
+            .is_none_or(|old| record.expires > old.expires);
+        if newer {
+            holders.insert(tag, record);
+        }
+    }
+    let mut kind_of = HashMap::new();
+    if kinds {
+        let data: Vec<(Key, u64)> = objects
+            .iter()
+            .filter(|l| !records.contains_key(&l.key))
+            .map(|l| (l.key, l.len))
+            .collect();
+        let headers: Vec<(Key, &'static str)> = stream::iter(data)
+            .map(move |(key, len)| async move {
+                let kind = match store.get_range(&key, 0..8.min(len)).await {
+                    Ok(head) => frame_kind(&head),
+                    Err(_) => "gone",
+                };
+                (key, kind)
+            })
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
+            .await;
+        kind_of.extend(headers);
+        kind_of.extend(records.keys().map(|k| (*k, "holder")));
+    }
+    Ok(Inventory {
+        objects,
+        holders,
+        records,
+        kinds: kind_of,
+    })
+}
+
+/// What a frame's first 8 bytes say it holds.
+fn frame_kind(head: &[u8]) -> &'static str {
+    if head.len() < 8 || &head[..4] != b"BYRF" {
+        return "unknown";
+    }
+    match head[5] {
+        0 => "bytes",
+        1 => "pickle",
+        2 => "cloudpickle",
+        _ => "unknown",
+    }
+}
+
+/// What `gc` drops.
+#[derive(Debug, Clone, Default)]
+pub struct GcOptions {
+    /// References of holders that are gone: processes that exited or were killed on this
+    /// host, hosts rebooted since, leases past their end, holders with no record left.
+    pub dead: bool,
+    /// References made longer ago than this, whoever holds them.
+    pub older_than: Option<Duration>,
+    /// Every reference of this holder, and its record.
+    pub holder: Option<HolderTag>,
+}
+
+/// One reference `gc` drops, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drop {
+    /// The object.
+    pub key: Key,
+    /// The reference.
+    pub reference: RefId,
+    /// Why it goes.
+    pub why: String,
+}
+
+/// What `gc` would do.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// The references to drop.
+    pub drops: Vec<Drop>,
+    /// Objects that would go with their last reference, and their bytes.
+    pub objects: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// References kept because their holder cannot be checked from here, by why.
+    pub unknown: HashMap<String, u64>,
+}
+
+impl Inventory {
+    /// Why `reference` (to a data object) may go under `options`, at `now`; `Err` with why
+    /// not when its holder cannot be checked from here.
+    fn verdict(
+        &self,
+        reference: &RefId,
+        options: &GcOptions,
+        now: u64,
+    ) -> std::result::Result<Option<String>, String> {
+        let tag = reference.holder();
+        if options.holder == Some(tag) {
+            return Ok(Some(format!("held by {tag}")));
+        }
+        let created = reference
+            .created()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs());
+        if let Some(age) = options.older_than
+            && created + age.as_secs() < now
+        {
+            return Ok(Some(format!("made {}s ago", now.saturating_sub(created))));
+        }
+        if !options.dead || tag == HolderTag::NOBODY {
+            return Ok(None);
+        }
+        match self.holders.get(&tag) {
+            Some(record) if record.kind == HolderKind::Kept => Ok(None),
+            Some(record) => match record.liveness(now) {
+                Liveness::Alive => Ok(None),
+                Liveness::Gone(why) => Ok(Some(why)),
+                Liveness::Unknown(why) => Err(why),
+            },
+            None if created + ORPHAN_GRACE.as_secs() < now => {
+                Ok(Some(format!("holder {tag} has closed")))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// What `gc` would drop under `options`: references first, then the records of holders
+    /// that are gone and hold nothing more.
+    pub fn plan(&self, options: &GcOptions) -> Plan {
+        let now = unix_now();
+        let mut plan = Plan::default();
+        // Tags that still hold a data reference after the plan.
+        let mut holding: HashSet<HolderTag> = HashSet::new();
+        for listed in self.objects.iter().filter(|l| !self.records.contains_key(&l.key)) {
+            let mut left = listed.references.len();
+            for reference in &listed.references {
+                match self.verdict(reference, options, now) {
+                    Ok(Some(why)) => {
+                        plan.drops.push(Drop {
+                            key: listed.key,
+                            reference: *reference,
+                            why,
+                        });
+                        left -= 1;
+                    }
+                    Ok(None) => {
+                        holding.insert(reference.holder());
+                    }
+                    Err(why) => {
+                        *plan.unknown.entry(why).or_default() += 1;
+                        holding.insert(reference.holder());
+                    }
+                }
+            }
+            if left == 0 {
+                plan.objects += 1;
+                plan.bytes += listed.len;
+            }
+        }
+        for listed in self.objects.iter().filter(|l| self.records.contains_key(&l.key)) {
+            for reference in listed.references.iter().filter(|r| r.is_record()) {
+                let tag = reference.holder();
+                let why = match self.holders.get(&tag) {
+                    _ if options.holder == Some(tag) => Some(format!("held by {tag}")),
+                    _ if !options.dead || holding.contains(&tag) => None,
+                    // A lease extended since: this record is not its newest.
+                    Some(newest) if newest.payload().key() != listed.key => {
+                        Some("an older record of its holder".to_owned())
+                    }
+                    Some(record) => match record.liveness(now) {
+                        Liveness::Gone(why) => Some(why),
+                        _ => None,
+                    },
+                    None => None,
+                };
+                if let Some(why) = why {
+                    plan.drops.push(Drop {
+                        key: listed.key,
+                        reference: *reference,
+                        why: format!("holder record: {why}"),
+                    });
+                    if listed.references.len() == 1 {
+                        plan.objects += 1;
+                        plan.bytes += listed.len;
+                    }
+                }
+            }
+        }
+        plan
+    }
+}
+
+/// Carries out `plan`: drops its references (those released meanwhile are skipped).
+pub async fn apply(store: &dyn Store, plan: &Plan) -> Result<Released> {
+    let references: Vec<(Key, RefId)> = plan.drops.iter().map(|d| (d.key, d.reference)).collect();
+    release_all(store, &references).await
+}

@@ -1,0 +1,136 @@
+"""Lifetimes: what a store holds on a scope's behalf, released together when the scope ends.
+
+>>> with byref.ContextLifetime(store) as life:
+...     p = store.proxy(big, lifetime=life)    # released when the block ends
+>>> lease = byref.LeaseLifetime(store, seconds=600)
+>>> lease.extend(600)                          # ten more minutes from now
+>>> run = byref.ProcessLifetime(store)         # released when this process exits
+
+Every reference records its holder (this process, its host and boot), in the store itself:
+what a process killed with -9 held is found and dropped by ``byref gc --dead`` (or
+``store.gc(dead=True)``) from any process on its host, and a lease's once it has ended.
+Plain ``store.put``/``store.proxy`` without a lifetime keep their objects until evicted
+or collected by age (``byref gc --older-than 7d``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+from . import _native
+from .errors import ConfigError
+from .store import Store
+
+#: Lifetimes of this process still open: closed at exit (but leases, which outlive it).
+_open: weakref.WeakSet[Lifetime] = weakref.WeakSet()
+
+
+class Lifetime:
+    """References stored on this lifetime's behalf (``store.put(x, lifetime=life)``, or
+    ``proxy``, ``put_many``...), released together by :meth:`close`.
+
+    Its holder record (kind, process, host, label) is written to ``store`` when it is made,
+    so ``byref ls`` shows who holds what and ``byref gc --dead`` can drop what it held if its
+    process dies without closing it.
+    """
+
+    _kind = "process"
+
+    def __init__(self, store: Store | str | None = None, *, label: str = "", **native: Any) -> None:
+        self.store = store if isinstance(store, Store) else Store(store)
+        self.label = label
+        self._native = _native.Holder(self.store._open, self._kind, label, **native)
+        self._lock = threading.Lock()
+        self.closed = False
+        _open.add(self)
+
+    @property
+    def tag(self) -> str:
+        """The holder tag its references carry (16 hex digits), as ``byref ls`` shows it."""
+        return self._native.tag
+
+    def release(self, keys: Iterable[str]) -> int:
+        """Releases one of this lifetime's references to each of ``keys`` now (what a task
+        that has finished no longer needs); returns how many objects that deleted."""
+        return self._native.release(list(keys))[1]
+
+    def close(self, *, sweep: bool = False) -> tuple[int, int]:
+        """Releases everything stored on this lifetime's behalf, then its record; with
+        ``sweep``, also what other processes stored with its tag (workers' results).
+        ``(references, objects)`` released; closing again releases nothing."""
+        with self._lock:
+            if self.closed:
+                return (0, 0)
+            self.closed = True
+        _open.discard(self)
+        return self._native.release(None, sweep)
+
+    def __enter__(self) -> Lifetime:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"{type(self).__name__}({self.store.url!r}, tag={self.tag}, {state})"
+
+
+class ContextLifetime(Lifetime):
+    """Released when its ``with`` block ends (or :meth:`close` is called)."""
+
+
+class ProcessLifetime(Lifetime):
+    """Released when this process exits; if it is killed instead, ``byref gc --dead`` on its
+    host drops what it held."""
+
+
+class LeaseLifetime(Lifetime):
+    """Released ``seconds`` from now unless :meth:`extend` ed: by this process if it still
+    runs then, else by the next ``byref gc --dead`` (anywhere). A lease outlives the process
+    that made it: it is the way to hand objects to a later job."""
+
+    _kind = "lease"
+
+    def __init__(
+        self, store: Store | str | None = None, seconds: float = 60.0, *, label: str = ""
+    ) -> None:
+        super().__init__(store, label=label, lease=seconds)
+        self._timer: threading.Timer | None = None
+        self._schedule(seconds)
+
+    def _schedule(self, seconds: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = threading.Timer(seconds, self.close)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def extend(self, seconds: float) -> None:
+        """Moves the lease's end to ``seconds`` from now."""
+        if self.closed:
+            raise ConfigError("this lease has ended")
+        self._native.extend(seconds)
+        self._schedule(seconds)
+
+    def close(self, *, sweep: bool = False) -> tuple[int, int]:
+        if self._timer is not None:
+            self._timer.cancel()
+        return super().close(sweep=sweep)
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    for lifetime in list(_open):
+        if not isinstance(lifetime, LeaseLifetime):
+            try:
+                lifetime.close()
+            except Exception:  # noqa: BLE001 - a store gone at exit: gc --dead reaps it later
+                pass
+
+
+__all__ = ["ContextLifetime", "LeaseLifetime", "Lifetime", "ProcessLifetime"]
