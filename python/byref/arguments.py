@@ -6,9 +6,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 from ._native import Handle
 from .proxy import handle_of, is_proxy
 from .store import Store
+
+if TYPE_CHECKING:
+    from .lifetimes import Lifetime
 
 #: Arguments at least this large (in bytes) are proxied by default: where a proxied argument
 #: starts to cost a Parsl task less than an inline one. Measured on a real HTEX with every
@@ -65,19 +70,28 @@ class Replacer:
     """Swaps the values a policy selects for proxies (:func:`swap_selected`).
 
     Remembers the handles it stored under, so that the caller can release them. Its proxies
-    hold their value if ``hold`` (see :meth:`byref.Store.proxy`).
+    hold their value if ``hold`` (see :meth:`byref.Store.proxy`); what it stores belongs to
+    ``lifetime``.
     """
 
-    def __init__(self, store: Store, policy: Policy, *, hold: bool) -> None:
+    def __init__(
+        self,
+        store: Store,
+        policy: Policy,
+        *,
+        hold: bool,
+        lifetime: Lifetime | None = None,
+    ) -> None:
         self.store = store
         self.policy = policy
         self.hold = hold
+        self.lifetime = lifetime
         self.handles: list[Handle] = []
 
     def __call__(self, obj: Any) -> Any:
         return swap_selected(obj, self.policy, self._proxy)
 
     def _proxy(self, obj: Any) -> Any:
-        proxy = self.store.proxy(obj, hold=self.hold)
+        proxy = self.store.proxy(obj, hold=self.hold, lifetime=self.lifetime)
         self.handles.append(handle_of(proxy))
         return proxy

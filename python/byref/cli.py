@@ -50,6 +50,9 @@ def parse_size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+#: The holder tag of plain puts: nobody in particular.
+NOBODY = "0" * 16
+
 _AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
@@ -87,7 +90,10 @@ def _ls(store: Store) -> None:
     inventory = store._open.inventory(True)
     print(f"{'KEY':64}  {'SIZE':>10}  {'KIND':11}  {'AGE':>5}  HOLDERS")
     for key, size, kind, age, tags, _record in sorted(inventory.objects(), key=lambda r: r[0]):
-        held = ",".join(f"{t}x{tags.count(t)}" if tags.count(t) > 1 else t for t in sorted(set(tags)))
+        held = ",".join(
+            (t if t != NOBODY else "-") + (f"x{tags.count(t)}" if tags.count(t) > 1 else "")
+            for t in sorted(set(tags))
+        )
         print(f"{key}  {_size(size):>10}  {kind or '-':11}  {_age(age):>5}  {held}")
 
 
@@ -100,6 +106,8 @@ def _du(store: Store) -> None:
     print(f"{'HOLDER':16}  {'KIND':7}  {'STATE':9}  {'OBJECTS':>7}  {'SIZE':>10}  WHO")
     for tag, h in sorted(stats["holders"].items(), key=lambda item: -item[1]["bytes"]):
         who = f"pid {h['pid']} on {h['host']}" if "pid" in h else "-"
+        if tag == NOBODY:
+            who = "plain puts: kept until evicted or collected by age"
         if h.get("label"):
             who += f" ({h['label']})"
         state = h["state"]

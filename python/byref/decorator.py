@@ -11,8 +11,8 @@ import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ._native import Handle
 from .arguments import DEFAULT_THRESHOLD, Policy, Replacer
+from .lifetimes import Lifetime, ProcessLifetime
 from .proxy import handle_of, is_proxy
 from .store import Store
 
@@ -29,34 +29,54 @@ def _handles_in(value: Any) -> Iterator[bytes]:
             yield from _handles_in(item)
 
 
-def _release_inputs(store: Store, handles: list[Handle], done: Any) -> None:
+def _release_inputs(lifetime: Lifetime, handles: list[Any], done: Any) -> None:
     """Releases a completed task's proxied inputs, but those it returned untouched: their
-    handles came back as they went, and must stay resolvable."""
+    handles came back as they went, and must stay resolvable (until ``lifetime`` ends)."""
     failed = done.cancelled() or done.exception() is not None
     returned = set() if failed else set(_handles_in(done.result()))
-    for handle in handles:
-        if handle.encode() not in returned:
-            store.evict(handle.key)
+    lifetime.release(h.key for h in handles if h.encode() not in returned)
 
 
 def submitting(
-    submit: Callable[..., Any], store: Store, policy: Policy, release_on_completion: bool
+    submit: Callable[..., Any],
+    store: Store,
+    policy: Policy,
+    release_on_completion: bool,
+    lifetime: Callable[[], Lifetime],
 ) -> Callable[..., Any]:
-    """``submit``, called with the arguments ``policy`` selects swapped for proxies."""
+    """``submit``, called with the arguments ``policy`` selects swapped for proxies, stored
+    on behalf of ``lifetime()``."""
 
     @functools.wraps(submit)
     def proxied(*args: Any, **kwargs: Any) -> Any:
         # Holding the arguments: an executor may take their repr (Parsl's HTEX does), which
         # would otherwise fetch them back. Pickled later, they are re-hashed (~13 ms per
         # 100 MB), so a change made before the task is sent reaches it, as without byref.
-        replace = Replacer(store, policy, hold=True)
+        life = lifetime()
+        replace = Replacer(store, policy, hold=True, lifetime=life)
         future = submit(*replace(args), **replace(kwargs))
-        if release_on_completion and replace.handles:
+        # A call that returns no future (it ran the task, or queued it its own way) leaves its
+        # inputs to the lifetime's end.
+        if release_on_completion and replace.handles and hasattr(future, "add_done_callback"):
             handles = list(replace.handles)
-            future.add_done_callback(lambda done: _release_inputs(store, handles, done))
+            future.add_done_callback(lambda done: _release_inputs(life, handles, done))
         return future
 
     return proxied
+
+
+class _Lazy:
+    """A lifetime made on first use (its record is a write to the store): what one decorated
+    callable stores, released at exit."""
+
+    def __init__(self, store: Store, label: str) -> None:
+        self._store, self._label = store, label
+        self._lifetime: Lifetime | None = None
+
+    def __call__(self) -> Lifetime:
+        if self._lifetime is None or self._lifetime.closed:
+            self._lifetime = ProcessLifetime(self._store, label=self._label)
+        return self._lifetime
 
 
 def proxy_args(
@@ -65,7 +85,7 @@ def proxy_args(
     *,
     types: tuple[type, ...] = (),
     keep: tuple[type, ...] = (),
-    release_on_completion: bool = False,
+    release_on_completion: bool = True,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Wraps a call that submits tasks so that their large arguments travel by reference.
 
@@ -78,14 +98,18 @@ def proxy_args(
     instances of ``keep`` never are. Works for ``concurrent.futures`` executors, Dask's
     ``Client.submit``, Globus Compute's ``Executor.submit``, or any callable.
 
-    ``release_on_completion=True`` releases the proxied inputs when the returned future
-    completes (through its ``add_done_callback``), except those the task returned untouched.
+    What it stores belongs to a :class:`byref.ProcessLifetime`, released when this process
+    exits (or by ``byref gc --dead`` if it is killed). With ``release_on_completion=True``
+    (the default) each task's proxied inputs are released as soon as its future completes
+    (through its ``add_done_callback``), except those the task returned untouched.
     For Parsl apps use :func:`byref.parsl.proxy_args`, built on this one.
     """
     policy = Policy(threshold, tuple(types), tuple(keep))
 
     def decorate(submit: Callable[..., Any]) -> Callable[..., Any]:
         opened = store if isinstance(store, Store) else Store(store)
-        return submitting(submit, opened, policy, release_on_completion)
+        name = getattr(submit, "__qualname__", type(submit).__name__)
+        lifetime = _Lazy(opened, f"proxy_args({name})")
+        return submitting(submit, opened, policy, release_on_completion, lifetime)
 
     return decorate

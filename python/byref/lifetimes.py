@@ -123,6 +123,25 @@ class LeaseLifetime(Lifetime):
         return super().close(sweep=sweep)
 
 
+class OnBehalf(Lifetime):
+    """Stores with the holder tag of another process's lifetime (a Parsl worker storing a
+    task's results for the run that submitted it): that lifetime releases them, or
+    ``byref gc --dead`` once its process is gone. Releases nothing itself."""
+
+    def __init__(self, store: Store | str | None, tag: str) -> None:
+        self.store = store if isinstance(store, Store) else Store(store)
+        self.label = ""
+        self._native = _native.Holder(self.store._open, tag=tag)
+        self._lock = threading.Lock()
+        self.closed = False
+
+    def release(self, keys: Iterable[str]) -> int:
+        return 0
+
+    def close(self, *, sweep: bool = False) -> tuple[int, int]:
+        return (0, 0)
+
+
 @atexit.register
 def _close_at_exit() -> None:
     for lifetime in list(_open):

@@ -411,6 +411,12 @@ class Proxy(_native.ProxyBase):
         return numpy.asarray(_target(self), dtype=dtype)
 
 
+#: Per store URL, the holder a value stored again when its proxy is pickled belongs to (a
+#: Parsl run's, while it runs: a task's result handed on to the next task is the run's).
+#: Without one, it is stored plainly.
+restoring_holders: dict[str, Any] = {}
+
+
 def _reduce_value(proxy: Proxy, target: Any, protocol: Any) -> tuple[Any, tuple[Any, ...]]:
     """Pickles a proxy holding its target as that target's current value (module docstring).
 
@@ -434,7 +440,10 @@ def _reduce_value(proxy: Proxy, target: Any, protocol: Any) -> tuple[Any, tuple[
         parts = [pickle.PickleBuffer(b) if in_band else bytes(b) for b in buffers]
         return _inline, (encoding, stream, parts)
     # Stored again, with a fresh reference that is released on resolve if the old one was.
-    fresh = _native.Store(decoded.url).put(encoding, stream, buffers, evict=decoded.evict)
+    holder = restoring_holders.get(decoded.url)
+    fresh = _native.Store(decoded.url).put(
+        encoding, stream, buffers, evict=decoded.evict, holder=holder
+    )
     fresh_handle = fresh.encode()
     object.__setattr__(proxy, "_byref_handle", fresh_handle)
     object.__setattr__(proxy, "_byref_kind", _class_name(type(target)))

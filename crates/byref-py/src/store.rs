@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use byref::cache::process_cache;
-use byref::holders::{self, Holder};
+use byref::holders::Holder;
 use byref::{Encoding, Error, Key, Layout, Object, Opened, Payload, PutOptions, StoreExt};
 use futures::{StreamExt, TryStreamExt, stream};
 use pyo3::exceptions::PyValueError;
@@ -85,8 +85,7 @@ struct PutJob {
     ttl: Option<Duration>,
     /// Whether the handle releases its reference on first resolve.
     evict: bool,
-    /// Who holds the reference: a lifetime's holder, else this process's holder of plain
-    /// puts.
+    /// Who holds the reference: a lifetime's holder, else nobody in particular.
     holder: Option<Arc<Holder>>,
 }
 
@@ -121,16 +120,12 @@ impl PutJob {
     }
 
     async fn run(&self, opened: &Opened) -> byref::Result<PyHandle> {
-        let holder = match &self.holder {
-            Some(holder) => holder.clone(),
-            None => holders::kept(&opened.store).await?,
-        };
         let options = PutOptions {
             ttl: self.ttl,
-            ..holder.put_options()
+            ..self.holder.as_ref().map_or_else(PutOptions::new, |h| h.put_options())
         };
         let key = opened.store.put_payload(&self.payload, &options).await?;
-        if self.holder.is_some() {
+        if let Some(holder) = &self.holder {
             holder.hold(key, options.reference);
         }
         Ok(PyHandle {

@@ -101,6 +101,10 @@ async fn primaries(c: &mut Connection) -> RedisResult<Vec<(String, u16)>> {
 /// object (its keys share a slot) for a cluster. An object released since the scan is left
 /// out.
 async fn describe(c: &mut Connection, prefix: &str, keys: &[Key]) -> RedisResult<Vec<Listed>> {
+    // A page may hold no reference set; Redis refuses an empty pipeline.
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
     let pipeline = |keys: &[Key]| {
         let mut p = redis::pipe();
         for key in keys {

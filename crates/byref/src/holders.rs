@@ -9,11 +9,12 @@
 //!   Parsl run) wants them; released when it closes, and reaped by `byref gc --dead` once
 //!   the process is gone (killed with -9, or on a machine that rebooted).
 //! - `lease`: until a time, which can be extended; reaped once past it.
-//! - `kept`: plain puts; they stay until evicted or collected by age. The record only says
-//!   who made them.
+//!
+//! Plain puts are held by nobody in particular ([`HolderTag::NOBODY`]): they stay until
+//! evicted or collected by age, and cost no record.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use byref_core::host::{process_start, this_host};
@@ -32,8 +33,6 @@ pub enum HolderKind {
     Process,
     /// Released when its time is up.
     Lease,
-    /// Never released on its holder's account.
-    Kept,
 }
 
 impl HolderKind {
@@ -42,7 +41,6 @@ impl HolderKind {
         match self {
             HolderKind::Process => "process",
             HolderKind::Lease => "lease",
-            HolderKind::Kept => "kept",
         }
     }
 
@@ -51,9 +49,8 @@ impl HolderKind {
         match name {
             "process" => Ok(HolderKind::Process),
             "lease" => Ok(HolderKind::Lease),
-            "kept" => Ok(HolderKind::Kept),
             other => Err(Error::Config(format!(
-                "a holder is process, lease or kept, not {other:?}"
+                "a holder is a process or a lease, not {other:?}"
             ))),
         }
     }
@@ -360,26 +357,4 @@ pub async fn release_all(store: &dyn Store, references: &[(Key, RefId)]) -> Resu
         references: outcomes.iter().flatten().count() as u64,
         objects: outcomes.iter().flatten().filter(|d| **d).count() as u64,
     })
-}
-
-/// This process's holder of plain puts to the store at `url` (kind `kept`), made on first
-/// use; a forked child makes its own.
-pub async fn kept(store: &Arc<dyn Store>) -> Result<Arc<Holder>> {
-    type Kept = Mutex<HashMap<String, (u32, Arc<Holder>)>>;
-    static KEPT: OnceLock<Kept> = OnceLock::new();
-    let kept = KEPT.get_or_init(Kept::default);
-    let pid = std::process::id();
-    let url = store.url().to_owned();
-    if let Some((owner, holder)) = kept.lock().unwrap_or_else(|e| e.into_inner()).get(&url)
-        && *owner == pid
-    {
-        return Ok(holder.clone());
-    }
-    let holder = Arc::new(Holder::open(store.clone(), HolderKind::Kept, "plain puts", None).await?);
-    let mut kept = kept.lock().unwrap_or_else(|e| e.into_inner());
-    let entry = kept.entry(url).or_insert((pid, holder.clone()));
-    if entry.0 != pid {
-        *entry = (pid, holder);
-    }
-    Ok(entry.1.clone())
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt, stream};
 
-use crate::holders::{HolderKind, HolderRecord, Liveness, Released, release_all, unix_now};
+use crate::holders::{HolderRecord, Liveness, Released, release_all, unix_now};
 use crate::{HolderTag, Key, Listed, RefId, Result, Store};
 
 /// References made by a holder with no record are left this long before `gc --dead` takes
@@ -169,7 +169,6 @@ impl Inventory {
             return Ok(None);
         }
         match self.holders.get(&tag) {
-            Some(record) if record.kind == HolderKind::Kept => Ok(None),
             Some(record) => match record.liveness(now) {
                 Liveness::Alive => Ok(None),
                 Liveness::Gone(why) => Ok(Some(why)),

@@ -15,10 +15,16 @@ from ..arguments import DEFAULT_THRESHOLD, Policy, Replacer
 from ..decorator import submitting
 from ..diagnose import naming_missing_imports
 from ..errors import ConfigError
+from ..lifetimes import OnBehalf
 from ..store import Store
 from . import memo
 from .arguments import parsl_policy
 from .errors import WorkerImportError
+from .run import checkpointing, run_lifetime
+
+#: The keyword a task's call carries to the worker: the holder tag its results are stored
+#: with (the run's), so that the run's end releases them.
+HOLDER_KEYWORD = "_byref_holder"
 
 
 @dataclass(frozen=True)
@@ -63,11 +69,13 @@ class _WorkerSide:
         return inspect.signature(self._func)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        tag = kwargs.pop(HOLDER_KEYWORD, None)
         value = self._func(*args, **kwargs)
         if self._results is not None:
             # Pickled at once as the task's result: no need to hold (and re-hash) the value.
             store = Store(self._results.url)
-            value = Replacer(store, self._results.policy, hold=False)(value)
+            lifetime = OnBehalf(store, tag) if tag else None
+            value = Replacer(store, self._results.policy, hold=False, lifetime=lifetime)(value)
         return value
 
     def __reduce__(self) -> tuple[Any, tuple[bytes]]:
@@ -82,7 +90,8 @@ def _rebuild(app: PythonApp, results: _Results | None) -> PythonApp:
         data_flow_kernel=app.data_flow_kernel,
         executors=app.executors,
         cache=app.cache,
-        ignore_for_cache=app.ignore_for_cache,
+        # The run's holder tag differs from run to run: not part of what a task is.
+        ignore_for_cache=[*(app.ignore_for_cache or []), HOLDER_KEYWORD],
         join=app.join,
     )
 
@@ -92,7 +101,7 @@ def proxy_args(
     threshold: int = DEFAULT_THRESHOLD,
     *,
     types: tuple[type, ...] = (),
-    release_on_completion: bool = False,
+    release_on_completion: bool = True,
     results: bool = False,
     **removed: Any,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -104,11 +113,15 @@ def proxy_args(
     lists, tuples and dicts. Futures, ``File`` objects and small values are left alone, so
     Parsl still sees every dependency.
 
-    ``release_on_completion=True`` releases the proxied inputs when the task's future completes
-    (not on first resolve, as ``store.proxy(evict=True)`` does, so Parsl's retries still find
-    them), except those the task returned untouched.
+    Everything it stores belongs to the Parsl run: it is released at ``dfk.cleanup()`` (the
+    end of ``with parsl.load(config):``), or by ``byref gc --dead`` if the submitting process
+    is killed. With ``release_on_completion=True`` (the default) each task's proxied inputs
+    go as soon as its future completes (not on first resolve, as ``store.proxy(evict=True)``
+    does, so Parsl's retries still find them), except those the task returned untouched.
     ``results=True`` makes the worker store large return values the same way and return
-    proxies; those stay until evicted (``store.evict(byref.handle_of(result).key)``).
+    proxies; they too are the run's, released at ``dfk.cleanup()``: resolve (or copy) what
+    must outlive the run. A run that checkpoints keeps its results for later runs (until
+    ``byref gc --older-than``).
 
     A worker that cannot import the app's module raises :class:`byref.WorkerImportError`.
     """
@@ -131,6 +144,18 @@ def proxy_args(
         if isinstance(app, PythonApp):
             target = _rebuild(app, _Results(opened.url, policy) if results else None)
 
-        return functools.wraps(app)(submitting(target, opened, policy, release_on_completion))
+        if results:
+            inner = target
+
+            def target(*args: Any, **kwargs: Any) -> Any:
+                # Checkpointed results serve later runs: stored plainly, they stay.
+                tag = None if checkpointing() else run_lifetime(opened, results=True).tag
+                return inner(*args, **kwargs, **{HOLDER_KEYWORD: tag})
+
+        def lifetime() -> Any:
+            return run_lifetime(opened, results=results)
+
+        proxied = submitting(target, opened, policy, release_on_completion, lifetime)
+        return functools.wraps(app)(proxied)
 
     return decorate

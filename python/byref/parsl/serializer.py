@@ -30,6 +30,7 @@ from ..proxy import handle_of, is_proxy, is_resolved, resolve
 from ..store import Store
 from .arguments import parsl_policy
 from .errors import SerializationError, WorkerImportError
+from .run import run_lifetime
 
 
 class _ProxyingPickler(dill.Pickler):
@@ -43,7 +44,8 @@ class _ProxyingPickler(dill.Pickler):
     def reducer_override(self, obj: Any) -> Any:
         if self._policy.should_proxy(obj):
             # Not holding `obj`: an unresolved proxy pickles as its handle, with no hashing.
-            proxy = self._store.proxy(obj, evict=self._evict, hold=False)
+            lifetime = run_lifetime(self._store)
+            proxy = self._store.proxy(obj, evict=self._evict, hold=False, lifetime=lifetime)
             self.keys.append(handle_of(proxy).key)
             return proxy.__reduce_ex__(None)
         if is_proxy(obj) and not is_resolved(obj) and handle_of(obj).evict:
@@ -137,7 +139,9 @@ def install(
     Buffers of at least ``threshold`` bytes, and instances of ``types``, anywhere in a task's
     arguments, go to ``store`` (a :class:`byref.Store` or URL; default ``Store()``) and travel
     as proxies. With ``evict=True`` (the default) each such object is released when the worker
-    first resolves it: nothing else holds it, and a retried task is serialized afresh.
+    first resolves it: nothing else holds it, and a retried task is serialized afresh. What
+    no worker resolved (a task that failed first) belongs to the Parsl run, and goes at
+    ``dfk.cleanup()`` (or with ``byref gc --dead`` if this process is killed).
     :func:`uninstall` restores Parsl's serializers.
     """
     global _saved
