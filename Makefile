@@ -112,6 +112,7 @@ bench: build $(DEMO_STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/quic.py
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/value_return.py
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/fanout.py
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/ls.py
 
 # wrapt's own ObjectProxy tests against byref.Proxy (downloads wrapt's sdist from PyPI).
 wrapt-check: build

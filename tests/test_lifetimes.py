@@ -17,6 +17,7 @@ import pytest
 
 import byref
 
+
 def holders_of(store: byref.Store) -> dict[str, list[str]]:
     """Key -> holder tags, holder records left out."""
     return {o.key: sorted(o.holders) for o in store.ls() if o.kind != "holder"}

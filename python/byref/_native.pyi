@@ -8,7 +8,10 @@ from typing_extensions import Buffer as _BufferProtocol
 __all__ = [
     "Buffer",
     "Frame",
+    "GcPlan",
     "Handle",
+    "Holder",
+    "Inventory",
     "ProxyBase",
     "Store",
     "__version__",
@@ -75,6 +78,7 @@ class Store:
         *,
         evict: bool = False,
         ttl: float | None = None,
+        holder: Holder | None = None,
     ) -> Handle: ...
     def put_many(
         self,
@@ -82,6 +86,7 @@ class Store:
         *,
         evict: bool = False,
         ttl: float | None = None,
+        holder: Holder | None = None,
     ) -> list[Handle]: ...
     def put_async(
         self,
@@ -91,12 +96,61 @@ class Store:
         *,
         evict: bool = False,
         ttl: float | None = None,
+        holder: Holder | None = None,
     ) -> Awaitable[Handle]: ...
     def get(self, key: str) -> Frame: ...
     def get_many(self, keys: Sequence[str]) -> list[Frame]: ...
     def get_async(self, key: str) -> Awaitable[Frame]: ...
     def exists(self, key: str) -> bool: ...
     def evict(self, key: str) -> bool: ...
+    def inventory(self, kinds: bool = True) -> Inventory: ...
+    def gc(self, plan: GcPlan) -> tuple[int, int]: ...
+
+@final
+class Holder:
+    """Holds references in one store, released together."""
+
+    def __new__(
+        cls,
+        store: Store,
+        kind: str = "process",
+        label: str = "",
+        lease: float | None = None,
+        tag: str | None = None,
+    ) -> Holder: ...
+    @property
+    def tag(self) -> str: ...
+    @property
+    def record(self) -> str | None: ...
+    def release(
+        self, keys: Sequence[str] | None = None, sweep: bool = False
+    ) -> tuple[int, int]: ...
+    def extend(self, seconds: float) -> None: ...
+
+@final
+class Inventory:
+    """A store's objects and their holders, as listed at one moment."""
+
+    def objects(
+        self,
+    ) -> list[tuple[str, int, str | None, int | None, list[str], bool]]: ...
+    def holders(self) -> dict[str, tuple[str, str, str]]: ...
+    def plan(
+        self, dead: bool = False, older_than: float | None = None, holder: str | None = None
+    ) -> GcPlan: ...
+
+@final
+class GcPlan:
+    """What a collection would drop, until applied."""
+
+    @property
+    def drops(self) -> list[tuple[str, str, str, str]]: ...
+    @property
+    def objects(self) -> int: ...
+    @property
+    def bytes(self) -> int: ...
+    @property
+    def unknown(self) -> dict[str, int]: ...
 
 class ProxyBase:
     """Native base of ``byref.Proxy``: lends it the target's buffer protocol."""

@@ -119,7 +119,9 @@ def _du(store: Store) -> None:
 
 def _gc(store: Store, args: argparse.Namespace) -> int:
     if not (args.dead or args.older_than or args.holder):
-        print("byref gc: say what to drop: --dead, --older-than AGE or --holder TAG", file=sys.stderr)
+        print(
+            "byref gc: say what to drop: --dead, --older-than AGE or --holder TAG", file=sys.stderr
+        )
         return 2
     report = store.gc(
         dead=args.dead, older_than=args.older_than, holder=args.holder, dry_run=not args.apply

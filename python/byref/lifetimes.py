@@ -148,7 +148,7 @@ def _close_at_exit() -> None:
         if not isinstance(lifetime, LeaseLifetime):
             try:
                 lifetime.close()
-            except Exception:  # noqa: BLE001 - a store gone at exit: gc --dead reaps it later
+            except Exception:
                 pass
 
 

@@ -99,9 +99,7 @@ class Store:
         holder = _holder(lifetime)
         return self._open.put(encoding, stream, buffers, evict=evict, ttl=ttl, holder=holder)
 
-    def put(
-        self, obj: Any, *, ttl: float | None = None, lifetime: Lifetime | None = None
-    ) -> str:
+    def put(self, obj: Any, *, ttl: float | None = None, lifetime: Lifetime | None = None) -> str:
         """Stores ``obj`` and returns its key (the BLAKE3 digest of the stored bytes).
 
         ``ttl`` (seconds) drops the object after that long, on stores with expiry (Redis);

@@ -407,7 +407,10 @@ pub async fn listings_show_every_object_with_its_references(store: &dyn Store) {
     let small_key = store.put_payload(&small, &a).await.expect("put a");
     store.put_payload(&small, &b).await.expect("put b");
     let large_key = store.put_payload(&large, &c).await.expect("put c");
-    let gone = store.put_payload(&payload(42, 10), &d).await.expect("put d");
+    let gone = store
+        .put_payload(&payload(42, 10), &d)
+        .await
+        .expect("put d");
     store.release(&gone, None).await.expect("release d");
     let mut listed = match store.list().await {
         Err(Error::NotSupported { .. }) => return,

@@ -14,8 +14,8 @@
 mod error;
 mod ext;
 pub mod frame;
-pub mod host;
 mod handle;
+pub mod host;
 pub mod incoming;
 mod key;
 pub mod mapping;

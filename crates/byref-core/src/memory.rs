@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::{
-    Capabilities, Error, Key, Listed, Object, Payload, PutOptions, RefId, RefSet, Result, Store, StoreUrl,
-    UrlBuilder, check_range, refuse_ttl,
+    Capabilities, Error, Key, Listed, Object, Payload, PutOptions, RefId, RefSet, Result, Store,
+    StoreUrl, UrlBuilder, check_range, refuse_ttl,
 };
 
 /// URL scheme of [`MemoryStore`].

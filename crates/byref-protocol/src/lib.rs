@@ -291,7 +291,10 @@ impl ListingPage {
         let mut size = 1;
         let mut page = Vec::new();
         for listed in &objects[start..] {
-            let n = listed.references.len().min((MAX_LISTING_PAGE as usize - 45) / 16);
+            let n = listed
+                .references
+                .len()
+                .min((MAX_LISTING_PAGE as usize - 45) / 16);
             size += listed_len(n);
             if size as u64 > MAX_LISTING_PAGE && !page.is_empty() {
                 break;

@@ -50,7 +50,9 @@ impl PyHolder {
         let kind = HolderKind::parse(kind)?;
         let lease = lease.map(|s| seconds(s, "a lease")).transpose()?;
         if (kind == HolderKind::Lease) != lease.is_some() {
-            return Err(PyValueError::new_err("a lease, and only a lease, takes lease=seconds").into());
+            return Err(
+                PyValueError::new_err("a lease, and only a lease, takes lease=seconds").into(),
+            );
         }
         let holder = block_on(py, Holder::open(backend, kind, label, lease))?;
         Ok(PyHolder {
@@ -83,7 +85,11 @@ impl PyHolder {
         sweep: bool,
     ) -> PyByrefResult<(u64, u64)> {
         let keys = keys
-            .map(|keys| keys.iter().map(|k| k.parse()).collect::<Result<Vec<Key>, _>>())
+            .map(|keys| {
+                keys.iter()
+                    .map(|k| k.parse())
+                    .collect::<Result<Vec<Key>, _>>()
+            })
             .transpose()?;
         let released = block_on(py, self.inner.release(keys.as_deref(), sweep))?;
         Ok((released.references, released.objects))
@@ -103,7 +109,14 @@ pub(crate) struct PyInventory {
 }
 
 /// Objects, as rows: `(key, size, kind, age in seconds, holder tags, is a holder record)`.
-type Row = (String, u64, Option<&'static str>, Option<u64>, Vec<String>, bool);
+type Row = (
+    String,
+    u64,
+    Option<&'static str>,
+    Option<u64>,
+    Vec<String>,
+    bool,
+);
 
 #[pymethods]
 impl PyInventory {
@@ -122,8 +135,11 @@ impl PyInventory {
                     .filter_map(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                     .map(|d| d.as_secs())
                     .min();
-                let mut tags: Vec<String> =
-                    l.references.iter().map(|r| r.holder().to_string()).collect();
+                let mut tags: Vec<String> = l
+                    .references
+                    .iter()
+                    .map(|r| r.holder().to_string())
+                    .collect();
                 tags.sort();
                 (
                     l.key.to_hex(),
@@ -222,13 +238,18 @@ impl GcPlan {
 impl PyStore {
     pub(crate) fn take_inventory(&self, py: Python<'_>, kinds: bool) -> PyByrefResult<PyInventory> {
         let store = self.opened().store.clone();
-        let inner = block_on(py, async move { inventory::take(store.as_ref(), kinds).await })?;
+        let inner = block_on(
+            py,
+            async move { inventory::take(store.as_ref(), kinds).await },
+        )?;
         Ok(PyInventory { inner })
     }
 
     pub(crate) fn apply_plan(&self, py: Python<'_>, plan: &GcPlan) -> PyByrefResult<(u64, u64)> {
         let store = self.opened().store.clone();
-        let released = block_on(py, async move { inventory::apply(store.as_ref(), &plan.inner).await })?;
+        let released = block_on(py, async move {
+            inventory::apply(store.as_ref(), &plan.inner).await
+        })?;
         Ok((released.references, released.objects))
     }
 }

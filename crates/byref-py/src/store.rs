@@ -122,7 +122,10 @@ impl PutJob {
     async fn run(&self, opened: &Opened) -> byref::Result<PyHandle> {
         let options = PutOptions {
             ttl: self.ttl,
-            ..self.holder.as_ref().map_or_else(PutOptions::new, |h| h.put_options())
+            ..self
+                .holder
+                .as_ref()
+                .map_or_else(PutOptions::new, |h| h.put_options())
         };
         let key = opened.store.put_payload(&self.payload, &options).await?;
         if let Some(holder) = &self.holder {

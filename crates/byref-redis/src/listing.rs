@@ -3,8 +3,8 @@
 
 use byref_core::{Key, Listed, RefId};
 use futures::{StreamExt, TryStreamExt, stream};
-use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::RedisResult;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 
 use crate::Manifest;
 use crate::connection::Connection;

@@ -349,12 +349,8 @@ impl Store for S3Store {
                 .try_collect::<Vec<_>>()
         };
         let fail = |e| Error::backend(&self.url, e);
-        let (objects, markers, claims) = futures::try_join!(
-            under("objects"),
-            under("refs"),
-            under("claims")
-        )
-        .map_err(fail)?;
+        let (objects, markers, claims) =
+            futures::try_join!(under("objects"), under("refs"), under("claims")).map_err(fail)?;
         let claimed: std::collections::HashSet<_> =
             claims.into_iter().map(|(k, r, _)| (k, r)).collect();
         let mut references: std::collections::HashMap<Key, Vec<RefId>> = Default::default();

@@ -21,8 +21,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use byref_core::incoming::{Incoming, collect_into, verify_body};
 use byref_core::{
-    Capabilities, Error, Key, Listed, Object, Payload, PutOptions, RefId, RefSet, Result, Store, StoreUrl,
-    Usage, check_range,
+    Capabilities, Error, Key, Listed, Object, Payload, PutOptions, RefId, RefSet, Result, Store,
+    StoreUrl, Usage, check_range,
 };
 use byref_fs::{FileStore, Recovered};
 use bytes::Bytes;

@@ -308,7 +308,11 @@ impl Holder {
         let key = put_record(self.store.as_ref(), &record).await?;
         *self.lock_record() = Some((key, record));
         if key != old_key {
-            release_all(self.store.as_ref(), &[(old_key, RefId::record_of(self.tag))]).await?;
+            release_all(
+                self.store.as_ref(),
+                &[(old_key, RefId::record_of(self.tag))],
+            )
+            .await?;
         }
         Ok(())
     }

@@ -188,7 +188,11 @@ impl Inventory {
         let mut plan = Plan::default();
         // Tags that still hold a data reference after the plan.
         let mut holding: HashSet<HolderTag> = HashSet::new();
-        for listed in self.objects.iter().filter(|l| !self.records.contains_key(&l.key)) {
+        for listed in self
+            .objects
+            .iter()
+            .filter(|l| !self.records.contains_key(&l.key))
+        {
             let mut left = listed.references.len();
             for reference in &listed.references {
                 match self.verdict(reference, options, now) {
@@ -214,7 +218,11 @@ impl Inventory {
                 plan.bytes += listed.len;
             }
         }
-        for listed in self.objects.iter().filter(|l| self.records.contains_key(&l.key)) {
+        for listed in self
+            .objects
+            .iter()
+            .filter(|l| self.records.contains_key(&l.key))
+        {
             for reference in listed.references.iter().filter(|r| r.is_record()) {
                 let tag = reference.holder();
                 let why = match self.holders.get(&tag) {
@@ -251,4 +259,118 @@ impl Inventory {
 pub async fn apply(store: &dyn Store, plan: &Plan) -> Result<Released> {
     let references: Vec<(Key, RefId)> = plan.drops.iter().map(|d| (d.key, d.reference)).collect();
     release_all(store, &references).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::UNIX_EPOCH;
+
+    use super::*;
+    use crate::holders::{Holder, HolderKind};
+    use crate::{Encoding, MemoryStore, Payload, PutOptions, StoreExt, StoreUrl};
+    use bytes::Bytes;
+
+    fn payload(seed: u8) -> Payload {
+        Payload::frame(
+            Encoding::Raw,
+            Bytes::new(),
+            vec![Bytes::from(vec![seed; 100])],
+        )
+    }
+
+    /// A reference of `holder` made `age` seconds ago.
+    fn made_ago(holder: HolderTag, age: u64) -> RefId {
+        let mut b = *RefId::held_by(holder).as_bytes();
+        let then = (unix_now() - age) as u32;
+        b[8..12].copy_from_slice(&then.to_be_bytes());
+        RefId::from_bytes(b)
+    }
+
+    #[tokio::test]
+    async fn gc_dead_takes_orphans_past_their_grace_and_never_a_live_holders() {
+        let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(
+            MemoryStore::open(StoreUrl::parse("memory://gc").unwrap()).unwrap(),
+        );
+        let live = Holder::open(store.clone(), HolderKind::Process, "live", None)
+            .await
+            .unwrap();
+        let closed = HolderTag::random();
+        let put = |reference| {
+            let store = store.clone();
+            async move {
+                let options = PutOptions {
+                    reference,
+                    ..PutOptions::new()
+                };
+                store.put_payload(&payload(1), &options).await.unwrap()
+            }
+        };
+        let key = put(made_ago(closed, 3600)).await;
+        put(made_ago(closed, 1)).await;
+        put(made_ago(live.tag(), 3600)).await;
+        put(made_ago(HolderTag::NOBODY, 3600)).await;
+        let inventory = take(store.as_ref(), true).await.unwrap();
+        assert_eq!(inventory.kinds[&key], "bytes");
+        let plan = inventory.plan(&GcOptions {
+            dead: true,
+            ..GcOptions::default()
+        });
+        // Only the orphan past its grace: not the fresh one (its record may be on its way),
+        // the live holder's, or a plain put's.
+        assert_eq!(plan.drops.len(), 1, "{plan:?}");
+        assert_eq!(plan.drops[0].reference.holder(), closed);
+        assert_eq!(plan.objects, 0);
+        let aged = inventory.plan(&GcOptions {
+            older_than: Some(Duration::from_secs(60)),
+            ..GcOptions::default()
+        });
+        assert_eq!(aged.drops.len(), 3);
+        let all = inventory.plan(&GcOptions {
+            holder: Some(live.tag()),
+            ..GcOptions::default()
+        });
+        assert_eq!(all.drops.len(), 2, "its reference and its record: {all:?}");
+        apply(store.as_ref(), &plan).await.unwrap();
+        let left = store.list().await.unwrap();
+        assert_eq!(left.iter().map(|l| l.references.len()).sum::<usize>(), 4);
+        let created = made_ago(closed, 10).created().unwrap();
+        assert!(created.duration_since(UNIX_EPOCH).unwrap().as_secs() + 11 > unix_now());
+    }
+
+    #[test]
+    fn a_record_is_gone_when_its_process_or_lease_is_and_unknown_elsewhere() {
+        let mut record = HolderRecord::here(HolderTag::random(), HolderKind::Process, "", None);
+        assert_eq!(record.liveness(unix_now()), Liveness::Alive);
+        let here = record.clone();
+        record.start += 1;
+        assert!(
+            matches!(record.liveness(unix_now()), Liveness::Gone(_)),
+            "pid reused"
+        );
+        record = HolderRecord {
+            boot: "another boot".into(),
+            ..here.clone()
+        };
+        assert!(
+            matches!(record.liveness(unix_now()), Liveness::Gone(_)),
+            "rebooted"
+        );
+        record = HolderRecord {
+            host: "elsewhere".into(),
+            ..here.clone()
+        };
+        assert!(matches!(record.liveness(unix_now()), Liveness::Unknown(_)));
+        record = HolderRecord {
+            kind: HolderKind::Lease,
+            expires: Some(unix_now() - 1),
+            ..here
+        };
+        assert!(matches!(record.liveness(unix_now()), Liveness::Gone(_)));
+        let back = HolderRecord::parse(
+            &record.payload().to_owned_bytes(),
+            "s",
+            &record.payload().key(),
+        );
+        assert_eq!(back, Some(record));
+    }
 }

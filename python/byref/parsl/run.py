@@ -48,7 +48,7 @@ def checkpointing() -> bool:
     """Whether the loaded run checkpoints its tasks' results (for later runs to reuse)."""
     try:
         dfk = parsl.dfk()
-    except Exception:  # noqa: BLE001 - no run loaded
+    except Exception:
         return False
     return getattr(getattr(dfk, "memoizer", None), "checkpoint_mode", None) is not None
 
@@ -59,7 +59,9 @@ def _close(url: str, lifetime: ProcessLifetime, sweep: bool) -> None:
     except ByrefError as e:
         # A store gone before the run's end (a daemon stopped): the cleanup goes on, and
         # `byref gc --dead` drops what the run held once the store is back.
-        warnings.warn(f"byref: the Parsl run's objects in {url} were not released: {e}", stacklevel=2)
+        warnings.warn(
+            f"byref: the Parsl run's objects in {url} were not released: {e}", stacklevel=2
+        )
 
 
 def close_runs() -> None:
