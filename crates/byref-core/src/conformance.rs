@@ -419,17 +419,23 @@ pub async fn listings_show_every_object_with_its_references(store: &dyn Store) {
     listed.sort_by_key(|l| l.key);
     for l in &mut listed {
         l.references.sort_by_key(|r| *r.as_bytes());
+        // What a backend says of an object's first bytes is what is there, or nothing.
+        let first = store.get_range(&l.key, 0..8).await.expect("first bytes");
+        assert!(l.head.is_none_or(|h| h[..] == first[..]), "{}", store.url());
+        l.head = None;
     }
     let mut want = vec![
         crate::Listed {
             key: small_key,
             len: small.len(),
             references: vec![a.reference, b.reference],
+            head: None,
         },
         crate::Listed {
             key: large_key,
             len: large.len(),
             references: vec![c.reference],
+            head: None,
         },
     ];
     want.sort_by_key(|l| l.key);

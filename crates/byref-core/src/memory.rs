@@ -111,6 +111,7 @@ impl Store for MemoryStore {
                 key: *key,
                 len: entry.data.len() as u64,
                 references: entry.refs.iter().copied().collect(),
+                head: crate::head_of(&entry.data),
             })
             .collect())
     }

@@ -227,6 +227,14 @@ pub struct Listed {
     pub len: u64,
     /// Its references, in no particular order.
     pub references: Vec<RefId>,
+    /// Its first 8 bytes (a frame's magic, version and encoding: what it is), when the
+    /// backend had them at hand while listing.
+    pub head: Option<[u8; 8]>,
+}
+
+/// The first 8 bytes of `data`, for [`Listed::head`] (`None` if it is shorter).
+pub fn head_of(data: &[u8]) -> Option<[u8; 8]> {
+    data.first_chunk::<8>().copied()
 }
 
 /// What a backend can do beyond the required methods. Backends build it with

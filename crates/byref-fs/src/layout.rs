@@ -82,14 +82,20 @@ impl Paths {
             }))
     }
 
-    /// Every name in the store, with the key and the reference it is, fan-out directory by
-    /// fan-out directory (so a key's names come together).
-    pub(crate) fn all_names(&self) -> impl Iterator<Item = (Key, RefId, fs::DirEntry)> {
+    /// The fan-out directories that exist.
+    pub(crate) fn shards(&self) -> Vec<PathBuf> {
         fs::read_dir(self.objects())
             .into_iter()
             .flatten()
             .flatten()
-            .filter_map(|shard| fs::read_dir(shard.path()).ok())
+            .map(|shard| shard.path())
+            .collect()
+    }
+
+    /// Every name in fan-out directory `shard`, with the key and the reference it is.
+    pub(crate) fn names_in(shard: &Path) -> impl Iterator<Item = (Key, RefId, fs::DirEntry)> {
+        fs::read_dir(shard)
+            .into_iter()
             .flatten()
             .flatten()
             .filter_map(|entry| {

@@ -38,6 +38,7 @@ use byref_core::{
     StoreUrl, UrlBuilder, Usage, check_length, check_range, refuse_ttl,
 };
 use bytes::Bytes;
+use rayon::prelude::*;
 use spool::SpoolError;
 
 use layout::Paths;
@@ -147,34 +148,45 @@ impl FileStore {
     /// What the store holds: its keys, and the bytes of their files (a file with several
     /// names counted once).
     pub fn usage(&self) -> Usage {
-        let listed = self.listing();
+        let listed = self.listing(false);
         Usage {
             objects: listed.len() as u64,
             bytes: listed.iter().map(|l| l.len).sum(),
         }
     }
 
-    /// Every key with its references; the length is that of the key's first name's file
-    /// (its other files, past the link limit, hold the same bytes).
-    fn listing(&self) -> Vec<Listed> {
-        let mut listed: Vec<Listed> = Vec::new();
-        // A key's names come together, within its fan-out directory.
-        let mut at: HashMap<Key, usize> = HashMap::new();
-        for (key, reference, entry) in self.paths.all_names() {
-            if let Some(&i) = at.get(&key) {
-                listed[i].references.push(reference);
-                continue;
-            }
-            // Released since the directory was read: not listed.
-            let Ok(meta) = entry.metadata() else { continue };
-            at.insert(key, listed.len());
-            listed.push(Listed {
-                key,
-                len: meta.len(),
-                references: vec![reference],
-            });
-        }
-        listed
+    /// Every key with its references, and with `heads` its first bytes; the length is that
+    /// of the key's first name's file (its other files, past the link limit, hold the same
+    /// bytes). Fan-out directories are read in parallel: on a parallel filesystem each is a
+    /// round trip to a metadata server.
+    fn listing(&self, heads: bool) -> Vec<Listed> {
+        self.paths
+            .shards()
+            .par_iter()
+            .flat_map_iter(|shard| {
+                let mut listed: HashMap<Key, Listed> = HashMap::new();
+                for (key, reference, entry) in Paths::names_in(shard) {
+                    if let Some(known) = listed.get_mut(&key) {
+                        known.references.push(reference);
+                        continue;
+                    }
+                    // Released since the directory was read: not listed.
+                    let Some((len, head)) = describe(&entry, heads) else {
+                        continue;
+                    };
+                    listed.insert(
+                        key,
+                        Listed {
+                            key,
+                            len,
+                            references: vec![reference],
+                            head,
+                        },
+                    );
+                }
+                listed.into_values()
+            })
+            .collect()
     }
 
     /// Refuses a new copy of `len` bytes that would take the store past its `max_size`,
@@ -452,6 +464,19 @@ impl FileStore {
     }
 }
 
+/// The length of the file a directory entry names and, with `head`, its first bytes; `None`
+/// if it is gone.
+fn describe(entry: &fs::DirEntry, head: bool) -> Option<(u64, Option<[u8; 8]>)> {
+    if !head {
+        return entry.metadata().ok().map(|m| (m.len(), None));
+    }
+    let file = File::open(entry.path()).ok()?;
+    let len = file.metadata().ok()?.len();
+    let mut first = [0; 8];
+    let read = file.read_at(&mut first, 0).ok()?;
+    Some((len, (read == 8).then_some(first)))
+}
+
 /// Whether `file` holds exactly the `len` bytes of `key`, read back and hashed.
 fn holds_key(file: &mut File, key: &Key, len: u64) -> io::Result<bool> {
     if file.metadata()?.len() != len {
@@ -568,7 +593,7 @@ impl Store for FileStore {
 
     async fn list(&self) -> Result<Vec<Listed>> {
         let this = self.clone();
-        tokio::task::spawn_blocking(move || this.listing())
+        tokio::task::spawn_blocking(move || this.listing(true))
             .await
             .map_err(|e| Error::backend(&self.url, e))
     }

@@ -269,7 +269,8 @@ impl Location {
 /// One page of a `LIST` answer: objects in key order, after the key the request gave.
 ///
 /// Encoded as a byte saying whether more pages follow (1) or not (0), then per object its key
-/// (32 bytes), length (8), number of references `n` (4) and the `n` references (16 each).
+/// (32 bytes), length (8), first 8 bytes (zeros if unknown: no frame starts so), number of
+/// references `n` (4) and the `n` references (16 each).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListingPage {
     /// The objects.
@@ -280,8 +281,11 @@ pub struct ListingPage {
 
 /// Bytes of one listed object with `n` references.
 fn listed_len(n: usize) -> usize {
-    32 + 8 + 4 + 16 * n
+    ENTRY_HEAD + 16 * n
 }
+
+/// Bytes of a listed object before its references.
+const ENTRY_HEAD: usize = 32 + 8 + 8 + 4;
 
 impl ListingPage {
     /// The page after `after` (all keys, if `None`) of `objects` sorted by key: as many
@@ -317,6 +321,7 @@ impl ListingPage {
         for listed in &self.objects {
             out.extend_from_slice(listed.key.as_bytes());
             out.extend_from_slice(&listed.len.to_le_bytes());
+            out.extend_from_slice(&listed.head.unwrap_or_default());
             out.extend_from_slice(&(listed.references.len() as u32).to_le_bytes());
             for reference in &listed.references {
                 out.extend_from_slice(reference.as_bytes());
@@ -339,10 +344,11 @@ impl ListingPage {
         }
         let mut objects = Vec::new();
         while !rest.is_empty() {
-            let Some((head, tail)) = rest.split_first_chunk::<44>() else {
+            let Some((head, tail)) = rest.split_first_chunk::<ENTRY_HEAD>() else {
                 return Err(DecodeError("listing entry cut short".into()));
             };
-            let n = u32::from_le_bytes(head[40..44].try_into().expect("4 bytes")) as usize;
+            let n = u32::from_le_bytes(head[48..52].try_into().expect("4 bytes")) as usize;
+            let first: [u8; 8] = head[40..48].try_into().expect("8 bytes");
             if tail.len() / 16 < n {
                 return Err(DecodeError(format!(
                     "listing entry of {n} references in {} bytes",
@@ -353,6 +359,7 @@ impl ListingPage {
             objects.push(Listed {
                 key: Key::from_bytes(head[..32].try_into().expect("32 bytes")),
                 len: u64::from_le_bytes(head[32..40].try_into().expect("8 bytes")),
+                head: (first != [0; 8]).then_some(first),
                 references: references
                     .chunks_exact(16)
                     .map(|r| RefId::from_bytes(r.try_into().expect("16 bytes")))
@@ -487,6 +494,7 @@ mod tests {
                 key: Key::of(&[i]),
                 len: u64::from(i) * 1000,
                 references: (0..i).map(|_| RefId::random()).collect(),
+                head: (i % 2 == 0).then_some(*b"BYRF\x01\x01\0\0"),
             })
             .collect();
         objects.sort_by_key(|l| l.key);
@@ -498,7 +506,7 @@ mod tests {
         let bytes = first.encode();
         assert_eq!(ListingPage::decode(&bytes), Ok(first));
         let mut lying = ListingPage::after(&objects[..1], None).encode();
-        lying[41..45].copy_from_slice(&u32::MAX.to_le_bytes());
+        lying[49..53].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(ListingPage::decode(&lying).is_err());
         for cut in 0..bytes.len() {
             let _ = ListingPage::decode(&bytes[..cut]);

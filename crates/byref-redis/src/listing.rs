@@ -1,7 +1,7 @@
 //! Listing a Redis store: its reference sets found by `SCAN` (on every primary of a cluster),
 //! then each object's references and length read in pipelines.
 
-use byref_core::{Key, Listed, RefId};
+use byref_core::{Key, Listed, RefId, head_of};
 use futures::{StreamExt, TryStreamExt, stream};
 use redis::RedisResult;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
@@ -138,16 +138,19 @@ async fn describe(c: &mut Connection, prefix: &str, keys: &[Key]) -> RedisResult
         .iter()
         .zip(answers)
         .filter_map(|(key, (references, strlen, head))| {
-            let len = Manifest::decode(&head).map_or(strlen, |m| m.len);
+            let manifest = Manifest::decode(&head);
+            let len = manifest.as_ref().map_or(strlen, |m| m.len);
             let references: Vec<RefId> = references
                 .iter()
                 .filter_map(|r| u128::from_str_radix(r, 16).ok())
                 .map(|r| RefId::from_bytes(r.to_be_bytes()))
                 .collect();
-            (strlen > 0 && !references.is_empty()).then_some(Listed {
+            (strlen > 0 && !references.is_empty()).then(|| Listed {
                 key: *key,
                 len,
                 references,
+                // A chunked object's first bytes are its manifest's.
+                head: manifest.is_none().then(|| head_of(&head)).flatten(),
             })
         })
         .collect())

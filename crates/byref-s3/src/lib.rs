@@ -375,6 +375,7 @@ impl Store for S3Store {
                     key,
                     len,
                     references: references.remove(&key)?,
+                    head: None,
                 })
             })
             .collect())

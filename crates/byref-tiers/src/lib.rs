@@ -723,6 +723,7 @@ impl Store for TieredStore {
                     key: *key,
                     len: entry.data.len() as u64,
                     references: entry.refs.iter().copied().collect(),
+                    head: byref_core::head_of(&entry.data),
                 })
                 .collect()
         };

@@ -67,11 +67,16 @@ pub async fn take(store: &dyn Store, kinds: bool) -> Result<Inventory> {
     }
     let mut kind_of = HashMap::new();
     if kinds {
-        let data: Vec<(Key, u64)> = objects
-            .iter()
-            .filter(|l| !records.contains_key(&l.key))
-            .map(|l| (l.key, l.len))
-            .collect();
+        // The backend's listing gave most objects' first bytes; the rest are read.
+        let mut data: Vec<(Key, u64)> = Vec::new();
+        for l in objects.iter().filter(|l| !records.contains_key(&l.key)) {
+            match &l.head {
+                Some(head) => {
+                    kind_of.insert(l.key, frame_kind(head));
+                }
+                None => data.push((l.key, l.len)),
+            }
+        }
         let headers: Vec<(Key, &'static str)> = stream::iter(data)
             .map(move |(key, len)| async move {
                 let kind = match store.get_range(&key, 0..8.min(len)).await {
