@@ -274,11 +274,12 @@ impl Holder {
             }
         };
         if sweep {
+            let known: std::collections::HashSet<(Key, RefId)> = mine.iter().copied().collect();
             for listed in self.store.list().await? {
                 for reference in listed.references {
                     if reference.holder() == self.tag
                         && !reference.is_record()
-                        && !mine.contains(&(listed.key, reference))
+                        && !known.contains(&(listed.key, reference))
                     {
                         mine.push((listed.key, reference));
                     }

@@ -13,6 +13,9 @@ use crate::{HolderTag, Key, Listed, RefId, Result, Store};
 /// them: a record is written before its holder's first reference, but a listing may see
 /// the reference and not yet the record.
 pub const ORPHAN_GRACE: Duration = Duration::from_secs(60);
+/// A holder record is a few hundred bytes: an object claiming to be one and larger is not
+/// fetched (anyone who can write to a store can mark an object as a record).
+const MAX_RECORD: u64 = 64 << 10;
 /// Records and frame headers fetched at once while taking an inventory.
 const IN_FLIGHT: usize = 64;
 
@@ -36,6 +39,7 @@ pub async fn take(store: &dyn Store, kinds: bool) -> Result<Inventory> {
     let objects = store.list().await?;
     let records: HashMap<Key, HolderTag> = objects
         .iter()
+        .filter(|l| l.len <= MAX_RECORD)
         .filter_map(|l| {
             let own = l.references.iter().find(|r| r.is_record())?;
             Some((l.key, own.holder()))
@@ -340,6 +344,28 @@ mod tests {
         assert_eq!(left.iter().map(|l| l.references.len()).sum::<usize>(), 4);
         let created = made_ago(closed, 10).created().unwrap();
         assert!(created.duration_since(UNIX_EPOCH).unwrap().as_secs() + 11 > unix_now());
+    }
+
+    #[tokio::test]
+    async fn an_object_posing_as_a_record_is_not_fetched_or_believed() {
+        let store = MemoryStore::open(StoreUrl::parse("memory://posing").unwrap()).unwrap();
+        let tag = HolderTag::random();
+        let options = PutOptions {
+            reference: RefId::record_of(tag),
+            ..PutOptions::new()
+        };
+        // Too large to be a record: not fetched.
+        let big = Payload::frame(
+            Encoding::Raw,
+            Bytes::new(),
+            vec![Bytes::from(vec![7; 100_000])],
+        );
+        store.put_payload(&big, &options).await.unwrap();
+        // Small, but not a record's JSON: fetched, not believed.
+        store.put_payload(&payload(3), &options).await.unwrap();
+        let inventory = take(&store, false).await.unwrap();
+        assert!(inventory.holders.is_empty());
+        assert_eq!(inventory.records.len(), 1);
     }
 
     #[test]

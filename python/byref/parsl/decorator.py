@@ -90,8 +90,9 @@ def _rebuild(app: PythonApp, results: _Results | None) -> PythonApp:
         data_flow_kernel=app.data_flow_kernel,
         executors=app.executors,
         cache=app.cache,
-        # The run's holder tag differs from run to run: not part of what a task is.
-        ignore_for_cache=[*(app.ignore_for_cache or []), HOLDER_KEYWORD],
+        # The run's holder tag (passed when results are stored) differs from run to run: not
+        # part of what a task is.
+        ignore_for_cache=[*(app.ignore_for_cache or []), *([HOLDER_KEYWORD] if results else [])],
         join=app.join,
     )
 
