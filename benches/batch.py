@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 # Every get must reach the store: no answer from this process's cache of repeated fetches,
@@ -22,9 +21,8 @@ os.environ["BYREF_NODE_CACHE"] = "off"
 import byref
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from servers import on_each_store, table
 from timing import best, publish
-
-from tests.servers import QuicDaemon, RedisServer
 
 COUNT = 10_000
 REPEAT = 3
@@ -50,38 +48,21 @@ def measure(store: byref.Store) -> dict[str, float]:
     return {name: COUNT / seconds for name, seconds in timings.items()}
 
 
+def rate(rates: dict[str, float], way: str) -> str:
+    """Objects per second, and the speed-up over one at a time."""
+    base = rates["put, one at a time" if way.startswith("put") else "get, one at a time"]
+    speedup = "" if "one at a time" in way else f" ({rates[way] / base:.1f}x)"
+    return f"{rates[way]:,.0f}{speedup}"
+
+
 def main() -> None:
-    work = Path(tempfile.mkdtemp(prefix="byref-batch-"))
-    redis = RedisServer()
-    daemon = QuicDaemon(work / "daemon")
-    try:
-        stores = {
-            "Redis": byref.Store(redis.url),
-            "daemon (QUIC)": byref.Store(daemon.url),
-            "file (local disk)": byref.Store((work / "file").as_uri()),
-        }
-        results = {name: measure(store) for name, store in stores.items()}
-    finally:
-        daemon.stop()
-        redis.stop()
-    ways = list(next(iter(results.values())))
-    lines = [
+    results = on_each_store(measure, "byref-batch-")
+    header = (
         f"{COUNT:,} objects of 1 KiB from one Python thread, objects per second (best of "
-        f"{REPEAT}); in brackets, the speed-up over one at a time.",
-        "",
-        "| store | " + " | ".join(ways) + " |",
-        "|---|" + "---:|" * len(ways),
-    ]
-    for name, rates in results.items():
-        cells = []
-        for way, rate in rates.items():
-            base = rates["put, one at a time" if way.startswith("put") else "get, one at a time"]
-            cells.append(
-                f"{rate:,.0f}" + ("" if "one at a time" in way else f" ({rate / base:.1f}x)")
-            )
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        f"{REPEAT}); in brackets, the speed-up over one at a time."
+    )
     publish(
-        "\n".join(lines) + "\n",
+        table(header, results, rate),
         "RESULTS-batch.md",
         "Batched and awaited puts and gets against one at a time",
         "`python benches/batch.py` (in `make bench`)",

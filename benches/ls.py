@@ -11,16 +11,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import byref
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from servers import on_each_store, table
 from timing import best, publish
-
-from tests.servers import QuicDaemon, RedisServer
 
 COUNT = 100_000
 REPEAT = 3
@@ -64,31 +62,14 @@ def measure(store: byref.Store) -> dict[str, float]:
 
 
 def main() -> None:
-    work = Path(tempfile.mkdtemp(prefix="byref-ls-"))
-    redis = RedisServer()
-    daemon = QuicDaemon(work / "daemon")
-    try:
-        stores = {
-            "file (local disk)": byref.Store((work / "file").as_uri()),
-            "Redis": byref.Store(redis.url),
-            "daemon (QUIC)": byref.Store(daemon.url),
-        }
-        results = {name: measure(store) for name, store in stores.items()}
-    finally:
-        daemon.stop()
-        redis.stop()
-    ways = list(next(iter(results.values())))
-    lines = [
+    results = on_each_store(measure, "byref-ls-")
+    header = (
         f"Listing a store of {COUNT:,} objects (and one holder record), seconds, best of "
-        f"{REPEAT}. `store.ls()` reads each object's first bytes for its kind.",
-        "",
-        "| store | " + " | ".join(ways) + " |",
-        "|---|" + "---:|" * len(ways),
-    ]
-    for name, times in results.items():
-        lines.append(f"| {name} | " + " | ".join(f"{t:.2f}" for t in times.values()) + " |")
+        f"{REPEAT}. `store.ls()` reads each object's first bytes for its kind where the "
+        "listing did not give them."
+    )
     publish(
-        "\n".join(lines) + "\n",
+        table(header, results, lambda times, way: f"{times[way]:.2f}"),
         "RESULTS-ls.md",
         "Listing 100,000 objects",
         "`python benches/ls.py` (in `make bench`)",
