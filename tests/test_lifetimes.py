@@ -237,3 +237,22 @@ def test_ls_du_and_gc_from_the_command_line(file_store: byref.Store) -> None:
     assert file_store.ls() == []
     assert cli("gc", "--store", url).returncode == 2
     assert cli("gc", "--store", url, "--older-than", "soon").returncode == 2
+
+
+def test_a_forked_child_exiting_releases_nothing_its_parent_holds(file_store: byref.Store) -> None:
+    code = f"""
+import os, sys, byref
+store = byref.Store({file_store.url!r})
+life = byref.ProcessLifetime(store)
+key = store.put(os.urandom(1000), lifetime=life)
+pid = os.fork()
+if pid == 0:
+    sys.exit(0)  # runs the child's exit hooks
+os.waitpid(pid, 0)
+print(store.exists(key))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
+    # The parent's own exit released it.
+    assert file_store.ls() == []

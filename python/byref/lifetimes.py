@@ -16,6 +16,7 @@ or collected by age (``byref gc --older-than 7d``).
 from __future__ import annotations
 
 import atexit
+import os
 import threading
 import weakref
 from collections.abc import Iterable
@@ -46,6 +47,8 @@ class Lifetime:
         self._native = _native.Holder(self.store._open, self._kind, label, **native)
         self._lock = threading.Lock()
         self.closed = False
+        # A forked child inherits this object: its exit must not release what the parent holds.
+        self._pid = os.getpid()
         _open.add(self)
 
     @property
@@ -145,7 +148,7 @@ class OnBehalf(Lifetime):
 @atexit.register
 def _close_at_exit() -> None:
     for lifetime in list(_open):
-        if not isinstance(lifetime, LeaseLifetime):
+        if not isinstance(lifetime, LeaseLifetime) and lifetime._pid == os.getpid():
             try:
                 lifetime.close()
             except Exception:
