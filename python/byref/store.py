@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from . import _native
+from . import _native, inventory
 from .errors import ConfigError
 from .proxy import Proxy, extract, handle_of, is_proxy, is_resolved, proxy_of
 from .serialize import dumps, loads
@@ -220,19 +220,17 @@ class Store:
     def ls(self, *, kinds: bool = True) -> list[Listed]:
         """Every stored object: key, size, kind (read from its first bytes, unless
         ``kinds=False``), age and holders. Holder records are listed too (kind ``holder``)."""
-        inventory = self._open.inventory(kinds)
+        listing = self._open.inventory(kinds)
         return [
             Listed(key, size, kind, age, tuple(holders))
-            for key, size, kind, age, holders, _record in inventory.objects()
+            for key, size, kind, age, holders, _record in listing.objects()
         ]
 
     def stats(self) -> dict[str, Any]:
         """Totals (``objects``, ``bytes``, ``references``) and, under ``holders``, each holder
         by tag: its record (``kind``, ``label``, ``host``, ``pid``...), its ``state`` as
         judged from here (``alive``, ``gone``, ``unknown``), and what it holds."""
-        from .inventory import stats
-
-        return stats(self._open.inventory(False))
+        return inventory.stats(self._open.inventory(False))
 
     def gc(
         self,
@@ -250,9 +248,7 @@ class Store:
         A dry run by default: says what it would drop; ``dry_run=False`` drops it. Holders on
         other hosts cannot be checked from here, and are kept (counted under ``unknown``).
         """
-        from .inventory import collect
-
-        return collect(self._open, dead, older_than, holder, dry_run)
+        return inventory.collect(self._open, dead, older_than, holder, dry_run)
 
     def close(self) -> None:
         """Stops using this store object (the process's shared backend stays open)."""

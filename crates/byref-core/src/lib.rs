@@ -43,6 +43,6 @@ pub use refs::RefSet;
 pub use size::parse_size;
 pub use store::{
     Capabilities, HolderTag, Listed, Object, Progress, PutOptions, RefId, Store, Usage,
-    check_length, check_range, head_of, refuse_ttl,
+    check_length, check_range, head_of, refuse_ttl, unix_now,
 };
 pub use store_url::{StoreUrl, UrlBuilder, redact};

@@ -96,6 +96,13 @@ fn next_serial() -> u32 {
     serial.1
 }
 
+/// Seconds since the Unix epoch, now.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 impl RefId {
     /// A fresh random reference id, held by no recorded holder: for names that only need to
     /// be unique (temporary files).
@@ -107,9 +114,7 @@ impl RefId {
 
     /// A new reference held by `holder`, made now.
     pub fn held_by(holder: HolderTag) -> Self {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = unix_now();
         let mut b = [0; 16];
         b[..8].copy_from_slice(&holder.0);
         b[8..12].copy_from_slice(&(now.min(u64::from(u32::MAX - 1)) as u32).to_be_bytes());
@@ -144,11 +149,11 @@ impl RefId {
         self.0[8..] == [0xff; 8]
     }
 
-    /// When it was made (as its maker's clock said), if it says: not for a record's own
-    /// reference.
-    pub fn created(&self) -> Option<SystemTime> {
+    /// When it was made, in seconds since the Unix epoch (as its maker's clock said), if it
+    /// says: not for a record's own reference.
+    pub fn created(&self) -> Option<u64> {
         let secs = u32::from_be_bytes(self.0[8..12].try_into().expect("4 bytes"));
-        (secs != u32::MAX).then(|| UNIX_EPOCH + Duration::from_secs(u64::from(secs)))
+        (secs != u32::MAX).then_some(u64::from(secs))
     }
 }
 

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use byref::holders::{Holder, HolderKind, Liveness, unix_now};
+use byref::holders::{Holder, HolderKind, Liveness};
 use byref::inventory::{self, GcOptions, Inventory, Plan};
-use byref::{HolderTag, Key};
+use byref::{HolderTag, Key, unix_now};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
@@ -13,7 +13,8 @@ use crate::errors::PyByrefResult;
 use crate::runtime::block_on;
 use crate::store::PyStore;
 
-fn seconds(s: f64, what: &str) -> PyResult<Duration> {
+/// `s` seconds, which must be more than none: a TTL, a lease, an age.
+pub(crate) fn seconds(s: f64, what: &str) -> PyResult<Duration> {
     Duration::try_from_secs_f64(s)
         .ok()
         .filter(|d| !d.is_zero())
@@ -128,13 +129,7 @@ impl PyInventory {
             .objects
             .iter()
             .map(|l| {
-                let oldest = l
-                    .references
-                    .iter()
-                    .filter_map(|r| r.created())
-                    .filter_map(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map(|d| d.as_secs())
-                    .min();
+                let oldest = l.references.iter().filter_map(|r| r.created()).min();
                 let mut tags: Vec<String> = l
                     .references
                     .iter()

@@ -13,7 +13,7 @@ use pyo3::prelude::*;
 use crate::buffer::{Buffer, Region};
 use crate::errors::{PyByrefResult, evicted};
 use crate::handle::PyHandle;
-use crate::holders::{GcPlan, PyHolder, PyInventory};
+use crate::holders::{GcPlan, PyHolder, PyInventory, seconds};
 use crate::registry;
 use crate::runtime::{awaitable, block_on};
 
@@ -97,16 +97,7 @@ impl PutJob {
         holder: Option<&PyHolder>,
     ) -> PyResult<Self> {
         let encoding = Encoding::try_from(encoding).map_err(PyValueError::new_err)?;
-        let ttl = ttl
-            .map(|s| {
-                Duration::try_from_secs_f64(s)
-                    .ok()
-                    .filter(|d| !d.is_zero())
-                    .ok_or_else(|| {
-                        PyValueError::new_err(format!("ttl must be > 0 seconds, not {s}"))
-                    })
-            })
-            .transpose()?;
+        let ttl = ttl.map(|s| seconds(s, "ttl")).transpose()?;
         let buffers = buffers
             .into_iter()
             .map(pyo3_bytes::PyBytes::into_inner)

@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use byref_core::host::{process_start, this_host};
 use bytes::Bytes;
@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     Encoding, Error, HolderTag, Key, Layout, Payload, PutOptions, RefId, Result, Store, StoreExt,
+    unix_now,
 };
 
 /// What kind of holder a record describes.
@@ -81,13 +82,6 @@ pub struct HolderRecord {
     pub created: u64,
     /// A lease's end, seconds since the Unix epoch.
     pub expires: Option<u64>,
-}
-
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// Whether a holder still holds, as far as this process can tell.
