@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.deps-installed
-PY_DEPS := maturin==1.16.0 numpy cloudpickle pytest typing_extensions ruff mypy "moto[server]" redis parsl pyyaml distributed globus-compute-sdk ziglang proxystore
+PY_DEPS := maturin==1.16.0 numpy cloudpickle pytest pytest-xdist typing_extensions ruff mypy "moto[server]" redis parsl pyyaml distributed globus-compute-sdk ziglang proxystore
 # The demo plots (ProxyStore, which it measures in the same run, is a test dependency: the
 # tests run byref.proxystore.Connector under ProxyStore's own Store).
 DEMO_DEPS := matplotlib
@@ -13,7 +13,12 @@ DEMO_STAMP := $(VENV)/.demo-deps-installed
 DOCS_DEPS := mkdocs-material "mkdocstrings[python]"
 DOCS_STAMP := $(VENV)/.docs-deps-installed
 
-.PHONY: demo test build wheel docs lint rust-test py-test fuzz bench wrapt-check clean
+.PHONY: demo test build wheel docs lint rust-test py-test fuzz bench wrapt-check clean \
+	format-check test-build test-fuzz
+
+# Every process a `make` here starts carries this mark in its environment (children inherit
+# it): `make test` ends by failing on any process of its run still alive (tests/strays.py).
+export BYREF_TEST_RUN ?= $(shell od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -63,44 +68,93 @@ wheel: $(STAMP)
 demo: build $(DEMO_STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/parsl_throughput.py --quick
 
+# The lints by themselves (`make test` has clippy lint as it builds: test-build).
 # stubtest checks python/byref/_native.pyi against the built extension.
-lint: build
-	cargo fmt --all --check
+lint: build format-check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
+	$(PY) -m mypy.stubtest byref._native --allowlist tests/stubtest-allowlist.txt
+
+format-check: $(STAMP)
+	cargo fmt --all --check
 	$(VENV)/bin/ruff check python tests benches
 	$(VENV)/bin/ruff format --check python tests benches
-	$(PY) -m mypy.stubtest byref._native --allowlist tests/stubtest-allowlist.txt
 
 # byref-py has no Rust tests: it is tested through Python, by pytest.
 rust-test: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo test --workspace --exclude byref-py --quiet
 
-# tests/test_wheel.py installs the wheel `make wheel` built into a clean venv.
+# pytest over both cores (pytest-xdist; tests/README.md says what a test may share), the ten
+# slowest tests at the end. PYTEST_ARGS picks tests: `make py-test PYTEST_ARGS=tests/test_cli.py`.
+PYTEST_ARGS ?=
+PYTEST := $(PY) -m pytest -n 4 --durations=10 $(PYTEST_ARGS)
 py-test: build wheel
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" BYREF_WHEEL_DIR=$(CURDIR)/$(WHEEL_DIR) $(PY) -m pytest
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" BYREF_WHEEL_DIR=$(CURDIR)/$(WHEEL_DIR) $(PYTEST)
 
 # libFuzzer on every decoder of untrusted bytes (handles, object frames, wire headers), from
 # the seed corpus in fuzz/corpus, FUZZ_SECONDS per target; what a run finds new goes to a
 # scratch directory, never into the repository. Needs the nightly toolchain (cargo-fuzz is
-# installed if missing); without it, says so and skips.
+# installed if missing); without it, says so and skips. FUZZ_RUNS bounds targets by runs too
+("handle=1000 wire=500"), FUZZ_JOBS targets run at once.
 FUZZ_SECONDS ?= 300
+FUZZ_RUNS ?=
+FUZZ_JOBS ?= 1
 FUZZ_TARGETS := handle frame wire
 fuzz:
 	@if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then \
 		echo "fuzz: skipped, no nightly Rust toolchain (rustup toolchain install nightly)"; exit 0; fi; \
 	command -v cargo-fuzz >/dev/null || cargo install --quiet --locked cargo-fuzz; \
 	cd fuzz && cargo +nightly fuzz build && \
-	for target in $(FUZZ_TARGETS); do \
-		scratch=$$(mktemp -d) && \
-		cargo +nightly fuzz run $$target $$scratch corpus/$$target -- \
-			-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 2>&1 | grep -E '^Done|ERROR|panicked|SUMMARY' ; \
-		status=$${PIPESTATUS[0]}; rm -rf $$scratch; \
-		[ $$status -eq 0 ] || { echo "fuzz: $$target failed (crash input in fuzz/artifacts/$$target)"; exit 1; }; \
-	done
+	printf '%s\n' $(FUZZ_TARGETS) | xargs -P $(FUZZ_JOBS) -I{} sh -c '\
+		scratch=$$(mktemp -d); \
+		runs=$$(printf "%s\n" $(FUZZ_RUNS) | sed -n "s/^{}=//p"); \
+		cargo +nightly fuzz run {} $$scratch corpus/{} -- -max_total_time=$(FUZZ_SECONDS) \
+			-runs=$${runs:--1} -print_final_stats=1 > $$scratch.log 2>&1; \
+		status=$$?; grep -E "^Done|ERROR|panicked|SUMMARY" $$scratch.log | sed "s/^/{}: /"; \
+		rm -rf $$scratch $$scratch.log; \
+		[ $$status -eq 0 ] || { echo "fuzz: {} failed (crash input in fuzz/artifacts/{})"; exit 255; }'
 
-# A short fuzzing run is part of every test run; `make fuzz` runs longer.
-test: lint docs rust-test py-test
-	$(MAKE) fuzz FUZZ_SECONDS=30
+# `make test`'s fuzzing: each target for as many runs as 30 s gave it on these machines at
+# b06837e (7.4, 4.6 and 2.4 million: a busier machine fuzzes as much, longer), all three at
+# once, 600 s at most each. `make fuzz` fuzzes longer.
+test-fuzz:
+	$(MAKE) --no-print-directory fuzz FUZZ_JOBS=3 FUZZ_SECONDS=600 \
+		FUZZ_RUNS="handle=7400000 frame=4600000 wire=2400000"
+
+# `make test` builds the Rust code once, in the dev profile (target/debug; Cargo.toml says
+# why): clippy lints the workspace's crates as they compile (.ci/clippy-rustc), not in a
+# check build of its own; the Rust tests run from that build; the extension pytest imports
+# and the wheel tests/test_wheel.py installs (manylinux_2_28, linked by zig) are linked from
+# it. `make wheel` and `make build` stay the optimised builds users get.
+TEST_ENV := env PATH="$(CURDIR)/$(VENV)/bin:$$PATH" RUSTC_WORKSPACE_WRAPPER=$(CURDIR)/.ci/clippy-rustc
+TEST_WHEEL_DIR := target/test-wheels
+test-build: $(STAMP)
+	$(TEST_ENV) cargo test --workspace --exclude byref-py --all-targets --no-run --quiet
+	$(TEST_ENV) VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop --quiet --profile dev
+	rm -f $(TEST_WHEEL_DIR)/byref-*.whl
+	$(TEST_ENV) $(VENV)/bin/maturin build --quiet --profile dev --strip \
+		--compatibility manylinux_2_28 --out $(TEST_WHEEL_DIR) -- -C linker=$(CURDIR)/.ci/zig-cc-glibc-2.28
+
+# Everything CI runs, each phase timed (.ci/phase; the times are printed at the end). The Rust
+# tests and pytest run while the fuzzing runs beside them at the lowest priority, on the cores
+# the tests leave idle (pytest waits on servers and pools most of the time).
+PHASES := $(CURDIR)/target/test-phases.txt
+PHASE := BYREF_PHASES=$(PHASES) .ci/phase
+test: $(STAMP)
+	@mkdir -p target && : > $(PHASES)
+	@$(PHASE) format $(MAKE) --no-print-directory format-check
+	@$(PHASE) build $(MAKE) --no-print-directory test-build
+	@$(PHASE) stubtest $(PY) -m mypy.stubtest byref._native --allowlist tests/stubtest-allowlist.txt
+	@$(PHASE) docs $(MAKE) --no-print-directory docs
+	@$(PHASE) fuzz nice -n 19 $(MAKE) --no-print-directory test-fuzz > target/test-fuzz.log 2>&1 & \
+	fuzz=$$!; \
+	$(PHASE) rust-tests $(TEST_ENV) cargo test --workspace --exclude byref-py --quiet && \
+	env PATH="$(CURDIR)/$(VENV)/bin:$$PATH" BYREF_WHEEL_DIR=$(CURDIR)/$(TEST_WHEEL_DIR) \
+		$(PHASE) pytest $(PYTEST); \
+	tests=$$?; wait $$fuzz; fuzzed=$$?; \
+	echo "--- fuzz"; cat target/test-fuzz.log; \
+	$(PHASE) strays $(PY) tests/strays.py; strays=$$?; \
+	echo "--- phases (s)"; cat $(PHASES); \
+	[ $$tests -eq 0 ] && [ $$fuzzed -eq 0 ] && [ $$strays -eq 0 ]
 
 # Criterion and the backend comparisons start their own redis-server, moto_server and daemon.
 bench: build $(DEMO_STAMP)

@@ -83,6 +83,32 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> byref.Store:
     return byref.Store(request.getfixturevalue("moto_s3").url(unique))
 
 
+@pytest.fixture(scope="session")
+def shared_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QuicDaemon]:
+    """One daemon for the tests of this worker process that only put and get objects of their
+    own (keys are content addresses: equal values are one object, whoever stored them)."""
+    daemon = QuicDaemon(tmp_path_factory.mktemp("daemon"))
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def htex(
+    tmp_path_factory: pytest.TempPathFactory,
+    shared_daemon: QuicDaemon,
+    redis_server: RedisServer,
+    moto_s3: MotoS3,
+) -> Iterator[None]:
+    """Parsl loaded with a local HighThroughputExecutor (2 workers), shared by every test of
+    this worker process that asks for it: a pool starts once, not once per module. The
+    servers tests hand to its tasks start before it and so stop after it: the run's objects
+    in them are released at its cleanup, not waited for on a server already gone."""
+    from .htex import loaded
+
+    with loaded(tmp_path_factory.mktemp("parsl")):
+        yield
+
+
 @pytest.fixture
 def quic_daemon(tmp_path: Path) -> Iterator[QuicDaemon]:
     """A daemon of its own (an empty store) for one test."""

@@ -11,6 +11,7 @@ from typing import Any
 import parsl
 import pytest
 from parsl.config import Config
+from parsl.dataflow.dflow import DataFlowKernelLoader
 from parsl.executors import HighThroughputExecutor
 from parsl.providers import LocalProvider
 
@@ -31,11 +32,16 @@ def local_config(run_dir: Path | str, **config: Any) -> Config:
 
 @contextmanager
 def loaded(run_dir: Path, **config: Any) -> Iterator[Any]:
-    """Parsl, loaded with a local HTEX until the block ends.
+    """Parsl, loaded with a local HTEX of its own until the block ends. A DFK loaded before
+    (the `htex` fixture's, which the tests of a worker process share) is set aside meanwhile
+    and is the loaded one again after.
 
     The tests' apps are pickled by reference (module `tests....`): the workers, which inherit
     this environment, must import them, as a user's workers their package.
     """
+    # Parsl has no public way to load a DFK it already made: its loader's attribute it is.
+    aside = DataFlowKernelLoader._dfk
+    parsl.clear()
     with pytest.MonkeyPatch.context() as env:
         env.setenv("PYTHONPATH", os.pathsep.join(p for p in (ROOT, os.getenv("PYTHONPATH")) if p))
         dfk = parsl.load(local_config(run_dir, **config))
@@ -44,3 +50,4 @@ def loaded(run_dir: Path, **config: Any) -> Iterator[Any]:
         finally:
             dfk.cleanup()
             parsl.clear()
+            DataFlowKernelLoader._dfk = aside

@@ -219,6 +219,14 @@ def requests_served(url: str) -> dict[str, int]:
     }
 
 
+def worker_subnet(prefix: str) -> str:
+    """A /24 of `prefix` (such as "10.213") for this pytest-xdist worker alone (gw0: .0, gw1:
+    .1, ...): addresses tests give interfaces of this namespace must not collide with those of
+    a test running beside them."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    return f"{prefix}.{int(worker) % 256}"
+
+
 def in_netns(netns: str | None) -> list[str]:
     """The command prefix that runs a program in network namespace `netns` (none: here)."""
     return ["ip", "netns", "exec", netns] if netns else []

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,9 @@ parsl = pytest.importorskip("parsl")
 import byref.parsl  # noqa: E402
 
 from .htex import ROOT, loaded  # noqa: E402
+from .strays import kill_marked  # noqa: E402
+
+TREE_MARK = "BYREF_TEST_KILLED_RUN"
 
 
 @parsl.python_app
@@ -85,7 +89,14 @@ sys.stdin.read()
 
 def test_a_killed_parsl_run_leaves_only_what_gc_dead_drops(tmp_path: Path) -> None:
     store = byref.Store((tmp_path / "store").as_uri())
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")])}
+    # The run's process group dies with killpg; its worker pool, which Parsl starts in a
+    # session of its own, is found by this mark and killed too.
+    tree = uuid.uuid4().hex
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]),
+        TREE_MARK: tree,
+    }
     run = subprocess.Popen(
         [sys.executable, "-c", KILLED_RUN, store.url, str(tmp_path / "parsl")],
         stdin=subprocess.PIPE,
@@ -99,6 +110,7 @@ def test_a_killed_parsl_run_leaves_only_what_gc_dead_drops(tmp_path: Path) -> No
     finally:
         os.killpg(run.pid, signal.SIGKILL)
         run.wait()
+        kill_marked(TREE_MARK, tree)
     left = store.stats()
     assert left["bytes"] > 0, "a killed run leaves what it held"
     report = store.gc(dead=True, dry_run=False)

@@ -17,7 +17,7 @@ import pytest
 
 import byref
 
-from .servers import free_udp_port
+from .servers import free_udp_port, worker_subnet
 
 RESOLVE = """
 import pickle, sys, numpy as np
@@ -32,16 +32,16 @@ def _ip(*args: str) -> None:
 
 @pytest.fixture
 def nodes() -> Iterator[tuple[str, list[str]]]:
-    """A bridge at 10.213.0.1 in this namespace, and two namespaces at .11 and .12 on it;
-    yields the bridge's address and the namespaces' names. Removed afterwards."""
-    tag = uuid.uuid4().hex[:6]
+    """A bridge at 10.213.<worker>.1 in this namespace, and two namespaces at .11 and .12 on
+    it; yields the bridge's address and the namespaces' names. Removed afterwards."""
+    subnet, tag = worker_subnet("10.213"), uuid.uuid4().hex[:6]
     bridge, names = f"brb{tag}", [f"byref-n{i}-{tag}" for i in (1, 2)]
     try:
         _ip("link", "add", bridge, "type", "bridge")
     except (subprocess.CalledProcessError, FileNotFoundError) as e:
         pytest.skip(f"cannot create network namespaces here (needs root and iproute2): {e}")
     try:
-        _ip("addr", "add", "10.213.0.1/24", "dev", bridge)
+        _ip("addr", "add", f"{subnet}.1/24", "dev", bridge)
         _ip("link", "set", bridge, "up")
         for i, name in enumerate(names, start=1):
             host, peer = f"vh{i}{tag}", f"vn{i}{tag}"
@@ -50,10 +50,10 @@ def nodes() -> Iterator[tuple[str, list[str]]]:
             _ip("link", "set", host, "master", bridge)
             _ip("link", "set", host, "up")
             _ip("link", "set", peer, "netns", name)
-            _ip("-n", name, "addr", "add", f"10.213.0.{10 + i}/24", "dev", peer)
+            _ip("-n", name, "addr", "add", f"{subnet}.{10 + i}/24", "dev", peer)
             _ip("-n", name, "link", "set", peer, "up")
             _ip("-n", name, "link", "set", "lo", "up")
-        yield "10.213.0.1", names
+        yield f"{subnet}.1", names
     finally:
         for name in names:
             subprocess.run(["ip", "netns", "delete", name], capture_output=True)
@@ -70,7 +70,7 @@ def test_two_nodes_of_three_workers_fetch_twice(nodes, tmp_path: Path) -> None:
     try:
         assert daemon.stdout is not None
         url = daemon.stdout.readline().strip()
-        assert url.startswith("quic://10.213.0.1:"), url
+        assert url.startswith(f"quic://{address}:"), url
         array = np.arange(2_000_000, dtype=np.float64)
         wire = pickle.dumps(byref.Store(url).proxy(array))
         workers = []

@@ -23,14 +23,7 @@ from parsl.serialize import facade  # noqa: E402
 
 import byref.parsl  # noqa: E402
 
-from .htex import loaded  # noqa: E402
 from .servers import RedisServer  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def htex(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    with loaded(tmp_path_factory.mktemp("parsl")):
-        yield
 
 
 @pytest.fixture

@@ -18,15 +18,7 @@ parsl = pytest.importorskip("parsl")
 
 import byref.parsl  # noqa: E402
 
-from .htex import loaded  # noqa: E402
-
 N = 1 << 18  # 2 MiB of float64: proxied (threshold 1 MiB) and returned by reference
-
-
-@pytest.fixture(scope="module")
-def htex(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    with loaded(tmp_path_factory.mktemp("parsl")):
-        yield
 
 
 @parsl.python_app
@@ -132,7 +124,7 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> byref.Store:
     if kind == "s3":
         return byref.Store(request.getfixturevalue("moto_s3").url(unique))
     if kind == "quic":
-        return byref.Store(request.getfixturevalue("quic_daemon").url)
+        return byref.Store(request.getfixturevalue("shared_daemon").url)
     return byref.Store("peer://127.0.0.1", dir=str(tmp_path / "peer"))
 
 
