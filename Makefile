@@ -79,16 +79,19 @@ format-check: $(STAMP)
 	$(VENV)/bin/ruff check python tests benches
 	$(VENV)/bin/ruff format --check python tests benches
 
+# The Rust tests and pytest, each by itself, on `make test`'s build (test-build, below).
 # byref-py has no Rust tests: it is tested through Python, by pytest.
-rust-test: $(STAMP)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo test --workspace --exclude byref-py --quiet
+RUST_TESTS = $(TEST_ENV) cargo test --workspace --exclude byref-py --quiet
+rust-test: test-build
+	$(RUST_TESTS)
 
-# pytest over both cores (pytest-xdist; tests/README.md says what a test may share), the ten
+# pytest in 4 processes (pytest-xdist; tests/README.md says what tests may share), the ten
 # slowest tests at the end. PYTEST_ARGS picks tests: `make py-test PYTEST_ARGS=tests/test_cli.py`.
 PYTEST_ARGS ?=
-PYTEST := $(PY) -m pytest -n 4 --durations=10 $(PYTEST_ARGS)
-py-test: build wheel
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" BYREF_WHEEL_DIR=$(CURDIR)/$(WHEEL_DIR) $(PYTEST)
+PY_TESTS = env PATH="$(CURDIR)/$(VENV)/bin:$$PATH" BYREF_WHEEL_DIR=$(CURDIR)/$(TEST_WHEEL_DIR) \
+	$(PY) -m pytest -n 4 --durations=10 $(PYTEST_ARGS)
+py-test: test-build
+	$(PY_TESTS)
 
 # libFuzzer on every decoder of untrusted bytes (handles, object frames, wire headers), from
 # the seed corpus in fuzz/corpus, FUZZ_SECONDS per target; what a run finds new goes to a
@@ -134,43 +137,26 @@ test-build: $(STAMP)
 	$(TEST_ENV) $(VENV)/bin/maturin build --quiet --profile dev --strip \
 		--compatibility manylinux_2_28 --out $(TEST_WHEEL_DIR) -- -C linker=$(CURDIR)/.ci/zig-cc-glibc-2.28
 
-# Everything CI runs, each phase timed (.ci/phase; the times are printed at the end). The Rust
-# tests and pytest run while the fuzzing runs beside them at the lowest priority, on the cores
-# the tests leave idle (pytest waits on servers and pools most of the time).
+# Everything CI runs, each phase timed (.ci/phase; the times are printed at the end). The
+# fuzzing runs beside the rest at the lowest priority, on what the build and the tests leave
+# idle (a build's last crates and links, pytest waiting on servers and pools); a failure
+# stops it.
 PHASES := $(CURDIR)/target/test-phases.txt
-PHASE := BYREF_PHASES=$(PHASES) .ci/phase
+PHASE := env BYREF_PHASES=$(PHASES) $(CURDIR)/.ci/phase
 test: $(STAMP)
 	@mkdir -p target && : > $(PHASES)
 	@$(PHASE) format $(MAKE) --no-print-directory format-check
-	@$(PHASE) build $(MAKE) --no-print-directory test-build
-	@$(PHASE) stubtest $(PY) -m mypy.stubtest byref._native --allowlist tests/stubtest-allowlist.txt
-	@$(PHASE) docs $(MAKE) --no-print-directory docs
-	@$(PHASE) fuzz nice -n 19 $(MAKE) --no-print-directory test-fuzz > target/test-fuzz.log 2>&1 & \
+	@setsid $(PHASE) fuzz nice -n 19 $(MAKE) --no-print-directory test-fuzz \
+		> target/test-fuzz.log 2>&1 & \
 	fuzz=$$!; \
-	$(PHASE) rust-tests $(TEST_ENV) cargo test --workspace --exclude byref-py --quiet && \
-	env PATH="$(CURDIR)/$(VENV)/bin:$$PATH" BYREF_WHEEL_DIR=$(CURDIR)/$(TEST_WHEEL_DIR) \
-		$(PHASE) pytest $(PYTEST); \
-	tests=$$?; wait $$fuzz; fuzzed=$$?; \
+	$(PHASE) build $(MAKE) --no-print-directory test-build && \
+	$(PHASE) stubtest $(PY) -m mypy.stubtest byref._native --allowlist tests/stubtest-allowlist.txt && \
+	$(PHASE) docs $(MAKE) --no-print-directory docs && \
+	$(PHASE) rust-tests $(RUST_TESTS) && \
+	$(PHASE) pytest $(PY_TESTS); \
+	tests=$$?; [ $$tests -eq 0 ] || kill -TERM -- -$$fuzz 2>/dev/null; \
+	wait $$fuzz; fuzzed=$$?; \
 	echo "--- fuzz"; cat target/test-fuzz.log; \
 	$(PHASE) strays $(PY) tests/strays.py; strays=$$?; \
 	echo "--- phases (s)"; cat $(PHASES); \
 	[ $$tests -eq 0 ] && [ $$fuzzed -eq 0 ] && [ $$strays -eq 0 ]
-
-# Criterion and the backend comparisons start their own redis-server, moto_server and daemon.
-bench: build $(DEMO_STAMP)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo bench --workspace
-	$(PY) benches/roundtrip.py
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/parsl_throughput.py
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/parsl_throughput.py --crossover
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/backends.py
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/quic.py
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/value_return.py
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/fanout.py
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/ls.py
-
-# wrapt's own ObjectProxy tests against byref.Proxy (downloads wrapt's sdist from PyPI).
-wrapt-check: build
-	$(PY) tests/wrapt_check.py
-
-clean:
-	rm -rf $(VENV) target site

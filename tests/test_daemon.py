@@ -21,7 +21,7 @@ import byref
 from byref import _native
 
 from .conftest import resolve_elsewhere, run_python
-from .servers import QuicDaemon, free_udp_port
+from .servers import QuicDaemon, free_udp_port, wait_for
 
 
 def test_serve_prints_the_url_and_status_counts_what_it_holds(tmp_path: Path) -> None:
@@ -119,6 +119,9 @@ def test_a_hung_daemon_fails_a_request_within_its_timeout(tmp_path: Path) -> Non
     try:
         assert client.stdout is not None and client.stdout.readline().strip() == "connected"
         os.kill(daemon.process.pid, signal.SIGSTOP)
+        # kill() returns before the stop takes effect: on a loaded machine the daemon could
+        # still answer a request sent at once.
+        wait_for(lambda: _stopped(daemon.process.pid), "the daemon's stop", timeout=10)
         out, err = client.communicate("go\n", timeout=40)
         waited, _, message = out.strip().partition(" ")
         assert waited.replace(".", "", 1).isdigit() and float(waited) < 10, (out, err)
@@ -127,6 +130,12 @@ def test_a_hung_daemon_fails_a_request_within_its_timeout(tmp_path: Path) -> Non
         client.kill()
         os.kill(daemon.process.pid, signal.SIGCONT)
         daemon.stop()
+
+
+def _stopped(pid: int) -> bool:
+    """Whether every thread of process `pid` is stopped (state "T" in /proc)."""
+    tasks = Path(f"/proc/{pid}/task").iterdir()
+    return all((t / "stat").read_text().rsplit(")", 1)[1].split()[0] == "T" for t in tasks)
 
 
 def test_a_restart_keeps_objects_and_url(tmp_path: Path) -> None:
