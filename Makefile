@@ -14,7 +14,7 @@ DOCS_DEPS := mkdocs-material "mkdocstrings[python]"
 DOCS_STAMP := $(VENV)/.docs-deps-installed
 
 .PHONY: demo test build wheel docs lint rust-test py-test fuzz bench wrapt-check clean \
-	format-check test-build test-fuzz
+	format-check test-build test-fuzz stubtest
 
 # Every process a `make` here starts carries this mark in its environment (children inherit
 # it): `make test` ends by failing on any process of its run still alive (tests/strays.py).
@@ -72,7 +72,7 @@ demo: build $(DEMO_STAMP)
 # stubtest checks python/byref/_native.pyi against the built extension.
 lint: build format-check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
-	$(PY) -m mypy.stubtest byref._native --allowlist tests/stubtest-allowlist.txt
+	$(MAKE) --no-print-directory stubtest
 
 format-check: $(STAMP)
 	cargo fmt --all --check
@@ -132,31 +132,15 @@ TEST_ENV := env PATH="$(CURDIR)/$(VENV)/bin:$$PATH" RUSTC_WORKSPACE_WRAPPER=$(CU
 TEST_WHEEL_DIR := target/test-wheels
 test-build: $(STAMP)
 	$(TEST_ENV) cargo test --workspace --exclude byref-py --all-targets --no-run --quiet
-	$(TEST_ENV) VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop --quiet --profile dev
+	$(TEST_ENV) VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop --quiet --profile dev \
+		-- -C linker=$(CURDIR)/.ci/zig-cc-glibc-2.28
 	rm -f $(TEST_WHEEL_DIR)/byref-*.whl
 	$(TEST_ENV) $(VENV)/bin/maturin build --quiet --profile dev --strip \
 		--compatibility manylinux_2_28 --out $(TEST_WHEEL_DIR) -- -C linker=$(CURDIR)/.ci/zig-cc-glibc-2.28
 
-# Everything CI runs, each phase timed (.ci/phase; the times are printed at the end). The
-# fuzzing runs beside the rest at the lowest priority, on what the build and the tests leave
-# idle (a build's last crates and links, pytest waiting on servers and pools); a failure
-# stops it.
-PHASES := $(CURDIR)/target/test-phases.txt
-PHASE := env BYREF_PHASES=$(PHASES) $(CURDIR)/.ci/phase
+# Everything CI runs: .ci/test says in what order, and what runs beside what.
 test: $(STAMP)
-	@mkdir -p target && : > $(PHASES)
-	@$(PHASE) format $(MAKE) --no-print-directory format-check
-	@setsid $(PHASE) fuzz nice -n 19 $(MAKE) --no-print-directory test-fuzz \
-		> target/test-fuzz.log 2>&1 & \
-	fuzz=$$!; \
-	$(PHASE) build $(MAKE) --no-print-directory test-build && \
-	$(PHASE) stubtest $(PY) -m mypy.stubtest byref._native --allowlist tests/stubtest-allowlist.txt && \
-	$(PHASE) docs $(MAKE) --no-print-directory docs && \
-	$(PHASE) rust-tests $(RUST_TESTS) && \
-	$(PHASE) pytest $(PY_TESTS); \
-	tests=$$?; [ $$tests -eq 0 ] || kill -TERM -- -$$fuzz 2>/dev/null; \
-	wait $$fuzz; fuzzed=$$?; \
-	echo "--- fuzz"; cat target/test-fuzz.log; \
-	$(PHASE) strays $(PY) tests/strays.py; strays=$$?; \
-	echo "--- phases (s)"; cat $(PHASES); \
-	[ $$tests -eq 0 ] && [ $$fuzzed -eq 0 ] && [ $$strays -eq 0 ]
+	.ci/test
+
+stubtest: $(STAMP)
+	$(PY) -m mypy.stubtest byref._native --allowlist tests/stubtest-allowlist.txt
