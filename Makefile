@@ -81,23 +81,21 @@ format-check: $(STAMP)
 
 # The Rust tests and pytest, each by itself, on `make test`'s build (test-build, below).
 # byref-py has no Rust tests: it is tested through Python, by pytest.
-RUST_TESTS = $(TEST_ENV) cargo test --workspace --exclude byref-py --quiet
 rust-test: test-build
-	$(RUST_TESTS)
+	$(TEST_ENV) cargo test --workspace --exclude byref-py --quiet
 
 # pytest in 4 processes (pytest-xdist; tests/README.md says what tests may share), the ten
 # slowest tests at the end. PYTEST_ARGS picks tests: `make py-test PYTEST_ARGS=tests/test_cli.py`.
 PYTEST_ARGS ?=
-PY_TESTS = env PATH="$(CURDIR)/$(VENV)/bin:$$PATH" BYREF_WHEEL_DIR=$(CURDIR)/$(TEST_WHEEL_DIR) \
-	$(PY) -m pytest -n 4 --durations=10 $(PYTEST_ARGS)
 py-test: test-build
-	$(PY_TESTS)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" BYREF_WHEEL_DIR=$(CURDIR)/$(TEST_WHEEL_DIR) \
+		$(PY) -m pytest -n 4 --durations=10 $(PYTEST_ARGS)
 
 # libFuzzer on every decoder of untrusted bytes (handles, object frames, wire headers), from
 # the seed corpus in fuzz/corpus, FUZZ_SECONDS per target; what a run finds new goes to a
 # scratch directory, never into the repository. Needs the nightly toolchain (cargo-fuzz is
 # installed if missing); without it, says so and skips. FUZZ_RUNS bounds targets by runs too
-("handle=1000 wire=500"), FUZZ_JOBS targets run at once.
+# ("handle=1000 wire=500"), FUZZ_JOBS targets run at once.
 FUZZ_SECONDS ?= 300
 FUZZ_RUNS ?=
 FUZZ_JOBS ?= 1
@@ -144,3 +142,22 @@ test: $(STAMP)
 
 stubtest: $(STAMP)
 	$(PY) -m mypy.stubtest byref._native --allowlist tests/stubtest-allowlist.txt
+
+# Criterion and the backend comparisons start their own redis-server, moto_server and daemon.
+bench: build $(DEMO_STAMP)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo bench --workspace
+	$(PY) benches/roundtrip.py
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/parsl_throughput.py
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/parsl_throughput.py --crossover
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/backends.py
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/quic.py
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/value_return.py
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/fanout.py
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/ls.py
+
+# wrapt's own ObjectProxy tests against byref.Proxy (downloads wrapt's sdist from PyPI).
+wrapt-check: build
+	$(PY) tests/wrapt_check.py
+
+clean:
+	rm -rf $(VENV) target site
