@@ -51,13 +51,20 @@ def kill_marked(name: str, value: str, keep: frozenset[int] = frozenset()) -> di
     return found
 
 
+def stat_fields(path: str) -> list[str]:
+    """The fields of a `/proc/<pid>/stat` (or `/proc/<pid>/task/<tid>/stat`) after the command
+    name, which may hold spaces and parentheses: [0] the state ("T": stopped), [1] the
+    parent's pid."""
+    with open(path) as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
 def _ancestors() -> frozenset[int]:
     """This process and those above it (make, the shell of its recipe): marked, not strays."""
     pids, pid = set(), os.getpid()
     while pid > 1:
         pids.add(pid)
-        with open(f"/proc/{pid}/stat") as f:
-            pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        pid = int(stat_fields(f"/proc/{pid}/stat")[1])
     return frozenset(pids)
 
 

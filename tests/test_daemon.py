@@ -22,6 +22,7 @@ from byref import _native
 
 from .conftest import resolve_elsewhere, run_python
 from .servers import QuicDaemon, free_udp_port, wait_for
+from .strays import stat_fields
 
 
 def test_serve_prints_the_url_and_status_counts_what_it_holds(tmp_path: Path) -> None:
@@ -135,7 +136,7 @@ def test_a_hung_daemon_fails_a_request_within_its_timeout(tmp_path: Path) -> Non
 def _stopped(pid: int) -> bool:
     """Whether every thread of process `pid` is stopped (state "T" in /proc)."""
     tasks = Path(f"/proc/{pid}/task").iterdir()
-    return all((t / "stat").read_text().rsplit(")", 1)[1].split()[0] == "T" for t in tasks)
+    return all(stat_fields(str(t / "stat"))[0] == "T" for t in tasks)
 
 
 def test_a_restart_keeps_objects_and_url(tmp_path: Path) -> None:
