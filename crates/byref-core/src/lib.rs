@@ -21,6 +21,7 @@ mod key;
 pub mod mapping;
 mod memory;
 pub mod metrics;
+pub mod own_file;
 pub mod refcount;
 mod refs;
 pub mod secrets;

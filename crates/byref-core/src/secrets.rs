@@ -21,6 +21,7 @@
 
 use std::path::PathBuf;
 
+use crate::own_file::{self, Readers};
 use crate::{Error, Result, StoreUrl};
 
 /// Where the default store is configured (environment or config file).
@@ -37,13 +38,41 @@ pub fn config_dir() -> Option<PathBuf> {
     Some(base.join("byref"))
 }
 
-/// The value of secret `name`: the environment variable, else the config file's line.
-pub fn lookup(name: &str) -> Option<String> {
+/// The largest `byref.env` or `credentials` file read: a few lines of settings.
+const MAX_CONFIG_FILE: u64 = 64 << 10;
+
+/// The value of setting `name` (a URL, a fingerprint, a path: nothing secret): the
+/// environment variable, else the config file's line.
+pub fn setting(name: &str) -> Result<Option<String>> {
+    from_env_or_file(name, Readers::Anyone)
+}
+
+/// The value of secret `name` (a password, a key, a token): the environment variable, else
+/// the config file's line, which then must be readable by its owner only.
+pub fn secret(name: &str) -> Result<Option<String>> {
+    from_env_or_file(name, Readers::OwnerOnly)
+}
+
+fn from_env_or_file(name: &str, readers: Readers) -> Result<Option<String>> {
     if let Ok(value) = std::env::var(name) {
-        return Some(value);
+        return Ok(Some(value));
     }
-    let text = std::fs::read_to_string(config_dir()?.join("byref.env")).ok()?;
-    parse_line(&text, name)
+    let Some(dir) = config_dir() else {
+        return Ok(None);
+    };
+    let path = dir.join("byref.env");
+    // Only the line asked for decides whether the file had to be private.
+    let Some(text) = own_file::read_text(&path, MAX_CONFIG_FILE, Readers::Anyone)? else {
+        return Ok(None);
+    };
+    let Some(value) = parse_line(&text, name) else {
+        return Ok(None);
+    };
+    if readers == Readers::OwnerOnly {
+        own_file::read(&path, MAX_CONFIG_FILE, Readers::OwnerOnly)
+            .map_err(|e| Error::Config(format!("{e} (it holds {name})")))?;
+    }
+    Ok(Some(value))
 }
 
 /// Secret `field` for the store `url` opens at `host` (`host:port`): the credentials file's
@@ -53,7 +82,10 @@ pub fn for_host(url: &StoreUrl, host: &str, field: &str, global: &str) -> Result
     if let Some(value) = in_credentials_file(url, host, field)? {
         return Ok(Some(value));
     }
-    Ok(globals_apply(url, host).then(|| lookup(global)).flatten())
+    if !globals_apply(url, host) {
+        return Ok(None);
+    }
+    secret(global)
 }
 
 /// Whether the global secrets may go to `host` of the store `url` opens: the user gave the
@@ -72,7 +104,7 @@ fn family(scheme: &str) -> &str {
 
 /// Whether `host` is the default store's (`BYREF_URL`), for `scheme`.
 fn is_configured_host(scheme: &str, host: &str) -> bool {
-    let Some(default) = lookup(DEFAULT_URL_VAR) else {
+    let Ok(Some(default)) = setting(DEFAULT_URL_VAR) else {
         return false;
     };
     let Ok(default) = StoreUrl::parse(&default) else {
@@ -93,25 +125,15 @@ fn is_configured_host(scheme: &str, host: &str) -> bool {
 }
 
 /// The credentials file's value of `field` for the store `url` opens at `host`; an error if
-/// the file is readable by other users.
+/// the file is not one byref may trust with secrets ([`own_file`]).
 pub fn in_credentials_file(url: &StoreUrl, host: &str, field: &str) -> Result<Option<String>> {
     let scheme = family(url.scheme());
-    use std::os::unix::fs::PermissionsExt;
-
     let Some(path) = config_dir().map(|d| d.join("credentials")) else {
         return Ok(None);
     };
-    let Ok(text) = std::fs::read_to_string(&path) else {
+    let Some(text) = own_file::read_text(&path, MAX_CONFIG_FILE, Readers::OwnerOnly)? else {
         return Ok(None);
     };
-    let mode = std::fs::metadata(&path).map_or(0, |m| m.permissions().mode());
-    if mode & 0o077 != 0 {
-        return Err(Error::Config(format!(
-            "{} is readable by other users (mode {:o}): run chmod 600 on it",
-            path.display(),
-            mode & 0o777
-        )));
-    }
     Ok(credentials_line(&text, scheme, host, field))
 }
 

@@ -19,6 +19,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex, MutexGuard};
 
+use crate::own_file::{self, Readers};
 use crate::{Error, Result, secrets};
 
 /// Bytes of a store id.
@@ -113,13 +114,10 @@ fn write_record(dir: &std::path::Path, id: StoreId, url: &str) -> io::Result<()>
 
 /// The URL in the record at `path`, if it is one whose id is `id`.
 fn read_record(path: &std::path::Path, id: StoreId) -> io::Result<String> {
-    let file = fs::File::open(path)?;
-    // Checked before reading: a record is a URL, not whatever someone put at the path.
-    if file.metadata()?.len() > MAX_URL {
-        return Err(io::Error::other("longer than a URL may be"));
-    }
-    let mut url = String::new();
-    io::Read::read_to_string(&mut io::Read::take(file, MAX_URL), &mut url)?;
+    // Checked before reading: a record is this user's URL, not whatever someone put at the path.
+    let url = own_file::read_text(path, MAX_URL, Readers::Anyone)
+        .map_err(|e| io::Error::other(e.to_string()))?
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such record"))?;
     if StoreId::of(&url) != id {
         return Err(io::Error::other("it holds the URL of another store"));
     }

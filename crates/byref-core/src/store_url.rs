@@ -31,7 +31,8 @@ impl StoreUrl {
         for (k, v) in url.query_pairs() {
             if options.iter().any(|(seen, _)| *seen == k) {
                 return Err(Error::Config(format!(
-                    "option {k:?} is given twice in {s:?}"
+                    "option {k:?} is given twice in {:?}",
+                    redact(s)
                 )));
             }
             options.push((k.into_owned(), v.into_owned()));
@@ -135,6 +136,11 @@ impl StoreUrl {
             )));
         }
         Ok(())
+    }
+
+    /// The URL as messages may show it: with whatever precedes an `@` (a password) hidden.
+    pub fn redacted(&self) -> String {
+        redact(self.url.as_str())
     }
 
     /// Fails if any option was not taken.
@@ -259,6 +265,12 @@ mod tests {
         assert!(err.contains("verfiy"), "{err}");
 
         assert!(StoreUrl::parse("file:///x?a=1&a=2").is_err());
+        for twice in ["prefix=a&prefix=b", "region=a&region=b"] {
+            let err = StoreUrl::parse(&format!("redis://alice:s3cret@h:1/0?{twice}"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("twice") && !err.contains("s3cret"), "{err}");
+        }
         assert!(StoreUrl::parse("not a url").is_err());
         let mut u = StoreUrl::parse("file:///x?verify=maybe").unwrap();
         assert!(u.take_bool("verify", true).is_err());

@@ -25,7 +25,7 @@ impl Daemon {
     /// Opens (or creates) the data directory and the certificate kept in it; `token`
     /// authenticates clients.
     pub fn open(options: Options, token: Token) -> Result<Self> {
-        let identity = std::fs::create_dir_all(&options.dir)
+        let identity = byref_fs::private::create_dir_all(&options.dir)
             .and_then(|()| Identity::load_or_create(&options.dir))
             .map_err(|e| {
                 byref_core::Error::Config(format!("data directory {}: {e}", options.dir.display()))

@@ -19,7 +19,7 @@
 
 mod layout;
 pub mod node_cache;
-mod private;
+pub mod private;
 mod spool;
 
 use std::collections::{HashMap, HashSet};
@@ -106,7 +106,7 @@ impl FileStore {
         let root = url
             .url()
             .to_file_path()
-            .map_err(|()| Error::Config(format!("{} is not a local absolute path", url.url())))?;
+            .map_err(|()| Error::Config(format!("{} is not a local absolute path", url.redacted())))?;
         if url
             .url()
             .host_str()

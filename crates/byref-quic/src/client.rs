@@ -115,17 +115,18 @@ impl QuicStore {
         let port = url
             .url()
             .port()
-            .ok_or_else(|| Error::Config(format!("{} needs a port", url.url())))?;
+            .ok_or_else(|| Error::Config(format!("{} needs a port", url.redacted())))?;
         let display = format!("{SCHEME}://{host}:{port}");
         let addr = (host.trim_matches(['[', ']']), port)
             .to_socket_addrs()
             .map_err(|e| Error::Config(format!("cannot resolve {display}: {e}")))?
             .next()
             .ok_or_else(|| Error::Config(format!("{display} resolves to no address")))?;
-        let fingerprint = url
-            .take("fingerprint")
-            .or_else(|| secrets::lookup(FINGERPRINT_VAR))
-            .ok_or_else(|| {
+        let fingerprint = match url.take("fingerprint") {
+            Some(fingerprint) => Some(fingerprint),
+            None => secrets::setting(FINGERPRINT_VAR)?,
+        };
+        let fingerprint = fingerprint.ok_or_else(|| {
                 Error::Config(format!(
                     "{display} needs the daemon's certificate fingerprint: \
                      ?fingerprint=... (byref serve prints it) or {FINGERPRINT_VAR}"
@@ -379,7 +380,7 @@ impl Store for QuicStore {
         };
         let mapped = Location::decode(&answer)
             .ok()
-            .and_then(|location| local::map_located(&location, len));
+            .and_then(|location| local::map_located(&location, self.addr, len));
         Ok(mapped)
     }
 

@@ -16,12 +16,16 @@ use std::fmt;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use byref_core::own_file::{self, Readers};
 use byref_core::secrets;
 
 use crate::protocol::TOKEN_LEN;
 
 /// The environment variable (or config-file line) that overrides the token file.
 pub const TOKEN_VAR: &str = "BYREF_TOKEN";
+
+/// The largest token file read: one hex token and a newline, with room to spare.
+const MAX_TOKEN_FILE: u64 = 4096;
 
 /// A token. Compared in constant time; never printed.
 #[derive(Clone, PartialEq, Eq)]
@@ -52,7 +56,8 @@ impl Token {
         blake3::keyed_hash(&self.0, binding) == blake3::Hash::from_bytes(*proof)
     }
 
-    fn to_hex(&self) -> String {
+    /// The token as the token file and `BYREF_TOKEN` spell it: 64 hex digits.
+    pub fn to_hex(&self) -> String {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
     }
 
@@ -93,16 +98,16 @@ pub fn token_path() -> Option<PathBuf> {
 
 /// The client's token: `BYREF_TOKEN`, else the token file. `None` if neither exists.
 pub fn client_token() -> io::Result<Option<Token>> {
-    if let Some(text) = secrets::lookup(TOKEN_VAR) {
+    let checked = |e: byref_core::Error| io::Error::other(e.to_string());
+    if let Some(text) = secrets::secret(TOKEN_VAR).map_err(checked)? {
         return parse(&text, TOKEN_VAR).map(Some);
     }
     let Some(path) = token_path() else {
         return Ok(None);
     };
-    match std::fs::read_to_string(&path) {
-        Ok(text) => parse(&text, &path.display().to_string()).map(Some),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
+    match own_file::read_text(&path, MAX_TOKEN_FILE, Readers::OwnerOnly).map_err(checked)? {
+        Some(text) => parse(&text, &path.display().to_string()).map(Some),
+        None => Ok(None),
     }
 }
 
@@ -128,7 +133,9 @@ pub fn load_or_create(path: &Path) -> io::Result<Token> {
     match create_private(path, token.to_hex().as_bytes()) {
         Ok(()) => Ok(token),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            let text = std::fs::read_to_string(path)?;
+            let text = own_file::read_text(path, MAX_TOKEN_FILE, Readers::OwnerOnly)
+                .map_err(|e| io::Error::other(e.to_string()))?
+                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the token file went"))?;
             parse(&text, &path.display().to_string())
         }
         Err(e) => Err(e),

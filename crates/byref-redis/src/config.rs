@@ -68,7 +68,13 @@ fn hosts(url: &StoreUrl) -> Result<Vec<String>> {
     let host = parsed
         .host_str()
         .filter(|h| !h.is_empty())
-        .ok_or_else(|| Error::Config(format!("{}:// URLs need a host: {parsed}", url.scheme())))?;
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "{}:// URLs need a host: {}",
+                url.scheme(),
+                url.redacted()
+            ))
+        })?;
     Ok(vec![format!("{host}:{}", parsed.port().unwrap_or(6379))])
 }
 
@@ -105,7 +111,7 @@ impl Config {
             }
             Ok(None)
         };
-        let ca = match (scheme.starts_with("rediss"), secrets::lookup(CA_VAR)) {
+        let ca = match (scheme.starts_with("rediss"), secrets::setting(CA_VAR)?) {
             (true, Some(path)) => Some(std::fs::read(&path).map_err(|e| {
                 Error::Config(format!("{CA_VAR}={path}: cannot read the CA file: {e}"))
             })?),

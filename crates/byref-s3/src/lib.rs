@@ -95,13 +95,12 @@ impl S3Store {
         for var in CREDENTIAL_VARS {
             let field = var.to_lowercase();
             let own = secrets::in_credentials_file(&url, &bucket, &field)?;
-            let value = own.or_else(|| {
+            let value = match own {
+                Some(value) => Some(value),
                 // The config file's lines, for what the environment does not set.
-                std::env::var_os(var)
-                    .is_none()
-                    .then(|| secrets::lookup(var))
-                    .flatten()
-            });
+                None if std::env::var_os(var).is_none() => secrets::secret(var)?,
+                None => None,
+            };
             if let Some(value) = value {
                 builder = builder.with_config(field.parse().expect("known key"), value);
             }

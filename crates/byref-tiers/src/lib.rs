@@ -200,8 +200,7 @@ impl TieredStore {
         let recovered = disk.recover();
         let usage = disk.usage();
         let expiry_dir = dir.join("expiry");
-        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
-            .create(&expiry_dir)
+        byref_fs::private::create_dir_all(&expiry_dir)
             .map_err(|e| Error::backend(&url, format!("{}: {e}", expiry_dir.display())))?;
         let disk_expiry = read_expiry(&expiry_dir, &disk);
         Ok(TieredStore {
@@ -467,9 +466,7 @@ impl TieredStore {
                     .duration_since(UNIX_EPOCH)
                     .unwrap_or_default()
                     .as_millis();
-                let scratch = path.with_extension("tmp");
-                std::fs::write(&scratch, ms.to_string())
-                    .and_then(|()| std::fs::rename(&scratch, &path))
+                byref_fs::private::replace_file(&path, ms.to_string().as_bytes())
             }
         };
         written.map_err(|e| Error::backend(&self.name, format!("{}: {e}", path.display())))

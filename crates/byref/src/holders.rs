@@ -158,7 +158,21 @@ impl HolderRecord {
         }
         match process_start(self.pid) {
             Some(start) if start == self.start => Liveness::Alive,
-            _ => Liveness::Gone(format!("process {} has exited", self.pid)),
+            Some(_) => Liveness::Gone(format!("process {} has exited", self.pid)),
+            // No /proc entry to read: gone only if the kernel says no such process. With /proc
+            // mounted `hidepid=2` (usual on login nodes), another user's live process has no
+            // entry either, and signalling it is refused, not unknown.
+            None => match rustix::process::Pid::from_raw(self.pid as i32)
+                .map(rustix::process::test_kill_process)
+            {
+                Some(Err(rustix::io::Errno::SRCH)) => {
+                    Liveness::Gone(format!("process {} has exited", self.pid))
+                }
+                _ => Liveness::Unknown(format!(
+                    "process {} of user {} exists, but /proc hides it from this user",
+                    self.pid, self.uid
+                )),
+            },
         }
     }
 }
@@ -322,7 +336,7 @@ impl Holder {
 }
 
 /// Stores `record`, held by itself; its key.
-async fn put_record(store: &dyn Store, record: &HolderRecord) -> Result<Key> {
+pub(crate) async fn put_record(store: &dyn Store, record: &HolderRecord) -> Result<Key> {
     let tag = record
         .holder_tag()
         .ok_or_else(|| Error::Config(format!("holder tag {:?}", record.tag)))?;

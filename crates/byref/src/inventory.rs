@@ -24,7 +24,8 @@ const IN_FLIGHT: usize = 64;
 pub struct Inventory {
     /// Every object, holder records included.
     pub objects: Vec<Listed>,
-    /// The holder each tag names, from its newest record (a lease extended has had several).
+    /// The holder each tag names, from its most alive record, then its latest lease end (see
+    /// [`take`]: records can be forged, so none can make a holder look gone sooner).
     pub holders: HashMap<HolderTag, HolderRecord>,
     /// The keys of holder records, with their tag.
     pub records: HashMap<Key, HolderTag>,
@@ -57,18 +58,29 @@ pub async fn take(store: &dyn Store, kinds: bool) -> Result<Inventory> {
         .buffered(IN_FLIGHT)
         .try_collect()
         .await?;
-    let mut holders: HashMap<HolderTag, HolderRecord> = HashMap::new();
+    // Anyone who may put objects can put a record naming someone else's tag. So a holder is
+    // judged by its *most alive* record (then the latest lease end): a forged record can make
+    // a holder look alive longer, never gone sooner, and a lease extended (two records for a
+    // moment) counts by its newest end.
+    let now = unix_now();
+    let mut holders: HashMap<HolderTag, (u8, HolderRecord)> = HashMap::new();
     for record in read.into_iter().flatten() {
         let Some(tag) = record.holder_tag() else {
             continue;
         };
-        let newer = holders
+        let rank = match record.liveness(now) {
+            Liveness::Alive => 2,
+            Liveness::Unknown(_) => 1,
+            Liveness::Gone(_) => 0,
+        };
+        let better = holders
             .get(&tag)
-            .is_none_or(|old| record.expires > old.expires);
-        if newer {
-            holders.insert(tag, record);
+            .is_none_or(|(r, old)| (rank, record.expires) > (*r, old.expires));
+        if better {
+            holders.insert(tag, (rank, record));
         }
     }
+    let holders = holders.into_iter().map(|(tag, (_, r))| (tag, r)).collect();
     let mut kind_of = HashMap::new();
     if kinds {
         // The backend's listing gave most objects' first bytes; the rest are read.
@@ -234,9 +246,9 @@ impl Inventory {
                 let why = match self.holders.get(&tag) {
                     _ if options.holder == Some(tag) => Some(format!("held by {tag}")),
                     _ if !options.dead || holding.contains(&tag) => None,
-                    // A lease extended since: this record is not its newest.
-                    Some(newest) if newest.payload().key() != listed.key => {
-                        Some("an older record of its holder".to_owned())
+                    // A lease extended since, or a record posing as its holder's.
+                    Some(judged) if judged.payload().key() != listed.key => {
+                        Some("another record of its holder outlives it".to_owned())
                     }
                     Some(record) => match record.liveness(now) {
                         Liveness::Gone(why) => Some(why),
@@ -270,7 +282,7 @@ pub async fn apply(store: &dyn Store, plan: &Plan) -> Result<Released> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::holders::{Holder, HolderKind};
+    use crate::holders::{Holder, HolderKind, put_record};
     use crate::{Encoding, MemoryStore, Payload, PutOptions, StoreExt, StoreUrl};
     use bytes::Bytes;
 
@@ -338,6 +350,45 @@ mod tests {
         let left = store.list().await.unwrap();
         assert_eq!(left.iter().map(|l| l.references.len()).sum::<usize>(), 4);
         assert!(made_ago(closed, 10).created().unwrap() + 11 > unix_now());
+    }
+
+    /// A token holder copies a live holder's record with `kind: lease, expires: 1` and puts
+    /// it under the holder's tag: the holder's own `gc --dead` must still keep its objects.
+    #[tokio::test]
+    async fn a_forged_record_cannot_make_a_live_holder_look_gone() {
+        let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(
+            MemoryStore::open(StoreUrl::parse("memory://forged").unwrap()).unwrap(),
+        );
+        let victim = Holder::open(store.clone(), HolderKind::Process, "victim", None)
+            .await
+            .unwrap();
+        let options = PutOptions {
+            reference: RefId::held_by(victim.tag()),
+            ..PutOptions::new()
+        };
+        let data = store.put_payload(&payload(5), &options).await.unwrap();
+        let mut forged = victim.record().unwrap();
+        forged.kind = HolderKind::Lease;
+        forged.expires = Some(1);
+        let forged_key = put_record(store.as_ref(), &forged).await.unwrap();
+        let inventory = take(store.as_ref(), false).await.unwrap();
+        assert_eq!(inventory.holders[&victim.tag()].kind, HolderKind::Process);
+        let plan = inventory.plan(&GcOptions {
+            dead: true,
+            ..GcOptions::default()
+        });
+        assert!(
+            plan.drops.iter().all(|d| d.key != data),
+            "the live holder's object would go: {plan:?}"
+        );
+        // Once the holder holds nothing, the forgery is what goes, not the holder's record.
+        store.release(&data, Some(&options.reference)).await.unwrap();
+        let plan = take(store.as_ref(), false).await.unwrap().plan(&GcOptions {
+            dead: true,
+            ..GcOptions::default()
+        });
+        let dropped: Vec<Key> = plan.drops.iter().map(|d| d.key).collect();
+        assert_eq!(dropped, vec![forged_key], "{plan:?}");
     }
 
     #[tokio::test]

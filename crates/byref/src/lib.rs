@@ -119,7 +119,8 @@ fn open_parsed(mut parsed: StoreUrl, url: &str) -> Result<Opened> {
         byref_peer::SCHEME => Arc::new(byref_peer::PeerStore::open(parsed)?),
         other => {
             return Err(Error::Config(format!(
-                "unknown store scheme {other}:// in {url:?} (this build supports: {})",
+                "unknown store scheme {other}:// in {:?} (this build supports: {})",
+                redact(url),
                 SCHEMES.join(", ")
             )));
         }
@@ -137,7 +138,8 @@ fn open_parsed(mut parsed: StoreUrl, url: &str) -> Result<Opened> {
 /// Opens the store a handle names. A handle may come from anyone, so it says where to read
 /// and nothing more: it cannot switch verification off below its scheme's default, start a
 /// server in this process (`peer://`: a peer's handles carry its `quic://` URL), or make
-/// directories (`file://` opens only a store directory that exists here), or have this
+/// directories (`file://` opens only a store directory of this user's that exists here and
+/// no one else may write to), or have this
 /// process send a global secret (`BYREF_REDIS_PASSWORD`) to a host the user did not configure.
 pub fn open_for_handle(url: &str) -> Result<Opened> {
     let parsed = StoreUrl::parse(url)?;
@@ -151,17 +153,42 @@ pub fn open_for_handle(url: &str) -> Result<Opened> {
     }
     if scheme == "file" {
         let path = parsed.url().to_file_path().unwrap_or_default();
-        if !path.is_dir() {
-            return Err(Error::Config(format!(
-                "a handle names the file store {}, which does not exist on this machine",
-                path.display()
-            )));
-        }
+        check_own_store_dir(&path)?;
     }
     // Global secrets are not sent to a host only the handle named (byref_core::secrets).
     let mut opened = open_parsed(parsed.named_by_handle(), url)?;
     opened.verify |= !is_local(&scheme);
     Ok(opened)
+}
+
+/// A file store a handle may name: a directory of this user that no one else may write to.
+/// Another user's store, even one this user can read, holds objects this user never checked
+/// (and unpickling them runs their code); a directory others can write to may hold anything.
+fn check_own_store_dir(path: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let refuse = |why: &str| {
+        Err(Error::Config(format!(
+            "a handle names the file store {}, {why}",
+            path.display()
+        )))
+    };
+    let Some(meta) = std::fs::metadata(path).ok().filter(|m| m.is_dir()) else {
+        return refuse("which does not exist on this machine");
+    };
+    let me = rustix::process::getuid().as_raw();
+    if meta.uid() != me {
+        return refuse(&format!(
+            "which belongs to user {}: a handle opens only this user's ({me}) stores",
+            meta.uid()
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return refuse(&format!(
+            "which other users may write to (mode {:o}); a handle opens only private stores",
+            meta.mode() & 0o777
+        ));
+    }
+    Ok(())
 }
 
 /// Whether a scheme's objects live on this machine, written only by byref.
@@ -253,6 +280,27 @@ mod tests {
         assert!(!missing.exists(), "a handle made a directory");
         let existing = format!("file://{}", dir.path().display());
         assert!(super::open_for_handle(&existing).is_ok());
+
+        // Another user's store, or one anyone may write to, is not opened for a handle (the
+        // user may still open it by its URL).
+        use std::os::unix::fs::PermissionsExt;
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let shared = format!("file://{}", shared.display());
+        let err = super::open_for_handle(&shared).unwrap_err();
+        assert!(err.to_string().contains("may write to"), "{err}");
+        assert!(super::open(&shared).is_ok());
+        let theirs = dir.path().join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        match rustix::fs::chown(&theirs, Some(rustix::fs::Uid::from_raw(65534)), None) {
+            Ok(()) => {
+                let err = super::open_for_handle(&format!("file://{}", theirs.display()))
+                    .unwrap_err();
+                assert!(err.to_string().contains("belongs to user 65534"), "{err}");
+            }
+            Err(e) => eprintln!("skipped: another user's store needs root to make ({e})"),
+        }
 
         #[cfg(feature = "quic")]
         {
