@@ -140,3 +140,76 @@ def resolve_elsewhere(obj: object, expr: str = "repr(x)") -> str:
         f"sys.stdout.write(str({expr}))\n"
     )
     return run_python(code, stdin=pickle.dumps(obj)).decode()
+
+
+class UnixUser:
+    """A Unix user made for one test: `run` runs a command as it."""
+
+    def __init__(self, name: str, home: Path) -> None:
+        import pwd
+
+        entry = pwd.getpwnam(name)
+        self.name, self.uid, self.gid, self.home = name, entry.pw_uid, entry.pw_gid, home
+
+        self.python = _python_for_others()
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """The test's environment, with a configuration directory of this user's own, and
+        this interpreter's packages on the path of `self.python`."""
+        packages = [p for p in sys.path if p and not p.startswith(sys.base_prefix)]
+        return {
+            **os.environ, "HOME": str(self.home), "BYREF_CONFIG_DIR": str(self.home / "config"),
+            "PYTHONPATH": os.pathsep.join(packages), **extra,
+        }  # fmt: skip
+
+    def run(self, args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        kwargs = {"env": self.env(), "text": True, "timeout": 120, **kwargs}
+        return subprocess.run(
+            args, user=self.uid, group=self.gid, extra_groups=[], capture_output=True,
+            **kwargs,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+
+def _python_for_others() -> str:
+    """This interpreter, or the system's of the same version where this one is in a directory
+    only root may enter (pyenv under /root): what another user can run with these packages."""
+    import shutil
+
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for candidate in (sys.executable, shutil.which(version, path="/usr/local/bin:/usr/bin")):
+        if candidate and _others_may_run(Path(candidate).resolve()):
+            return candidate
+    pytest.skip(f"no {version} that other users may run")
+
+
+def _others_may_run(path: Path) -> bool:
+    """Whether every directory up to `path` lets others through and `path` lets them run it."""
+    return all(p.stat().st_mode & 0o001 for p in [*path.parents, path])
+
+
+@pytest.fixture
+def second_user() -> Iterator[UnixUser]:
+    """A real second Unix user (`useradd`), removed afterwards with what it owns here: the
+    multi-user promises are tested against one. Skipped, saying why, without root."""
+    import shutil
+
+    if os.geteuid() != 0 or shutil.which("useradd") is None:
+        pytest.skip("a second Unix user needs root and useradd")
+    name = f"byref-t{uuid.uuid4().hex[:8]}"
+    # Not under pytest's directory (root's, 0700): one the user can pass through.
+    base = Path(tempfile.mkdtemp(prefix="byref-user-"))
+    base.chmod(0o711)
+    home = base / name
+    subprocess.run(
+        ["useradd", "--no-create-home", "--home-dir", str(home), "--shell", "/usr/sbin/nologin", name],
+        check=True,
+    )  # fmt: skip
+    try:
+        user = UnixUser(name, home)
+        home.mkdir(mode=0o700)
+        os.chown(home, user.uid, user.gid)
+        yield user
+    finally:
+        subprocess.run(["pkill", "-KILL", "-u", name], check=False)
+        subprocess.run(["userdel", name], check=False)
+        shutil.rmtree(base, ignore_errors=True)

@@ -441,7 +441,8 @@ def _reduce_value(proxy: Proxy, target: Any, protocol: Any) -> tuple[Any, tuple[
         return _inline, (encoding, stream, parts)
     # Stored again, with a fresh reference that is released on resolve if the old one was.
     holder = restoring_holders.get(decoded.url)
-    fresh = _native.Store(decoded.url).put(
+    # Opened as the handle's store, not the user's: a handle may come from anyone.
+    fresh = _native.Store.for_handle(decoded.url).put(
         encoding, stream, buffers, evict=decoded.evict, holder=holder
     )
     fresh_handle = fresh.encode()

@@ -150,6 +150,16 @@ impl PyStore {
         })
     }
 
+    /// The store a handle names, opened with a handle's trust ([`byref::open_for_handle`]):
+    /// where a changed proxy is stored again. It sends no global secret to a host only the
+    /// handle named, starts no server, makes no directory.
+    #[staticmethod]
+    fn for_handle(py: Python<'_>, url: &str) -> PyByrefResult<Self> {
+        Ok(PyStore {
+            opened: registry::open_for_handle(py, url)?,
+        })
+    }
+
     /// The URL handles carry: opens this store, with these options, anywhere.
     #[getter]
     fn url(&self) -> &str {
