@@ -154,3 +154,38 @@ def test_a_handle_to_a_missing_file_store_makes_no_directory(tmp_path: Path) -> 
     )
     assert run_python(code, stdin=data).startswith(b"refused:")
     assert not root.exists()
+
+
+def _persistent(pid: object) -> bytes:
+    """A pickle stream of one persistent id `pid`."""
+    import io
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj: object) -> object:
+            return pid if obj is Ellipsis else None
+
+    out = io.BytesIO()
+    Pickler(out, protocol=5).dump(Ellipsis)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "stream, buffers",
+    [
+        (pickle.dumps(list(range(100)), protocol=5)[:-7], []),  # truncated: EOFError before
+        (b"\x80\x05this is no pickle", []),  # UnpicklingError before
+        (_persistent(("bytes",)), []),  # a buffer it lacks: StopIteration before
+        (_persistent(7), [b"x"]),  # an id that is not a tuple: TypeError before
+    ],
+    ids=["truncated", "garbage", "missing-buffer", "bad-persistent-id"],
+)
+def test_a_crafted_frame_raises_a_typed_error(
+    store: byref.Store, stream: bytes, buffers: list[bytes]
+) -> None:
+    """Anyone can store bytes and name them in a handle: a stream that does not load is a
+    `byref.DeserializationError`, never a raw `UnpicklingError`/`EOFError`/`StopIteration`."""
+    handle = _native.Store(store.url).put(1, stream, buffers)
+    with pytest.raises(byref.DeserializationError) as caught:
+        store.get(handle.key)
+    assert isinstance(caught.value, pickle.UnpicklingError)
+    pickle.loads(pickle.dumps(caught.value))

@@ -53,6 +53,13 @@ class SerializationError(ByrefError, pickle.PicklingError):
     """
 
 
+class DeserializationError(ByrefError, pickle.UnpicklingError):
+    """A stored value that does not load: its stream is truncated or not one byref wrote.
+
+    Its key only proves the bytes are the ones the handle named, not that byref made them.
+    """
+
+
 class WorkerImportError(ByrefError, ImportError):
     """A pickled value refers to a module this process (typically a worker) cannot import."""
 
@@ -62,6 +69,7 @@ __all__ = [
     "BackendError",
     "ByrefError",
     "ConfigError",
+    "DeserializationError",
     "HandleError",
     "IntegrityError",
     "ObjectNotFound",

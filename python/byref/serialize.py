@@ -21,6 +21,7 @@ from typing import Any
 import cloudpickle
 
 from .diagnose import naming_missing_imports, pickling_error, probe
+from .errors import DeserializationError
 
 RAW, PICKLE5, CLOUDPICKLE = 0, 1, 2
 
@@ -127,15 +128,23 @@ class _Unpickler(pickle.Unpickler):
         self._seen = seen
 
     def persistent_load(self, pid: Any) -> Any:
-        if pid[0] == "again":
-            return self._seen[pid[1]]
-        buf = next(self._buffers)
-        if pid[0] == "bytes":
-            value: Any = bytes(buf)  # bytes own their memory: this copy cannot be avoided.
-        elif pid[0] == "bytearray":
-            value = bytearray(buf)
-        else:
-            value = memoryview(buf).cast("B").cast(pid[1], pid[2])
+        # The stream may be anyone's (a key only proves the bytes are what the handle named):
+        # every id is checked, and anything else is a malformed stream, not a crash.
+        try:
+            kind = pid[0]
+            if kind == "again":
+                return self._seen[pid[1]]
+            buf = next(self._buffers)
+            if kind == "bytes":
+                value: Any = bytes(buf)  # bytes own their memory: this copy cannot be avoided.
+            elif kind == "bytearray":
+                value = bytearray(buf)
+            elif kind == "memoryview":
+                value = memoryview(buf).cast("B").cast(pid[1], pid[2])
+            else:
+                raise pickle.UnpicklingError(f"unknown out-of-band buffer id {kind!r}")
+        except (TypeError, ValueError, IndexError, KeyError, StopIteration) as e:
+            raise pickle.UnpicklingError(f"malformed out-of-band buffer id {pid!r}: {e}") from e
         self._seen[-1] = value
         return value
 
@@ -152,6 +161,8 @@ def loads(
     the module and ``what()`` was being loaded.
     """
     if encoding == RAW:
+        if len(buffers) != 1:
+            raise DeserializationError(f"{what()}: a raw frame of {len(buffers)} buffers, not 1")
         return memoryview(buffers[0])
     seen: list[Any] = []
 
@@ -161,4 +172,7 @@ def loads(
             yield buf
 
     with naming_missing_imports(what):
-        return _Unpickler(stream, feed(), seen).load()
+        try:
+            return _Unpickler(stream, feed(), seen).load()
+        except (pickle.UnpicklingError, EOFError) as e:
+            raise DeserializationError(f"{what()} does not unpickle: {e}") from e

@@ -134,10 +134,14 @@ pub async fn get_file(
     let written = copy_verified(opened, key, &prefix, data, &mut out, meter).await;
     drop(out);
     match (written, &partial, path) {
-        (Ok(n), Some(from), Some(to)) => {
-            std::fs::rename(from, to).map_err(|e| io_error(to, e))?;
-            Ok(n)
-        }
+        (Ok(n), Some(from), Some(to)) => match std::fs::rename(from, to) {
+            Ok(()) => Ok(n),
+            // Nothing is left behind: not the output (never made), not the partial file.
+            Err(e) => {
+                let _ = std::fs::remove_file(from);
+                Err(io_error(to, e))
+            }
+        },
         (Ok(n), _, _) => Ok(n),
         (Err(e), Some(from), _) => {
             let _ = std::fs::remove_file(from);
@@ -245,6 +249,15 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, Error::Config(_)), "{err}");
         assert!(!dir.path().join("p").exists() && !dir.path().join(".p.byref-partial").exists());
+
+        // The final rename fails (a directory stands at the output's name): no partial file
+        // is left behind.
+        let taken = dir.path().join("taken");
+        std::fs::create_dir(&taken).unwrap();
+        std::fs::write(taken.join("inside"), b"keeps the directory non-empty").unwrap();
+        let key = put_file(&opened, &src, None, &()).await.unwrap();
+        get_file(&opened, &key, Some(&taken), &()).await.unwrap_err();
+        assert!(!dir.path().join(".taken.byref-partial").exists());
     }
 
     #[tokio::test]
