@@ -15,6 +15,7 @@ import pytest
 
 import byref
 
+from .conftest import UnixUser
 from .servers import QuicDaemon
 
 RESOLVE = """
@@ -235,5 +236,39 @@ def test_the_fetcher_streams_into_the_cache_without_a_whole_copy(tmp_path: Path)
         length, grown = map(int, out.stdout.split())
         assert length == array.size
         assert grown < array.nbytes // 2, f"peak memory grew {grown >> 20} MiB for a 200 MB fetch"
+    finally:
+        daemon.stop()
+
+
+def test_another_user_taking_the_cache_name_does_not_turn_it_off(
+    tmp_path: Path, second_user: UnixUser
+) -> None:
+    """Another user creates /dev/shm/byref-<uid> first (in a /dev/shm of the test's own mount
+    namespace): this user's processes go on to byref-<uid>-1 and still share one cache
+    (before: the node cache was off, silently)."""
+    daemon = QuicDaemon(tmp_path / "daemon")
+    try:
+        value = np.random.default_rng().random(100_000)
+        proxy = byref.Store(daemon.url).proxy(value)
+        key = byref.handle_of(proxy).key
+        uid = os.getuid()
+        script = (
+            'mount -t tmpfs tmpfs /dev/shm && '
+            'setpriv --reuid="$1" --regid="$2" --clear-groups mkdir -m 0700 /dev/shm/byref-"$3" && '
+            '"$4" -c "$5" < "$6" && "$4" -c "$5" < "$6" && ls /dev/shm/byref-"$3"-1'
+        )
+        wire = tmp_path / "proxy.pickle"
+        wire.write_bytes(pickle.dumps(proxy))
+        env = {k: v for k, v in os.environ.items() if k != "BYREF_NODE_CACHE"}
+        out = subprocess.run(
+            ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
+             str(second_user.uid), str(second_user.gid), str(uid), sys.executable, RESOLVE,
+             str(wire)],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        total = str(float(value.sum()))
+        assert out.stdout.split()[:3] == [total, total, key], out.stdout
+        assert daemon.gets_served() == 1, "the second process did not find the first's entry"
     finally:
         daemon.stop()

@@ -8,6 +8,7 @@ import os
 import pickle
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -228,3 +229,22 @@ def test_what_a_killed_producer_left_in_shared_memory_is_swept(producer, tmp_pat
     finally:
         live.kill()
         live.wait()
+
+
+def test_threads_opening_one_fixed_port_peer_share_one_server() -> None:
+    """Eight threads open the same `peer://127.0.0.1:<port>` at once: one server, one store
+    (before: all but one failed with "Address already in use")."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .servers import free_udp_port
+
+    url = f"peer://127.0.0.1:{free_udp_port()}"
+    barrier = threading.Barrier(8)
+
+    def open_it(_: int) -> str:
+        barrier.wait(timeout=30)
+        return byref.Store(url).url
+
+    with ThreadPoolExecutor(8) as pool:
+        urls = set(pool.map(open_it, range(8)))
+    assert len(urls) == 1, urls

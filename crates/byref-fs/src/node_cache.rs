@@ -76,34 +76,63 @@ impl Drop for FetchLock {
     }
 }
 
+/// How many other names in `/dev/shm` the node cache tries when another user took its own.
+pub const FALLBACKS: usize = 7;
+
 impl NodeCache {
     /// The cache this process uses: `$BYREF_NODE_CACHE` (a directory, or `off`), else
-    /// `/dev/shm/byref-<uid>` where `/dev/shm` exists; `None` when disabled or unusable.
+    /// `/dev/shm/byref-<uid>` where `/dev/shm` exists; `None` when disabled or unusable, with
+    /// a warning on standard error saying why when it was not turned off.
+    ///
+    /// Anyone can create a name in `/dev/shm`: where another user made `byref-<uid>` first,
+    /// the processes of this user all go on to `byref-<uid>-1`, then `-2`... (the first of
+    /// [`FALLBACKS`] that is theirs), so they still share one cache.
     /// Capacity: `$BYREF_NODE_CACHE_BYTES`, else a quarter of the free space of the
     /// filesystem holding it when first opened — `/dev/shm` is memory, and the other three
     /// quarters stay for the tasks that read the objects.
     pub fn from_env() -> Option<NodeCache> {
-        let dir = match std::env::var(NODE_CACHE_VAR) {
+        let candidates: Vec<PathBuf> = match std::env::var(NODE_CACHE_VAR) {
             Ok(v) if v == "off" => return None,
-            Ok(v) => PathBuf::from(v),
+            Ok(v) => vec![PathBuf::from(v)],
             Err(_) => {
                 let shm = Path::new("/dev/shm");
                 if !shm.is_dir() {
                     return None;
                 }
-                shm.join(format!("byref-{}", rustix::process::getuid().as_raw()))
+                let base = format!("byref-{}", rustix::process::getuid().as_raw());
+                (0..=FALLBACKS)
+                    .map(|n| match n {
+                        0 => shm.join(&base),
+                        n => shm.join(format!("{base}-{n}")),
+                    })
+                    .collect()
             }
         };
         let capacity = std::env::var(NODE_CACHE_BYTES_VAR)
             .ok()
             .and_then(|v| byref_core::parse_size(&v).ok());
-        NodeCache::open(dir, capacity).ok()
+        let mut refused = Vec::new();
+        for dir in candidates {
+            match NodeCache::open(dir.clone(), capacity) {
+                Ok(cache) => return Some(cache),
+                Err(e) => refused.push(e.to_string()),
+            }
+        }
+        eprintln!(
+            "byref: warning: no node cache (each process fetches its own copy): {}",
+            refused.join("; ")
+        );
+        None
     }
 
     /// Opens (creating, 0700) the cache in `dir`, bounded by `capacity` bytes (default: a
     /// quarter of the filesystem's free space). Refuses a directory another user could
     /// read or plant files in.
     pub fn open(dir: PathBuf, capacity: Option<u64>) -> io::Result<NodeCache> {
+        let owner_of = |meta: &fs::Metadata| match meta.uid() {
+            uid if uid == rustix::process::getuid().as_raw() => String::new(),
+            uid => format!(", but user {uid}'s"),
+        };
         match private::create_dir(&dir) {
             Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
             _ => {}
@@ -114,8 +143,9 @@ impl NodeCache {
             return Err(io::Error::new(
                 io::ErrorKind::PermissionDenied,
                 format!(
-                    "{} is not a private directory of this user (mode 0700)",
-                    dir.display()
+                    "{} is not a private directory of this user (mode 0700){}",
+                    dir.display(),
+                    owner_of(&meta)
                 ),
             ));
         }

@@ -45,6 +45,24 @@ pub(crate) fn open_for_handle(py: Python<'_>, url: &str) -> byref::Result<Arc<Op
     }
 }
 
+/// The lock that one URL's openings take in turn (kept for the process's life: one small
+/// mutex per URL opened). A forked child starts afresh: a gate held by a parent's thread
+/// would never open in the child.
+fn opening_gate(key: &str) -> Arc<Mutex<()>> {
+    type Gates = HashMap<String, Arc<Mutex<()>>>;
+    static GATES: Mutex<Option<(u32, Gates)>> = Mutex::new(None);
+    let mut slot = GATES.lock().unwrap_or_else(|p| p.into_inner());
+    let pid = std::process::id();
+    if slot.as_ref().is_some_and(|(owner, _)| *owner != pid) {
+        std::mem::forget(slot.take());
+    }
+    slot.get_or_insert_with(|| (pid, HashMap::new()))
+        .1
+        .entry(key.to_owned())
+        .or_default()
+        .clone()
+}
+
 /// Prefixes the map's keys of stores opened for handles.
 const FOR_HANDLE: &str = "handle:";
 
@@ -58,8 +76,19 @@ fn open_with(
     if let Some(found) = stores(&mut STORES.lock().unwrap_or_else(|p| p.into_inner())).get(&key) {
         return Ok(found.clone());
     }
-    // Inside the runtime: a peer:// store starts serving as it opens.
-    let opened = Arc::new(py.detach(|| crate::runtime::within(|| opener(url)))?);
+    // One opening per URL at a time: two threads opening `peer://host:7000` at once would both
+    // bind the port ("Address already in use"). Opens of other URLs do not wait.
+    let gate = opening_gate(&key);
+    let opened = py.detach(|| {
+        let _one_at_a_time = gate.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(found) =
+            stores(&mut STORES.lock().unwrap_or_else(|p| p.into_inner())).get(&key)
+        {
+            return Ok(found.clone());
+        }
+        // Inside the runtime: a peer:// store starts serving as it opens.
+        crate::runtime::within(|| opener(url)).map(Arc::new)
+    })?;
     let mut slot = STORES.lock().unwrap_or_else(|p| p.into_inner());
     let map = stores(&mut slot);
     // Another thread may have opened it meanwhile; keep the first so all share one store.
