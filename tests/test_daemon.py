@@ -60,8 +60,9 @@ def test_max_connections_bounds_the_clients_served_at_once(tmp_path: Path) -> No
 
 
 def test_idle_metrics_clients_cannot_take_the_endpoint_down(tmp_path: Path) -> None:
-    """More idle TCP connections than the daemon has file descriptors: once they go, the
-    metrics endpoint answers again (before, the accept loop ended on its first error)."""
+    """More idle TCP connections than the daemon has file descriptors: puts to its disk tier
+    go on meanwhile (before: "Too many open files" for 5 s), and once they go, the metrics
+    endpoint answers again (before, the accept loop ended on its first error)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         metrics = s.getsockname()[1]
@@ -71,13 +72,19 @@ def test_idle_metrics_clients_cannot_take_the_endpoint_down(tmp_path: Path) -> N
 
     daemon = subprocess.Popen(
         [sys.executable, "-m", "byref", "serve", "--listen", f"127.0.0.1:{free_udp_port()}",
-         "--dir", str(tmp_path), "--metrics", f"127.0.0.1:{metrics}"],
+         "--dir", str(tmp_path), "--metrics", f"127.0.0.1:{metrics}", "--memory", "1MiB"],
         stdout=subprocess.PIPE, text=True, preexec_fn=few_descriptors,
     )  # fmt: skip
     try:
-        assert daemon.stdout is not None and daemon.stdout.readline().startswith("quic://")
+        assert daemon.stdout is not None
+        url = daemon.stdout.readline().strip()
+        assert url.startswith("quic://"), url
         idle = [socket.create_connection(("127.0.0.1", metrics)) for _ in range(150)]
         time.sleep(1)
+        store = byref.Store(url)
+        for i in range(20):  # 2 MiB each: past the 1 MiB memory tier, to disk
+            key = store.put(np.full(1 << 18, i, dtype=np.float64))
+            assert float(store.get(key)[0]) == i
         for s in idle:
             s.close()
         deadline = time.monotonic() + 20

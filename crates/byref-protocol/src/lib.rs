@@ -53,6 +53,9 @@ pub const MAX_MESSAGE: usize = 1024;
 pub const MAX_LOCATION: u64 = 8192;
 /// Longest `LIST` answer: one page of a listing.
 pub const MAX_LISTING_PAGE: u64 = 4 << 20;
+/// Most bytes of pages a client reads for one listing (about five million objects): a server
+/// whose listing never ends cannot grow a client (`byref ls`) without bound.
+pub const MAX_LISTING: u64 = 256 << 20;
 /// Length of a token, and of a proof of one, in bytes.
 pub const TOKEN_LEN: usize = 32;
 

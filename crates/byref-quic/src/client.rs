@@ -19,7 +19,7 @@ use bytes::Bytes;
 use tokio::sync::Mutex;
 
 use crate::protocol::{
-    ListingPage, Location, MAX_LISTING_PAGE, MAX_LOCATION, Op, RESPONSE_LEN, Request, Response,
+    ListingPage, Location, MAX_LISTING, MAX_LISTING_PAGE, MAX_LOCATION, Op, RESPONSE_LEN, Request, Response,
     TOKEN_LEN,
 };
 use crate::token::{self, TOKEN_VAR, Token};
@@ -407,9 +407,11 @@ impl Store for QuicStore {
         }
     }
 
-    /// Page by page, each checked against [`MAX_LISTING_PAGE`] before it is read.
+    /// Page by page, each checked against [`MAX_LISTING_PAGE`] before it is read, and all
+    /// together against [`MAX_LISTING`].
     async fn list(&self) -> Result<Vec<Listed>> {
         let mut listed: Vec<Listed> = Vec::new();
+        let mut read = 0;
         loop {
             let after = listed.last().map_or(Key::from_bytes([0; 32]), |l| l.key);
             let (response, mut recv) = self.call(request(Op::List, &after), None).await?;
@@ -417,6 +419,14 @@ impl Store for QuicStore {
                 return Err(self.backend(format!(
                     "a listing page of {} bytes (the limit is {MAX_LISTING_PAGE})",
                     response.value
+                )));
+            }
+            read += response.value;
+            if read > MAX_LISTING {
+                return Err(self.backend(format!(
+                    "a listing of more than {MAX_LISTING} bytes ({} objects so far): \
+                     more than a client holds",
+                    listed.len()
                 )));
             }
             let body = self.read_body(&mut recv, response.value).await?;

@@ -27,7 +27,10 @@ use byref_core::{
 use byref_fs::{FileStore, Recovered};
 use bytes::Bytes;
 
+mod key_locks;
 mod report;
+
+use key_locks::KeyLocks;
 
 /// Where a fetched object came from, for the hit counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,10 +182,11 @@ pub struct TieredStore {
     expiry_dir: PathBuf,
     /// What opening cleaned up after a killed run, reported in the status.
     recovered: Recovered,
-    /// Disk releases, one at a time: the file store tells the release that removed a key's
-    /// last name from the others only when no other release of it runs meanwhile, and the
-    /// byte count above takes off each object once.
-    disk_releases: tokio::sync::Mutex<()>,
+    /// Puts and releases of one key, one at a time: the file store tells the release that
+    /// removed a key's last name from the others only when no other release of it runs
+    /// meanwhile, and a put tells whether it made the object only when no other put of it
+    /// does; so the byte and object counts above take each object once.
+    keys: KeyLocks,
 }
 
 fn later(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
@@ -215,7 +219,7 @@ impl TieredStore {
             disk_expiry: Mutex::new(disk_expiry),
             expiry_dir,
             recovered,
-            disk_releases: tokio::sync::Mutex::new(()),
+            keys: KeyLocks::default(),
         })
     }
 
@@ -527,7 +531,7 @@ impl TieredStore {
             .map(|(k, _)| *k)
             .collect();
         for key in due {
-            let _one_at_a_time = self.disk_releases.lock().await;
+            let _one_at_a_time = self.keys.lock(&key).await;
             let len = self.disk.head(&key).await?.unwrap_or(0);
             // Each release drops one reference; the last deletes the file.
             loop {
@@ -657,6 +661,7 @@ impl Store for TieredStore {
     }
 
     async fn put(&self, key: &Key, payload: &Payload, options: &PutOptions) -> Result<()> {
+        let _one_at_a_time = self.keys.lock(key).await;
         self.put_payload(key, payload, options.reference, options.ttl)
             .await
     }
@@ -670,6 +675,7 @@ impl Store for TieredStore {
         body: &mut dyn Incoming,
         options: &PutOptions,
     ) -> Result<()> {
+        let _one_at_a_time = self.keys.lock(key).await;
         let reservation = self.reserve(key, len)?;
         match reservation.tier {
             Tier::Memory => {
@@ -729,10 +735,10 @@ impl Store for TieredStore {
     }
 
     async fn release(&self, key: &Key, reference: Option<&RefId>) -> Result<bool> {
+        let _one_at_a_time = self.keys.lock(key).await;
         if let Some(released) = self.release_memory(key, reference) {
             return released;
         }
-        let _one_at_a_time = self.disk_releases.lock().await;
         let len = self.disk.head(key).await?;
         let deleted = self.disk.release(key, reference).await?;
         if deleted {
@@ -771,6 +777,61 @@ mod tests {
             }
             let _ = self.cut.take().expect("asked once more").await;
             Err("the client went away".into())
+        }
+    }
+
+    /// Eight clients put one 2 MiB value into the disk tier at once: one object of 2 MiB is
+    /// counted, nothing once every reference is released, and a 20 MiB tier still takes 18
+    /// MiB more (before: 8 objects, 7 left after the releases, and `StorageFull` at 6 MiB).
+    /// (With one put of a key at a time, the puts cannot all begin at once: each body gives up
+    /// waiting for the others after 100 ms.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_puts_of_one_value_count_one_object() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(TieredStore::open("t", dir.path(), 0, 20 << 20).unwrap());
+        let data = Bytes::from(vec![7u8; 2 << 20]);
+        let key = Key::of(&data);
+        let started = Arc::new(tokio::sync::Barrier::new(8));
+        let puts = (0..8).map(|_| {
+            let (store, data) = (store.clone(), data.clone());
+            let started = started.clone();
+            tokio::spawn(async move {
+                let options = PutOptions::new();
+                // As over a network: every put has begun before any body arrives.
+                let mut body = AfterAll(started, Some(data.clone()));
+                store
+                    .put_incoming(&key, data.len() as u64, &mut body, &options)
+                    .await
+                    .map(|()| options.reference)
+            })
+        });
+        let mut references = Vec::new();
+        for put in puts {
+            references.push(put.await.unwrap().unwrap());
+        }
+        assert_eq!(store.usage().1, Usage { objects: 1, bytes: 2 << 20 });
+        let big = Payload::from_parts(vec![Bytes::from(vec![8u8; 18 << 20])]);
+        store
+            .put(&Key::of(&vec![8u8; 18 << 20]), &big, &PutOptions::new())
+            .await
+            .expect("18 MiB more fit a 20 MiB tier holding 2 MiB");
+        for reference in &references {
+            store.release(&key, Some(reference)).await.unwrap();
+        }
+        assert_eq!(store.usage().1, Usage { objects: 1, bytes: 18 << 20 });
+    }
+
+    /// A body whose bytes come once all its barrier's puts have begun, or after 100 ms.
+    struct AfterAll(Arc<tokio::sync::Barrier>, Option<Bytes>);
+
+    #[async_trait]
+    impl Incoming for AfterAll {
+        async fn next_part(&mut self) -> std::result::Result<Option<Bytes>, String> {
+            let part = self.1.take();
+            if part.is_some() {
+                let _ = tokio::time::timeout(Duration::from_millis(100), self.0.wait()).await;
+            }
+            Ok(part)
         }
     }
 
