@@ -99,7 +99,7 @@ py-test: test-build
 FUZZ_SECONDS ?= 300
 FUZZ_RUNS ?=
 FUZZ_JOBS ?= 1
-FUZZ_TARGETS := handle frame wire
+FUZZ_TARGETS := handle frame wire locate listing
 fuzz:
 	@if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then \
 		echo "fuzz: skipped, no nightly Rust toolchain (rustup toolchain install nightly)"; exit 0; fi; \

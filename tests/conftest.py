@@ -200,10 +200,10 @@ def second_user() -> Iterator[UnixUser]:
     base = Path(tempfile.mkdtemp(prefix="byref-user-"))
     base.chmod(0o711)
     home = base / name
+    shell = "/usr/sbin/nologin"
     subprocess.run(
-        ["useradd", "--no-create-home", "--home-dir", str(home), "--shell", "/usr/sbin/nologin", name],
-        check=True,
-    )  # fmt: skip
+        ["useradd", "--no-create-home", "--home-dir", str(home), "--shell", shell, name], check=True
+    )
     try:
         user = UnixUser(name, home)
         home.mkdir(mode=0o700)

@@ -253,7 +253,7 @@ def test_another_user_taking_the_cache_name_does_not_turn_it_off(
         key = byref.handle_of(proxy).key
         uid = os.getuid()
         script = (
-            'mount -t tmpfs tmpfs /dev/shm && '
+            "mount -t tmpfs tmpfs /dev/shm && "
             'setpriv --reuid="$1" --regid="$2" --clear-groups mkdir -m 0700 /dev/shm/byref-"$3" && '
             '"$4" -c "$5" < "$6" && "$4" -c "$5" < "$6" && ls /dev/shm/byref-"$3"-1'
         )

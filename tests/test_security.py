@@ -54,7 +54,8 @@ def test_a_handle_does_not_open_another_users_file_store(second_user: UnixUser) 
     """Another user makes a world-readable file store and a proxy naming it by URL; this user's
     worker refuses to open it (before: it opened it and unpickled the object)."""
     made = second_user.run(
-        python(f"""
+        python(
+            f"""
             import os, pickle, sys, byref
             root = {str(second_user.home)!r} + "/store"
             store = byref.Store("file://" + root)
@@ -64,7 +65,9 @@ def test_a_handle_does_not_open_another_users_file_store(second_user: UnixUser) 
                 for f in files:
                     os.chmod(os.path.join(d, f), 0o644)
             sys.stdout.buffer.write(pickle.dumps(proxy))
-        """, second_user.python),
+        """,
+            second_user.python,
+        ),
         env=second_user.env(BYREF_STORE_IDS="off"),
         text=False,
     )

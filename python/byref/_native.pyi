@@ -64,6 +64,8 @@ class Handle:
     def evict(self) -> bool: ...
 
 @final
+def default_url() -> str: ...
+
 class Store:
     """An open backend, shared per URL within a process."""
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import atexit
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -24,12 +22,9 @@ atexit.register(_native.close_peers)
 
 
 def default_url() -> str:
-    """``$BYREF_URL``, else a file store under the user's cache directory."""
-    url = os.environ.get("BYREF_URL")
-    if url:
-        return url
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return (Path(cache) / "byref").absolute().as_uri()
+    """``$BYREF_URL`` (the environment, else ``byref.env``), else a file store under the
+    user's cache directory: the rule Rust applies, from Rust."""
+    return _native.default_url()
 
 
 def _holder(lifetime: Lifetime | None) -> Any:

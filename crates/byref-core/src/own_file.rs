@@ -33,11 +33,15 @@ pub fn read(path: &Path, max: u64, readers: Readers) -> Result<Option<Vec<u8>>> 
     let fd = match rustix::fs::open(path, flags, Mode::empty()) {
         Ok(fd) => fd,
         Err(rustix::io::Errno::NOENT) => return Ok(None),
-        Err(rustix::io::Errno::LOOP) => return refuse("is a symlink; byref reads it only as a regular file".into()),
+        Err(rustix::io::Errno::LOOP) => {
+            return refuse("is a symlink; byref reads it only as a regular file".into());
+        }
         Err(e) => return refuse(format!("cannot be opened: {e}")),
     };
     let file = File::from(fd);
-    let meta = file.metadata().map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
     let kind = meta.file_type();
     if !kind.is_file() {
         let what = if kind.is_fifo() {

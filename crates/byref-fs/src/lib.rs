@@ -103,10 +103,9 @@ impl FileStore {
     /// Opens `file:///abs/path[?fsync=true]`, creating the directory if needed.
     pub fn open(mut url: StoreUrl) -> Result<Self> {
         url.refuse_credentials("a file store is protected by file permissions")?;
-        let root = url
-            .url()
-            .to_file_path()
-            .map_err(|()| Error::Config(format!("{} is not a local absolute path", url.redacted())))?;
+        let root = url.url().to_file_path().map_err(|()| {
+            Error::Config(format!("{} is not a local absolute path", url.redacted()))
+        })?;
         if url
             .url()
             .host_str()

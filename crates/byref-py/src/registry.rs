@@ -81,8 +81,7 @@ fn open_with(
     let gate = opening_gate(&key);
     let opened = py.detach(|| {
         let _one_at_a_time = gate.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(found) =
-            stores(&mut STORES.lock().unwrap_or_else(|p| p.into_inner())).get(&key)
+        if let Some(found) = stores(&mut STORES.lock().unwrap_or_else(|p| p.into_inner())).get(&key)
         {
             return Ok(found.clone());
         }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use byref::cache::process_cache;
 use byref::holders::Holder;
-use byref::{Encoding, Error, Key, Layout, Object, Opened, Payload, PutOptions, StoreExt};
+use byref::{Encoding, Key, Layout, Object, Opened, Payload, PutOptions, StoreExt};
 use futures::{StreamExt, TryStreamExt, stream};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -302,31 +302,12 @@ impl PyStore {
 /// Fetches the object `handle` names from `opened`; releases the handle's reference if it was
 /// made with `evict=True`.
 async fn resolve_object(opened: &Opened, handle: &byref::Handle) -> PyByrefResult<Object> {
-    let key = &handle.key;
-    let object = async {
-        let object = opened
-            .fetch_held(key, Some(handle.len), handle.evict.as_ref())
-            .await?;
-        if let Some(reference) = &handle.evict {
-            match opened.store.release(key, Some(reference)).await {
-                Ok(deleted) => {
-                    if deleted {
-                        process_cache().remove(key);
-                    }
-                }
-                // A reference the object does not hold: released already (a second resolve
-                // while others still hold the object), or forged in the handle. The value
-                // was fetched and checked; nothing else is released, and it is returned.
-                Err(Error::ReferenceGone { .. } | Error::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(object)
-    };
-    object.await.map_err(|e| match handle.evict {
-        Some(_) => evicted(e),
-        None => e.into(),
-    })
+    byref::resolve(opened, handle)
+        .await
+        .map_err(|e| match handle.evict {
+            Some(_) => evicted(e),
+            None => e.into(),
+        })
 }
 
 /// Fetches the object a pickled handle names, from the store its URL opens; releases the
@@ -356,4 +337,10 @@ pub(crate) fn resolve_async<'py>(
             object,
         })
     })?)
+}
+
+/// The default store's URL ([`byref::default_url`]): one rule for Rust and Python.
+#[pyfunction]
+pub(crate) fn default_url() -> PyByrefResult<String> {
+    Ok(byref::default_url()?)
 }

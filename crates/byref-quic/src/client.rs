@@ -19,8 +19,8 @@ use bytes::Bytes;
 use tokio::sync::Mutex;
 
 use crate::protocol::{
-    ListingPage, Location, MAX_LISTING, MAX_LISTING_PAGE, MAX_LOCATION, Op, RESPONSE_LEN, Request, Response,
-    TOKEN_LEN,
+    ListingPage, Location, MAX_LISTING, MAX_LISTING_PAGE, MAX_LOCATION, Op, RESPONSE_LEN, Request,
+    Response, TOKEN_LEN,
 };
 use crate::token::{self, TOKEN_VAR, Token};
 use crate::{local, tls, wire};
@@ -127,11 +127,11 @@ impl QuicStore {
             None => secrets::setting(FINGERPRINT_VAR)?,
         };
         let fingerprint = fingerprint.ok_or_else(|| {
-                Error::Config(format!(
-                    "{display} needs the daemon's certificate fingerprint: \
+            Error::Config(format!(
+                "{display} needs the daemon's certificate fingerprint: \
                      ?fingerprint=... (byref serve prints it) or {FINGERPRINT_VAR}"
-                ))
-            })?;
+            ))
+        })?;
         if fingerprint.len() != 64 || !fingerprint.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(Error::Config(format!(
                 "fingerprint {fingerprint:?} is not 64 hex digits"

@@ -136,7 +136,10 @@ mod tests {
         drop(socket);
         // Nothing bound there now (unless another test took the port meanwhile).
         if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            assert!(!served_by_this_user(SocketAddr::from(([127, 0, 0, 1], port))));
+            assert!(!served_by_this_user(SocketAddr::from((
+                [127, 0, 0, 1],
+                port
+            ))));
         }
     }
 }

@@ -94,6 +94,9 @@ async fn an_endless_listing_stops_at_the_clients_limit() {
         .expect("the listing stopped by itself")
         .unwrap_err();
     assert!(matches!(err, Error::Backend { .. }), "{err}");
-    assert!(err.to_string().contains("more than a client holds"), "{err}");
+    assert!(
+        err.to_string().contains("more than a client holds"),
+        "{err}"
+    );
     serving.abort();
 }

@@ -84,10 +84,16 @@ fn serve_hostile(victim: PathBuf) {
     let token = Token::from_hex(&std::env::var(TOKEN_VAR).unwrap()).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let size: usize = std::env::var("BYREF_TEST_HOSTILE_LEN").unwrap().parse().unwrap();
+        let size: usize = std::env::var("BYREF_TEST_HOSTILE_LEN")
+            .unwrap()
+            .parse()
+            .unwrap();
         let inner = MemoryStore::open(StoreUrl::parse("memory://hostile").unwrap()).unwrap();
         let payload = Payload::from_parts(vec![Bytes::from(vec![b'h'; size])]);
-        let key = inner.put_payload(&payload, &PutOptions::new()).await.unwrap();
+        let key = inner
+            .put_payload(&payload, &PutOptions::new())
+            .await
+            .unwrap();
         let store = Arc::new(Lying { inner, victim });
         let identity = Identity::generate().unwrap();
         let endpoint = byref_quic::tls::endpoint(
@@ -100,8 +106,12 @@ fn serve_hostile(victim: PathBuf) {
         let url = server_url(&addr.to_string(), &identity.fingerprint(), None, None);
         println!("{url} {key}");
         let server = Arc::new(Server::new(store, token));
-        byref_quic::server::run(endpoint, server, tokio::time::sleep(Duration::from_secs(60)))
-            .await;
+        byref_quic::server::run(
+            endpoint,
+            server,
+            tokio::time::sleep(Duration::from_secs(60)),
+        )
+        .await;
     });
 }
 
@@ -119,7 +129,13 @@ impl User {
         }
         let name = format!("byref-hostile-{}", std::process::id());
         let made = Command::new("useradd")
-            .args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", &name])
+            .args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                &name,
+            ])
             .status()
             .map_err(|e| Skip(format!("useradd: {e}")))?;
         if !made.success() {
@@ -127,7 +143,11 @@ impl User {
         }
         let id = |flag: &str| -> u32 {
             let out = Command::new("id").args([flag, &name]).output().unwrap();
-            String::from_utf8(out.stdout).unwrap().trim().parse().unwrap()
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
         };
         let (uid, gid) = (id("-u"), id("-g"));
         Ok(User { name, uid, gid })
@@ -172,7 +192,10 @@ fn run() -> std::result::Result<(), Skip> {
     BufReader::new(child.0.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let (url, key) = line.trim().split_once(' ').expect("the server's URL and key");
+    let (url, key) = line
+        .trim()
+        .split_once(' ')
+        .expect("the server's URL and key");
     let key: Key = key.parse().unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
@@ -188,7 +211,10 @@ fn run() -> std::result::Result<(), Skip> {
             .get_checked(&key, Some(secret.len() as u64), true, None)
             .await
             .unwrap();
-        assert!(fetched.as_slice().iter().all(|&b| b == b'h'), "not the server's object");
+        assert!(
+            fetched.as_slice().iter().all(|&b| b == b'h'),
+            "not the server's object"
+        );
     });
     drop(child);
     drop(user);

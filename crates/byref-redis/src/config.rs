@@ -65,16 +65,13 @@ fn hosts(url: &StoreUrl) -> Result<Vec<String>> {
         return Ok(url.hosts().iter().map(|h| with_port(h)).collect());
     }
     let parsed = url.url();
-    let host = parsed
-        .host_str()
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| {
-            Error::Config(format!(
-                "{}:// URLs need a host: {}",
-                url.scheme(),
-                url.redacted()
-            ))
-        })?;
+    let host = parsed.host_str().filter(|h| !h.is_empty()).ok_or_else(|| {
+        Error::Config(format!(
+            "{}:// URLs need a host: {}",
+            url.scheme(),
+            url.redacted()
+        ))
+    })?;
     Ok(vec![format!("{host}:{}", parsed.port().unwrap_or(6379))])
 }
 

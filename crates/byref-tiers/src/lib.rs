@@ -809,7 +809,13 @@ mod tests {
         for put in puts {
             references.push(put.await.unwrap().unwrap());
         }
-        assert_eq!(store.usage().1, Usage { objects: 1, bytes: 2 << 20 });
+        assert_eq!(
+            store.usage().1,
+            Usage {
+                objects: 1,
+                bytes: 2 << 20
+            }
+        );
         let big = Payload::from_parts(vec![Bytes::from(vec![8u8; 18 << 20])]);
         store
             .put(&Key::of(&vec![8u8; 18 << 20]), &big, &PutOptions::new())
@@ -818,7 +824,13 @@ mod tests {
         for reference in &references {
             store.release(&key, Some(reference)).await.unwrap();
         }
-        assert_eq!(store.usage().1, Usage { objects: 1, bytes: 18 << 20 });
+        assert_eq!(
+            store.usage().1,
+            Usage {
+                objects: 1,
+                bytes: 18 << 20
+            }
+        );
     }
 
     /// A body whose bytes come once all its barrier's puts have begun, or after 100 ms.

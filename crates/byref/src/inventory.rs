@@ -382,7 +382,10 @@ mod tests {
             "the live holder's object would go: {plan:?}"
         );
         // Once the holder holds nothing, the forgery is what goes, not the holder's record.
-        store.release(&data, Some(&options.reference)).await.unwrap();
+        store
+            .release(&data, Some(&options.reference))
+            .await
+            .unwrap();
         let plan = take(store.as_ref(), false).await.unwrap().plan(&GcOptions {
             dead: true,
             ..GcOptions::default()

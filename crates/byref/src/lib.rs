@@ -31,7 +31,10 @@ pub mod holders;
 pub mod inventory;
 #[cfg(feature = "fs")]
 mod node;
+mod resolve;
 pub mod transfer;
+
+pub use resolve::resolve;
 
 pub use byref_core::*;
 
@@ -94,6 +97,27 @@ impl Opened {
         }
         Ok(object)
     }
+}
+
+/// The default store's URL, for every language: `BYREF_URL` (the environment, else
+/// `byref.env`), else a file store under the user's cache directory
+/// (`$XDG_CACHE_HOME/byref`, default `~/.cache/byref`).
+pub fn default_url() -> Result<String> {
+    if let Some(url) = secrets::setting(secrets::DEFAULT_URL_VAR)?.filter(|u| !u.is_empty()) {
+        return Ok(url);
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|c| !c.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))
+        .ok_or_else(|| {
+            Error::Config("no default store: set BYREF_URL, XDG_CACHE_HOME or HOME".into())
+        })?;
+    let dir = std::path::absolute(cache.join("byref"))
+        .map_err(|e| Error::Config(format!("the default store's directory: {e}")))?;
+    url::Url::from_file_path(&dir)
+        .map(String::from)
+        .map_err(|()| Error::Config(format!("{} is not a local path", dir.display())))
 }
 
 /// Opens the store `url` names, rejecting unknown schemes and options.
@@ -295,8 +319,8 @@ mod tests {
         std::fs::create_dir(&theirs).unwrap();
         match rustix::fs::chown(&theirs, Some(rustix::fs::Uid::from_raw(65534)), None) {
             Ok(()) => {
-                let err = super::open_for_handle(&format!("file://{}", theirs.display()))
-                    .unwrap_err();
+                let err =
+                    super::open_for_handle(&format!("file://{}", theirs.display())).unwrap_err();
                 assert!(err.to_string().contains("belongs to user 65534"), "{err}");
             }
             Err(e) => eprintln!("skipped: another user's store needs root to make ({e})"),

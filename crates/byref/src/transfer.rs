@@ -256,7 +256,9 @@ mod tests {
         std::fs::create_dir(&taken).unwrap();
         std::fs::write(taken.join("inside"), b"keeps the directory non-empty").unwrap();
         let key = put_file(&opened, &src, None, &()).await.unwrap();
-        get_file(&opened, &key, Some(&taken), &()).await.unwrap_err();
+        get_file(&opened, &key, Some(&taken), &())
+            .await
+            .unwrap_err();
         assert!(!dir.path().join(".taken.byref-partial").exists());
     }
 
