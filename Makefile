@@ -115,11 +115,12 @@ fuzz:
 		[ $$status -eq 0 ] || { echo "fuzz: {} failed (crash input in fuzz/artifacts/{})"; exit 255; }'
 
 # `make test`'s fuzzing: each target for as many runs as 30 s gave it on these machines at
-# b06837e (7.4, 4.6 and 2.4 million: a busier machine fuzzes as much, longer), all three at
-# once, 600 s at most each. `make fuzz` fuzzes longer.
+# b06837e (7.4, 4.6 and 2.4 million: a busier machine fuzzes as much, longer; `locate` and
+# `listing` were split out of `wire`, and get its count), three at once, 600 s at most each.
+# `make fuzz` fuzzes longer.
 test-fuzz:
 	$(MAKE) --no-print-directory fuzz FUZZ_JOBS=3 FUZZ_SECONDS=600 \
-		FUZZ_RUNS="handle=7400000 frame=4600000 wire=2400000"
+		FUZZ_RUNS="handle=7400000 frame=4600000 wire=2400000 locate=2400000 listing=2400000"
 
 # `make test` builds the Rust code once, in the dev profile (target/debug; Cargo.toml says
 # why): clippy lints the workspace's crates as they compile (.ci/clippy-rustc), not in a
