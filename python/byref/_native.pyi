@@ -63,9 +63,8 @@ class Handle:
     @property
     def evict(self) -> bool: ...
 
-@final
 def default_url() -> str: ...
-
+@final
 class Store:
     """An open backend, shared per URL within a process."""
 
