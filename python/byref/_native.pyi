@@ -16,6 +16,7 @@ __all__ = [
     "Store",
     "__version__",
     "close_peers",
+    "default_url",
     "get_file",
     "key_of",
     "parse_size",
@@ -64,6 +65,7 @@ class Handle:
     def evict(self) -> bool: ...
 
 def default_url() -> str: ...
+
 @final
 class Store:
     """An open backend, shared per URL within a process."""
