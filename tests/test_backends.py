@@ -96,9 +96,12 @@ for attempt, password in enumerate(["wrong", None, "s3cret"]):
 
 
 def test_redis_password_can_come_from_the_config_file(tmp_path: Path) -> None:
+    """From byref.env when it is private (0600); refused, saying so, when others may read it
+    (before: used at 0644, while `credentials` was refused at 0644)."""
     server = RedisServer("--requirepass", "fromfile")
     try:
-        (tmp_path / "byref.env").write_text("BYREF_REDIS_PASSWORD=fromfile\n")
+        config = tmp_path / "byref.env"
+        config.write_text("BYREF_REDIS_PASSWORD=fromfile\n")
         code = f"""
 import byref
 store = byref.Store({server.url!r})
@@ -106,6 +109,10 @@ print(store.get(store.put("ok")))
 """
         env = {k: v for k, v in os.environ.items() if k != "BYREF_REDIS_PASSWORD"}
         env["BYREF_CONFIG_DIR"] = str(tmp_path)
+        config.chmod(0o644)
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True)
+        assert "ConfigError" in done.stderr.decode() and "chmod 600" in done.stderr.decode()
+        config.chmod(0o600)
         done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True)
         assert done.stdout.decode().strip() == "ok", done.stderr.decode()
     finally:

@@ -69,8 +69,10 @@ fn from_env_or_file(name: &str, readers: Readers) -> Result<Option<String>> {
         return Ok(None);
     };
     if readers == Readers::OwnerOnly {
-        own_file::read(&path, MAX_CONFIG_FILE, Readers::OwnerOnly)
-            .map_err(|e| Error::Config(format!("{e} (it holds {name})")))?;
+        own_file::read(&path, MAX_CONFIG_FILE, Readers::OwnerOnly).map_err(|e| match e {
+            Error::Config(why) => Error::Config(format!("{why} (it holds {name})")),
+            other => other,
+        })?;
     }
     Ok(Some(value))
 }
