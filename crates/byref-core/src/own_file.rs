@@ -4,28 +4,51 @@
 //! A file someone else could have written (another owner, a group- or world-writable mode, a
 //! symlink to wherever), a FIFO that would hang the reader, or a file of hundreds of
 //! megabytes is refused with [`Error::Config`] saying which and why, before a byte is read.
+//! A file holding secrets must also be unreadable by others ([`OwnFile::private`]).
 
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags};
 
 use crate::{Error, Result};
 
-/// Who else may read the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Readers {
-    /// Anyone: it holds nothing secret (a URL).
-    Anyone,
-    /// Only its owner (mode 0600 or stricter), as SSH requires of its keys: it holds secrets.
-    OwnerOnly,
+/// A file byref trusts, read whole after every check above.
+#[derive(Debug)]
+pub struct OwnFile {
+    path: PathBuf,
+    /// Its permission bits.
+    mode: u32,
+    /// Its bytes.
+    pub data: Vec<u8>,
+}
+
+impl OwnFile {
+    /// Refuses it unless only its owner may read it (mode 0600 or stricter, as SSH requires
+    /// of its keys): what holds secrets. `holds` says which, for the message.
+    pub fn private(&self, holds: &str) -> Result<()> {
+        if self.mode & 0o077 != 0 {
+            return Err(Error::Config(format!(
+                "{}: holds {holds} and is readable by other users (mode {:o}): run chmod 600 on it",
+                self.path.display(),
+                self.mode
+            )));
+        }
+        Ok(())
+    }
+
+    /// Its bytes as text.
+    pub fn text(self) -> Result<String> {
+        String::from_utf8(self.data)
+            .map_err(|_| Error::Config(format!("{}: is not UTF-8 text", self.path.display())))
+    }
 }
 
 /// The file at `path`, at most `max` bytes, if it exists and passes every check above; `None`
 /// if there is no file there.
-pub fn read(path: &Path, max: u64, readers: Readers) -> Result<Option<Vec<u8>>> {
+pub fn read(path: &Path, max: u64) -> Result<Option<OwnFile>> {
     let refuse = |why: String| Err(Error::Config(format!("{}: {why}", path.display())));
     // O_NOFOLLOW: a symlink is refused, not followed; O_NONBLOCK: opening a FIFO does not
     // wait for a writer (it is then refused as not a regular file).
@@ -53,24 +76,7 @@ pub fn read(path: &Path, max: u64, readers: Readers) -> Result<Option<Vec<u8>>> 
         };
         return refuse(format!("is {what}; byref reads it only as a regular file"));
     }
-    let me = rustix::process::getuid().as_raw();
-    if meta.uid() != me {
-        return refuse(format!(
-            "belongs to user {}, not to this user ({me}); byref reads only its own user's files",
-            meta.uid()
-        ));
-    }
-    let mode = meta.mode() & 0o777;
-    if mode & 0o022 != 0 {
-        return refuse(format!(
-            "may be changed by other users (mode {mode:o}): run chmod go-w on it"
-        ));
-    }
-    if readers == Readers::OwnerOnly && mode & 0o077 != 0 {
-        return refuse(format!(
-            "holds secrets and is readable by other users (mode {mode:o}): run chmod 600 on it"
-        ));
-    }
+    check_mine(path, &meta)?;
     if meta.len() > max {
         return refuse(format!("is {} bytes; at most {max} are read", meta.len()));
     }
@@ -79,17 +85,34 @@ pub fn read(path: &Path, max: u64, readers: Readers) -> Result<Option<Vec<u8>>> 
     file.take(max)
         .read_to_end(&mut data)
         .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
-    Ok(Some(data))
+    Ok(Some(OwnFile {
+        path: path.to_owned(),
+        mode: meta.mode() & 0o777,
+        data,
+    }))
 }
 
-/// [`read`], as text.
-pub fn read_text(path: &Path, max: u64, readers: Readers) -> Result<Option<String>> {
-    read(path, max, readers)?
-        .map(|data| {
-            String::from_utf8(data)
-                .map_err(|_| Error::Config(format!("{}: is not UTF-8 text", path.display())))
-        })
-        .transpose()
+/// Refuses what `path` (of metadata `meta`) is unless it belongs to this user and no one
+/// else may change it: not group- or world-writable. The rule for every file and directory
+/// byref trusts on a handle's word.
+pub fn check_mine(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
+    let me = rustix::process::getuid().as_raw();
+    if meta.uid() != me {
+        return Err(Error::Config(format!(
+            "{} belongs to user {}, not to this user ({me}); byref trusts only its own user's",
+            path.display(),
+            meta.uid()
+        )));
+    }
+    let mode = meta.mode() & 0o777;
+    if mode & 0o022 != 0 {
+        return Err(Error::Config(format!(
+            "{} may be changed by other users, who may write to it (mode {mode:o}): \
+             run chmod go-w on it",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -98,8 +121,8 @@ mod tests {
 
     use super::*;
 
-    fn refused(path: &Path, readers: Readers, why: &str) {
-        let err = read(path, 100, readers).unwrap_err();
+    fn refused(path: &Path, why: &str) {
+        let err = read(path, 100).unwrap_err();
         assert!(matches!(err, Error::Config(_)), "{err}");
         assert!(err.to_string().contains(why), "{err} (expected {why:?})");
     }
@@ -108,22 +131,31 @@ mod tests {
     fn only_small_private_regular_files_of_this_user_are_read() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
-        assert_eq!(read(&path, 100, Readers::Anyone).unwrap(), None);
+        assert!(read(&path, 100).unwrap().is_none());
         std::fs::write(&path, "x=1").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert_eq!(read(&path, 100, Readers::Anyone).unwrap().unwrap(), b"x=1");
-        refused(&path, Readers::OwnerOnly, "chmod 600");
+        let file = read(&path, 100).unwrap().unwrap();
+        let err = file.private("a password").unwrap_err().to_string();
+        assert!(
+            err.contains("chmod 600") && err.contains("a password"),
+            "{err}"
+        );
+        assert_eq!(file.text().unwrap(), "x=1");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o620)).unwrap();
-        refused(&path, Readers::Anyone, "changed by other users");
+        refused(&path, "changed by other users");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert!(read(&path, 100, Readers::OwnerOnly).unwrap().is_some());
+        read(&path, 100)
+            .unwrap()
+            .unwrap()
+            .private("a password")
+            .unwrap();
 
         std::fs::write(&path, vec![b'a'; 101]).unwrap();
-        refused(&path, Readers::OwnerOnly, "at most 100");
+        refused(&path, "at most 100");
 
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&path, &link).unwrap();
-        refused(&link, Readers::Anyone, "symlink");
+        refused(&link, "symlink");
 
         let fifo = dir.path().join("fifo");
         rustix::fs::mknodat(
@@ -135,13 +167,13 @@ mod tests {
         )
         .unwrap();
         // Would hang on a writer if it were opened as a file.
-        refused(&fifo, Readers::Anyone, "FIFO");
-        refused(dir.path(), Readers::Anyone, "directory");
+        refused(&fifo, "FIFO");
+        refused(dir.path(), "directory");
 
         // Another user's file: made as root (skipped, and said, as any other user).
         std::fs::write(&path, "x=1").unwrap();
         match rustix::fs::chown(&path, Some(rustix::fs::Uid::from_raw(65534)), None) {
-            Ok(()) => refused(&path, Readers::Anyone, "belongs to user 65534"),
+            Ok(()) => refused(&path, "belongs to user 65534"),
             Err(e) => eprintln!("skipped: the foreign-owner case needs root ({e})"),
         }
     }

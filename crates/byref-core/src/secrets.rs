@@ -21,8 +21,8 @@
 
 use std::path::PathBuf;
 
-use crate::own_file::{self, Readers};
-use crate::{Error, Result, StoreUrl};
+use crate::own_file;
+use crate::{Result, StoreUrl};
 
 /// Where the default store is configured (environment or config file).
 pub const DEFAULT_URL_VAR: &str = "BYREF_URL";
@@ -44,37 +44,32 @@ const MAX_CONFIG_FILE: u64 = 64 << 10;
 /// The value of setting `name` (a URL, a fingerprint, a path: nothing secret): the
 /// environment variable, else the config file's line.
 pub fn setting(name: &str) -> Result<Option<String>> {
-    from_env_or_file(name, Readers::Anyone)
+    from_env_or_file(name, false)
 }
 
 /// The value of secret `name` (a password, a key, a token): the environment variable, else
 /// the config file's line, which then must be readable by its owner only.
 pub fn secret(name: &str) -> Result<Option<String>> {
-    from_env_or_file(name, Readers::OwnerOnly)
+    from_env_or_file(name, true)
 }
 
-fn from_env_or_file(name: &str, readers: Readers) -> Result<Option<String>> {
+fn from_env_or_file(name: &str, secret: bool) -> Result<Option<String>> {
     if let Ok(value) = std::env::var(name) {
         return Ok(Some(value));
     }
-    let Some(dir) = config_dir() else {
+    let Some(file) = config_dir()
+        .map(|dir| own_file::read(&dir.join("byref.env"), MAX_CONFIG_FILE))
+        .transpose()?
+        .flatten()
+    else {
         return Ok(None);
     };
-    let path = dir.join("byref.env");
+    let private = if secret { file.private(name) } else { Ok(()) };
+    let Some(value) = parse_line(&file.text()?, name) else {
+        return Ok(None);
+    };
     // Only the line asked for decides whether the file had to be private.
-    let Some(text) = own_file::read_text(&path, MAX_CONFIG_FILE, Readers::Anyone)? else {
-        return Ok(None);
-    };
-    let Some(value) = parse_line(&text, name) else {
-        return Ok(None);
-    };
-    if readers == Readers::OwnerOnly {
-        own_file::read(&path, MAX_CONFIG_FILE, Readers::OwnerOnly).map_err(|e| match e {
-            Error::Config(why) => Error::Config(format!("{why} (it holds {name})")),
-            other => other,
-        })?;
-    }
-    Ok(Some(value))
+    private.map(|()| Some(value))
 }
 
 /// Secret `field` for the store `url` opens at `host` (`host:port`): the credentials file's
@@ -133,10 +128,11 @@ pub fn in_credentials_file(url: &StoreUrl, host: &str, field: &str) -> Result<Op
     let Some(path) = config_dir().map(|d| d.join("credentials")) else {
         return Ok(None);
     };
-    let Some(text) = own_file::read_text(&path, MAX_CONFIG_FILE, Readers::OwnerOnly)? else {
+    let Some(file) = own_file::read(&path, MAX_CONFIG_FILE)? else {
         return Ok(None);
     };
-    Ok(credentials_line(&text, scheme, host, field))
+    file.private("credentials")?;
+    Ok(credentials_line(&file.text()?, scheme, host, field))
 }
 
 fn credentials_line(text: &str, scheme: &str, host: &str, field: &str) -> Option<String> {

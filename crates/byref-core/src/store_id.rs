@@ -19,7 +19,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex, MutexGuard};
 
-use crate::own_file::{self, Readers};
+use crate::own_file;
 use crate::{Error, Result, secrets};
 
 /// Bytes of a store id.
@@ -115,7 +115,8 @@ fn write_record(dir: &std::path::Path, id: StoreId, url: &str) -> io::Result<()>
 /// The URL in the record at `path`, if it is one whose id is `id`.
 fn read_record(path: &std::path::Path, id: StoreId) -> io::Result<String> {
     // Checked before reading: a record is this user's URL, not whatever someone put at the path.
-    let url = own_file::read_text(path, MAX_URL, Readers::Anyone)
+    let url = own_file::read(path, MAX_URL)
+        .and_then(|file| file.map(own_file::OwnFile::text).transpose())
         .map_err(|e| io::Error::other(e.to_string()))?
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such record"))?;
     if StoreId::of(&url) != id {

@@ -77,7 +77,7 @@ impl Drop for FetchLock {
 }
 
 /// How many other names in `/dev/shm` the node cache tries when another user took its own.
-pub const FALLBACKS: usize = 7;
+const FALLBACKS: usize = 7;
 
 impl NodeCache {
     /// The cache this process uses: `$BYREF_NODE_CACHE` (a directory, or `off`), else

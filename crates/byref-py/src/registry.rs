@@ -14,15 +14,16 @@ static STORES: Mutex<Option<(u32, Stores)>> = Mutex::new(None);
 /// Open stores by URL.
 type Stores = HashMap<String, Arc<Opened>>;
 
-/// This process's map. After `fork()` the inherited stores are abandoned, never dropped:
-/// their network connections were driven by the parent's runtime, which the child lacks
-/// (dropping them could wait on it), and a fresh open costs no I/O until first use.
-fn stores(slot: &mut Option<(u32, Stores)>) -> &mut Stores {
+/// What `slot` holds for this process. After `fork()` what the parent left is abandoned, never
+/// dropped: the inherited stores' network connections were driven by the parent's runtime,
+/// which the child lacks (dropping them could wait on it), and a fresh open costs no I/O
+/// until first use.
+fn this_process<T: Default>(slot: &mut Option<(u32, T)>) -> &mut T {
     let pid = std::process::id();
     if slot.as_ref().is_some_and(|(owner, _)| *owner != pid) {
         std::mem::forget(slot.take());
     }
-    &mut slot.get_or_insert_with(|| (pid, HashMap::new())).1
+    &mut slot.get_or_insert_with(|| (pid, T::default())).1
 }
 
 /// The store `url` names, opened once per process. Opening may resolve a host name: it runs
@@ -36,7 +37,7 @@ pub(crate) fn open(py: Python<'_>, url: &str) -> byref::Result<Arc<Opened>> {
 /// shared. One opened for a handle is kept apart (under [`FOR_HANDLE`]): it may lack what the
 /// user's own open of that URL would have (a global password), so it never stands in for it.
 pub(crate) fn open_for_handle(py: Python<'_>, url: &str) -> byref::Result<Arc<Opened>> {
-    let own = stores(&mut STORES.lock().unwrap_or_else(|p| p.into_inner()))
+    let own = this_process(&mut STORES.lock().unwrap_or_else(|p| p.into_inner()))
         .get(url)
         .cloned();
     match own {
@@ -51,13 +52,7 @@ pub(crate) fn open_for_handle(py: Python<'_>, url: &str) -> byref::Result<Arc<Op
 fn opening_gate(key: &str) -> Arc<Mutex<()>> {
     type Gates = HashMap<String, Arc<Mutex<()>>>;
     static GATES: Mutex<Option<(u32, Gates)>> = Mutex::new(None);
-    let mut slot = GATES.lock().unwrap_or_else(|p| p.into_inner());
-    let pid = std::process::id();
-    if slot.as_ref().is_some_and(|(owner, _)| *owner != pid) {
-        std::mem::forget(slot.take());
-    }
-    slot.get_or_insert_with(|| (pid, HashMap::new()))
-        .1
+    this_process(&mut GATES.lock().unwrap_or_else(|p| p.into_inner()))
         .entry(key.to_owned())
         .or_default()
         .clone()
@@ -73,7 +68,9 @@ fn open_with(
     opener: fn(&str) -> byref::Result<Opened>,
 ) -> byref::Result<Arc<Opened>> {
     let key = format!("{prefix}{url}");
-    if let Some(found) = stores(&mut STORES.lock().unwrap_or_else(|p| p.into_inner())).get(&key) {
+    if let Some(found) =
+        this_process(&mut STORES.lock().unwrap_or_else(|p| p.into_inner())).get(&key)
+    {
         return Ok(found.clone());
     }
     // One opening per URL at a time: two threads opening `peer://host:7000` at once would both
@@ -81,7 +78,8 @@ fn open_with(
     let gate = opening_gate(&key);
     let opened = py.detach(|| {
         let _one_at_a_time = gate.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(found) = stores(&mut STORES.lock().unwrap_or_else(|p| p.into_inner())).get(&key)
+        if let Some(found) =
+            this_process(&mut STORES.lock().unwrap_or_else(|p| p.into_inner())).get(&key)
         {
             return Ok(found.clone());
         }
@@ -89,7 +87,7 @@ fn open_with(
         crate::runtime::within(|| opener(url)).map(Arc::new)
     })?;
     let mut slot = STORES.lock().unwrap_or_else(|p| p.into_inner());
-    let map = stores(&mut slot);
+    let map = this_process(&mut slot);
     // Another thread may have opened it meanwhile; keep the first so all share one store.
     let shared = map.entry(key).or_insert(opened).clone();
     if shared.url != url {

@@ -83,6 +83,10 @@ pub struct QuicStore {
     /// The server's address is one of this machine's: it may be on this host, so a large
     /// object is worth a `LOCATE` before a `GET` (see `local`).
     maybe_same_host: bool,
+    /// Whether the server runs as this user (`local::served_by_this_user`), found out on the
+    /// first `LOCATE` that names a file: the server behind the pinned certificate is one
+    /// process, so `/proc/net/udp` is read once, not per object.
+    server_is_mine: std::sync::OnceLock<bool>,
     /// The one connection every request shares, made on first use (opening a store does no
     /// I/O) and again after it closes. Emptied as soon as it closes (the server went away,
     /// or it sat idle past QUIC's idle timeout), which also closes its UDP socket: a worker
@@ -162,6 +166,7 @@ impl QuicStore {
             token,
             peer,
             maybe_same_host: local::is_local_address(addr),
+            server_is_mine: std::sync::OnceLock::new(),
             connection: Arc::new(Mutex::new(None)),
         })
     }
@@ -378,9 +383,13 @@ impl Store for QuicStore {
         let Ok(answer) = self.read_body(&mut recv, response.value).await else {
             return Ok(None);
         };
-        let mapped = Location::decode(&answer)
-            .ok()
-            .and_then(|location| local::map_located(&location, self.addr, len));
+        let mapped = Location::decode(&answer).ok().and_then(|location| {
+            local::map_located(&location, len, || {
+                *self
+                    .server_is_mine
+                    .get_or_init(|| local::served_by_this_user(self.addr))
+            })
+        });
         Ok(mapped)
     }
 

@@ -21,11 +21,10 @@
 
 use std::fs::File;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::PathBuf;
 
 use byref_core::host::this_host;
-use byref_core::{Object, mapping};
+use byref_core::{Object, mapping, own_file};
 use rustix::fs::{Mode, OFlags};
 
 use crate::protocol::Location;
@@ -86,17 +85,22 @@ fn socket_owners(table: &str, port: u16) -> impl Iterator<Item = u32> + '_ {
     })
 }
 
-/// The object in the file a same-host server at `server` named, mapped privately (writes stay
-/// in this process), if every condition above holds.
-pub(crate) fn map_located(location: &Location, server: SocketAddr, len: u64) -> Option<Object> {
+/// The object in the file a same-host server named, mapped privately (writes stay in this
+/// process), if every condition above holds; `server_is_mine` says whether the server runs as
+/// this user ([`served_by_this_user`]).
+pub(crate) fn map_located(
+    location: &Location,
+    len: u64,
+    server_is_mine: impl FnOnce() -> bool,
+) -> Option<Object> {
     let host = this_host()?;
     if location.boot_id != host.boot_id || location.hostname != host.hostname {
         return None;
     }
-    if !served_by_this_user(server) {
+    let path = location.path.as_ref()?;
+    if !server_is_mine() {
         return None;
     }
-    let path = location.path.as_ref()?;
     let fd = rustix::fs::open(
         path,
         OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
@@ -105,9 +109,8 @@ pub(crate) fn map_located(location: &Location, server: SocketAddr, len: u64) -> 
     .ok()?;
     let file = File::from(fd);
     let meta = file.metadata().ok()?;
-    let writable_by_others = meta.permissions().mode() & 0o022 != 0;
-    let mine = meta.uid() == rustix::process::getuid().as_raw();
-    if !meta.is_file() || meta.len() != len || writable_by_others || !mine {
+    let trusted = own_file::check_mine(path, &meta).is_ok();
+    if !meta.is_file() || meta.len() != len || !trusted {
         return None;
     }
     mapping::map_private(&file).ok().map(Object::Mapped)

@@ -16,7 +16,7 @@ use std::fmt;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use byref_core::own_file::{self, Readers};
+use byref_core::own_file;
 use byref_core::secrets;
 
 use crate::protocol::TOKEN_LEN;
@@ -98,17 +98,27 @@ pub fn token_path() -> Option<PathBuf> {
 
 /// The client's token: `BYREF_TOKEN`, else the token file. `None` if neither exists.
 pub fn client_token() -> io::Result<Option<Token>> {
-    let checked = |e: byref_core::Error| io::Error::other(e.to_string());
-    if let Some(text) = secrets::secret(TOKEN_VAR).map_err(checked)? {
+    let secret = secrets::secret(TOKEN_VAR).map_err(|e| io::Error::other(e.to_string()))?;
+    if let Some(text) = secret {
         return parse(&text, TOKEN_VAR).map(Some);
     }
-    let Some(path) = token_path() else {
-        return Ok(None);
-    };
-    match own_file::read_text(&path, MAX_TOKEN_FILE, Readers::OwnerOnly).map_err(checked)? {
-        Some(text) => parse(&text, &path.display().to_string()).map(Some),
+    match token_path() {
+        Some(path) => read_token_file(&path),
         None => Ok(None),
     }
+}
+
+/// The token in the file at `path` ([`own_file`]: this user's, private, small); `None` if
+/// there is none.
+fn read_token_file(path: &Path) -> io::Result<Option<Token>> {
+    let text = own_file::read(path, MAX_TOKEN_FILE)
+        .and_then(|file| {
+            file.map(|f| f.private("the token").and_then(|()| f.text()))
+                .transpose()
+        })
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    text.map(|text| parse(&text, &path.display().to_string()))
+        .transpose()
 }
 
 /// The server's token: `BYREF_TOKEN`, else the token file, made (0600) if missing.
@@ -132,12 +142,8 @@ pub fn load_or_create(path: &Path) -> io::Result<Token> {
     let token = Token::random();
     match create_private(path, token.to_hex().as_bytes()) {
         Ok(()) => Ok(token),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            let text = own_file::read_text(path, MAX_TOKEN_FILE, Readers::OwnerOnly)
-                .map_err(|e| io::Error::other(e.to_string()))?
-                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the token file went"))?;
-            parse(&text, &path.display().to_string())
-        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => read_token_file(path)?
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the token file went")),
         Err(e) => Err(e),
     }
 }

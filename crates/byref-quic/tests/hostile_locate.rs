@@ -10,61 +10,24 @@
 // Its own harness: it reports on stdout, as libtest does.
 #![allow(clippy::print_stdout)]
 
+mod hostile;
+
 use std::io::{BufRead, BufReader};
-use std::ops::Range;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use byref_core::{
-    Capabilities, Key, MemoryStore, Object, Payload, PutOptions, RefId, Result, Store, StoreExt,
-    StoreUrl,
-};
+use byref_core::{Key, Payload, PutOptions, Store, StoreExt, StoreUrl};
+use byref_quic::QuicStore;
 use byref_quic::token::Token;
-use byref_quic::{Identity, QuicStore, Server, server_url};
 use bytes::Bytes;
+use hostile::{Hostile, Lie};
 
 /// Set in the child: serve as the hostile server, naming this path.
 const VICTIM_VAR: &str = "BYREF_TEST_HOSTILE_VICTIM";
 const TOKEN_VAR: &str = "BYREF_TEST_HOSTILE_TOKEN";
-
-/// A memory store that tells every `LOCATE` the object is in `victim`.
-#[derive(Debug)]
-struct Lying {
-    inner: MemoryStore,
-    victim: PathBuf,
-}
-
-#[async_trait]
-impl Store for Lying {
-    fn url(&self) -> &str {
-        self.inner.url()
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    async fn put(&self, key: &Key, payload: &Payload, options: &PutOptions) -> Result<()> {
-        self.inner.put(key, payload, options).await
-    }
-    async fn get(&self, key: &Key) -> Result<Object> {
-        self.inner.get(key).await
-    }
-    async fn locate(&self, _key: &Key) -> Result<Option<PathBuf>> {
-        Ok(Some(self.victim.clone()))
-    }
-    async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes> {
-        self.inner.get_range(key, range).await
-    }
-    async fn head(&self, key: &Key) -> Result<Option<u64>> {
-        self.inner.head(key).await
-    }
-    async fn release(&self, key: &Key, reference: Option<&RefId>) -> Result<bool> {
-        self.inner.release(key, reference).await
-    }
-}
 
 fn main() {
     if let Ok(victim) = std::env::var(VICTIM_VAR) {
@@ -88,30 +51,15 @@ fn serve_hostile(victim: PathBuf) {
             .unwrap()
             .parse()
             .unwrap();
-        let inner = MemoryStore::open(StoreUrl::parse("memory://hostile").unwrap()).unwrap();
+        let store = Arc::new(Hostile::new(Lie::Locate(victim)));
         let payload = Payload::from_parts(vec![Bytes::from(vec![b'h'; size])]);
-        let key = inner
+        let key = store
             .put_payload(&payload, &PutOptions::new())
             .await
             .unwrap();
-        let store = Arc::new(Lying { inner, victim });
-        let identity = Identity::generate().unwrap();
-        let endpoint = byref_quic::tls::endpoint(
-            "127.0.0.1:0".parse().unwrap(),
-            Some(identity.server_config().unwrap()),
-            byref_quic::tls::MAX_UDP_PAYLOAD,
-        )
-        .unwrap();
-        let addr = endpoint.local_addr().unwrap();
-        let url = server_url(&addr.to_string(), &identity.fingerprint(), None, None);
+        let (url, serving) = hostile::serve(store, token, Duration::from_secs(60));
         println!("{url} {key}");
-        let server = Arc::new(Server::new(store, token));
-        byref_quic::server::run(
-            endpoint,
-            server,
-            tokio::time::sleep(Duration::from_secs(60)),
-        )
-        .await;
+        serving.await;
     });
 }
 

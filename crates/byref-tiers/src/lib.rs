@@ -792,19 +792,22 @@ mod tests {
         let data = Bytes::from(vec![7u8; 2 << 20]);
         let key = Key::of(&data);
         let started = Arc::new(tokio::sync::Barrier::new(8));
-        let puts = (0..8).map(|_| {
-            let (store, data) = (store.clone(), data.clone());
-            let started = started.clone();
-            tokio::spawn(async move {
-                let options = PutOptions::new();
-                // As over a network: every put has begun before any body arrives.
-                let mut body = AfterAll(started, Some(data.clone()));
-                store
-                    .put_incoming(&key, data.len() as u64, &mut body, &options)
-                    .await
-                    .map(|()| options.reference)
+        let puts: Vec<_> = (0..8)
+            .map(|_| {
+                let (store, data) = (store.clone(), data.clone());
+                let started = started.clone();
+                tokio::spawn(async move {
+                    let options = PutOptions::new();
+                    // As over a network: every put has begun before any body arrives.
+                    let mut body = AfterAll(started, Some(data.clone()));
+                    store
+                        .put_incoming(&key, data.len() as u64, &mut body, &options)
+                        .await
+                        .map(|()| options.reference)
+                })
             })
-        });
+            // Spawned all before any is awaited.
+            .collect();
         let mut references = Vec::new();
         for put in puts {
             references.push(put.await.unwrap().unwrap());

@@ -189,30 +189,19 @@ pub fn open_for_handle(url: &str) -> Result<Opened> {
 /// Another user's store, even one this user can read, holds objects this user never checked
 /// (and unpickling them runs their code); a directory others can write to may hold anything.
 fn check_own_store_dir(path: &std::path::Path) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let refuse = |why: &str| {
-        Err(Error::Config(format!(
-            "a handle names the file store {}, {why}",
-            path.display()
-        )))
-    };
     let Some(meta) = std::fs::metadata(path).ok().filter(|m| m.is_dir()) else {
-        return refuse("which does not exist on this machine");
+        return Err(Error::Config(format!(
+            "a handle names the file store {}, which does not exist on this machine",
+            path.display()
+        )));
     };
-    let me = rustix::process::getuid().as_raw();
-    if meta.uid() != me {
-        return refuse(&format!(
-            "which belongs to user {}: a handle opens only this user's ({me}) stores",
-            meta.uid()
-        ));
-    }
-    if meta.mode() & 0o022 != 0 {
-        return refuse(&format!(
-            "which other users may write to (mode {:o}); a handle opens only private stores",
-            meta.mode() & 0o777
-        ));
-    }
-    Ok(())
+    own_file::check_mine(path, &meta).map_err(|e| match e {
+        Error::Config(why) => Error::Config(format!(
+            "a handle names a file store it may not open: {why}; \
+             a handle opens only this user's private stores"
+        )),
+        other => other,
+    })
 }
 
 /// Whether a scheme's objects live on this machine, written only by byref.
