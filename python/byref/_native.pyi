@@ -6,6 +6,9 @@ from typing import Self, final
 from typing_extensions import Buffer as _BufferProtocol
 
 __all__ = [
+    "CLOUDPICKLE",
+    "PICKLE5",
+    "RAW",
     "Buffer",
     "Frame",
     "GcPlan",
@@ -29,6 +32,11 @@ __all__ = [
 ]
 
 __version__: str
+
+#: Frame encodings: a value's bytes as they are, a pickle (protocol 5), a cloudpickle.
+RAW: int
+PICKLE5: int
+CLOUDPICKLE: int
 
 @final
 class Buffer:

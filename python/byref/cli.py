@@ -246,7 +246,7 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "stat":
         for key in args.keys:
             size, encoding, buffers = _native.stat(url, key)
-            kind = "raw bytes" if encoding == "raw" else f"{encoding}, {buffers} buffer(s)"
+            kind = "raw bytes" if encoding == "bytes" else f"{encoding}, {buffers} buffer(s)"
             print(f"{key}  {size} bytes  {kind}")
     else:
         for key in args.keys:

@@ -17,11 +17,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+from ._native import RAW
 from .errors import ObjectNotFound
 from .store import Store
-
-#: byref's code for bytes stored as they are (not a pickle).
-_RAW = 0
 
 
 class ByrefKey(NamedTuple):
@@ -55,7 +53,7 @@ class Connector:
         return key
 
     def put_batch(self, objs: Sequence[bytes | bytearray | memoryview]) -> list[ByrefKey]:
-        handles = self._store._open.put_many([(_RAW, obj, []) for obj in objs])
+        handles = self._store._open.put_many([(RAW, obj, []) for obj in objs])
         return [ByrefKey(h.key) for h in handles]
 
     def get(self, key: ByrefKey) -> memoryview | None:

@@ -20,10 +20,10 @@ from typing import Any
 
 import cloudpickle
 
+from ._native import CLOUDPICKLE, PICKLE5, RAW
 from .diagnose import naming_missing_imports, pickling_error, probe
 from .errors import DeserializationError
 
-RAW, PICKLE5, CLOUDPICKLE = 0, 1, 2
 
 #: ``bytes``/``bytearray``/``memoryview`` objects at least this large go out-of-band.
 OUT_OF_BAND_MIN = 64 * 1024

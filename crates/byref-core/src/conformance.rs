@@ -10,7 +10,8 @@ use bytes::Bytes;
 
 use crate::incoming::Incoming;
 use crate::{
-    Encoding, Error, HolderTag, Key, Layout, Object, Payload, PutOptions, RefId, Store, StoreExt,
+    Delivery, Encoding, Error, Fetched, GetOptions, HolderTag, Key, Layout, Object, Payload,
+    PutOptions, RefId, Store, StoreExt,
 };
 
 fn payload(seed: u8, len: usize) -> Payload {
@@ -22,6 +23,25 @@ fn payload(seed: u8, len: usize) -> Payload {
 
 fn concat(p: &Payload) -> Vec<u8> {
     p.parts().concat()
+}
+
+/// A read of an object the caller knows to be `len` bytes long, whole.
+async fn get_expecting(store: &dyn Store, key: &Key, len: u64) -> crate::Result<Object> {
+    let fetched = store.get_opts(key, &GetOptions::expecting(len)).await?;
+    fetched.into_object(store.url()).await
+}
+
+/// A read of an object the caller knows to be `len` bytes long, part by part.
+async fn get_parts<'a>(
+    store: &'a dyn Store,
+    key: &Key,
+    len: u64,
+) -> crate::Result<(u64, Box<dyn Incoming + 'a>)> {
+    let options = GetOptions::expecting(len).delivered(Delivery::Parts);
+    let fetched = store.get_opts(key, &options).await?;
+    Ok(fetched
+        .into_body()
+        .expect("a streamed get is never `NotLocal`"))
 }
 
 /// Runs every case, one after another, on `store` (which must start empty).
@@ -37,6 +57,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     incoming_bodies_are_stored_only_whole_and_genuine(store.as_ref()).await;
     concurrent_releases_of_any_reference_each_take_one(store.clone()).await;
     streamed_gets_deliver_the_object_in_order(store.as_ref()).await;
+    every_read_option_is_honoured(store.as_ref()).await;
     listings_show_every_object_with_its_references(store.as_ref()).await;
 }
 
@@ -145,7 +166,7 @@ pub async fn incoming_bodies_are_stored_only_whole_and_genuine(store: &dyn Store
         .put_incoming(&key, len, &mut arriving(None), &options)
         .await
         .expect("a whole, genuine body");
-    let back = store.get_expecting(&key, len).await.expect("get");
+    let back = get_expecting(store, &key, len).await.expect("get");
     assert!(back.as_slice() == &data[..], "stored bytes differ");
     let deleted = store
         .release(&key, Some(&options.reference))
@@ -161,14 +182,12 @@ pub async fn a_length_other_than_expected_is_an_integrity_error(store: &dyn Stor
         .put_payload(&p, &PutOptions::new())
         .await
         .expect("put");
-    let got = store
-        .get_expecting(&key, p.len())
+    let got = get_expecting(store, &key, p.len())
         .await
         .expect("get of the right length");
     assert_eq!(got.len() as u64, p.len());
     for wrong in [0, p.len() - 1, p.len() + 1, u64::MAX] {
-        let err = store
-            .get_expecting(&key, wrong)
+        let err = get_expecting(store, &key, wrong)
             .await
             .expect_err("a wrong length");
         assert!(matches!(err, Error::Integrity { .. }), "{wrong}: {err}");
@@ -186,18 +205,15 @@ pub async fn streamed_gets_deliver_the_object_in_order(store: &dyn Store) {
             .put_payload(&p, &PutOptions::new())
             .await
             .expect("put");
-        let mut body = store
-            .get_incoming(&key, p.len())
-            .await
-            .expect("streamed get");
+        let (announced, mut body) = get_parts(store, &key, p.len()).await.expect("streamed get");
+        assert_eq!(announced, p.len());
         let got = crate::incoming::collect(body.as_mut(), p.len())
             .await
             .expect("the whole body");
         assert_eq!(Key::of(&got), key, "{len} bytes");
         drop(body);
         for wrong in [p.len() + 1, u64::MAX] {
-            let err = store
-                .get_incoming(&key, wrong)
+            let err = get_parts(store, &key, wrong)
                 .await
                 .err()
                 .expect("a wrong length");
@@ -205,10 +221,76 @@ pub async fn streamed_gets_deliver_the_object_in_order(store: &dyn Store) {
         }
         store.release(&key, None).await.expect("release");
     }
-    let missing = store.get_incoming(&payload(18, 10).key(), 10).await.err();
+    let missing = get_parts(store, &payload(18, 10).key(), 10).await.err();
     assert!(
         matches!(missing, Some(Error::NotFound { .. })),
         "{missing:?}"
+    );
+}
+
+/// The options of the one read call, each and together: a held reference reads the object
+/// (and so does one released already, by key), a range is checked against the expected
+/// length expected, and a local mapping is either the object or `NotLocal`, never other bytes.
+pub async fn every_read_option_is_honoured(store: &dyn Store) {
+    let p = payload(19, (2 << 20) + 3);
+    let (bytes, len) = (concat(&p), p.len());
+    let (a, b) = (PutOptions::new(), PutOptions::new());
+    let key = store.put_payload(&p, &a).await.expect("put a");
+    store.put_payload(&p, &b).await.expect("put b");
+    for held in [a.reference, b.reference] {
+        let got = store
+            .get_checked(&key, Some(len), true, Some(&held))
+            .await
+            .expect("a read through a held reference");
+        assert!(got.as_slice() == &bytes[..], "read through {held} differs");
+        let wrong = store
+            .get_checked(&key, Some(len + 1), false, Some(&held))
+            .await
+            .expect_err("a wrong length through a held reference");
+        assert!(matches!(wrong, Error::Integrity { .. }), "{wrong}");
+    }
+    assert!(
+        !store
+            .release(&key, Some(&a.reference))
+            .await
+            .expect("release a")
+    );
+    let by_key = store
+        .get_checked(&key, Some(len), true, Some(&a.reference))
+        .await
+        .expect("a reference released already reads by key");
+    assert!(by_key.as_slice() == &bytes[..]);
+
+    let range = GetOptions {
+        range: Some(1000..1064),
+        ..GetOptions::expecting(len)
+    };
+    let got = store.get_opts(&key, &range).await.expect("range");
+    let got = got.into_object(store.url()).await.expect("range bytes");
+    assert_eq!(got.as_slice(), &bytes[1000..1064]);
+    // A length that the range overruns: refused by every store (one that learns the whole
+    // length refuses any other; a QUIC client, told only the range's, checks the range).
+    let short = GetOptions {
+        expected_len: Some(1000),
+        ..range
+    };
+    let refused = store.get_opts(&key, &short).await;
+    assert!(
+        refused.is_err(),
+        "a range past the length expected: {refused:?}"
+    );
+
+    let local = GetOptions::expecting(len).delivered(Delivery::LocalMapping);
+    match store.get_opts(&key, &local).await.expect("a local mapping") {
+        Fetched::NotLocal => {}
+        Fetched::Whole(object) => assert!(object.as_slice() == &bytes[..], "mapped bytes differ"),
+        other => panic!("a local mapping delivered {other:?}"),
+    }
+    assert!(
+        store
+            .release(&key, Some(&b.reference))
+            .await
+            .expect("release b")
     );
 }
 

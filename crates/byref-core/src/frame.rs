@@ -60,6 +60,30 @@ impl TryFrom<u8> for Encoding {
     }
 }
 
+impl Encoding {
+    /// Every encoding, for bindings that name them to another language (whose copies of the
+    /// codes would drift).
+    pub const ALL: [Encoding; 3] = [Encoding::Raw, Encoding::Pickle5, Encoding::CloudPickle];
+
+    /// Its one name, as byref's tools show it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Raw => "bytes",
+            Encoding::Pickle5 => "pickle",
+            Encoding::CloudPickle => "cloudpickle",
+        }
+    }
+
+    /// The encoding of the frame whose first bytes are `head` (its magic, version and
+    /// encoding), if they begin a frame.
+    pub fn of_head(head: &[u8]) -> Option<Encoding> {
+        if head.len() < 8 || &head[..4] != MAGIC || head[4] != VERSION {
+            return None;
+        }
+        Encoding::try_from(head[5]).ok()
+    }
+}
+
 fn align_up(n: usize) -> usize {
     n.div_ceil(ALIGN) * ALIGN
 }

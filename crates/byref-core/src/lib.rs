@@ -14,6 +14,7 @@
 mod error;
 mod ext;
 pub mod frame;
+mod get;
 mod handle;
 pub mod host;
 pub mod incoming;
@@ -36,6 +37,7 @@ pub mod conformance;
 pub use error::{Error, Result, Source};
 pub use ext::StoreExt;
 pub use frame::{Encoding, Layout, Payload};
+pub use get::{Delivery, Fetched, GetOptions, check_length, check_range};
 pub use handle::Handle;
 pub use incoming::Incoming;
 pub use key::{Key, KeyHasher};
@@ -43,7 +45,7 @@ pub use memory::{MemoryStore, SCHEME as MEMORY_SCHEME};
 pub use refs::RefSet;
 pub use size::parse_size;
 pub use store::{
-    Capabilities, HolderTag, Listed, Object, Progress, PutOptions, RefId, Store, Usage,
-    check_length, check_range, head_of, refuse_ttl, unix_now,
+    Capabilities, HolderTag, Listed, Object, Progress, PutOptions, RefId, Store, Usage, head_of,
+    refuse_ttl, unix_now,
 };
 pub use store_url::{StoreUrl, UrlBuilder, redact};

@@ -1,15 +1,14 @@
 //! `memory://[name]`: an in-process store, for tests and for single-process pipelines.
 
 use std::collections::HashMap;
-use std::ops::Range;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::{
-    Capabilities, Error, Key, Listed, Object, Payload, PutOptions, RefId, RefSet, Result, Store,
-    StoreUrl, UrlBuilder, check_range, refuse_ttl,
+    Capabilities, Delivery, Error, Fetched, GetOptions, Key, Listed, Object, Payload, PutOptions,
+    RefId, RefSet, Result, Store, StoreUrl, UrlBuilder, refuse_ttl,
 };
 
 /// URL scheme of [`MemoryStore`].
@@ -88,14 +87,11 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn get(&self, key: &Key) -> Result<Object> {
-        self.data(key).map(Object::Shared)
-    }
-
-    async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes> {
-        let data = self.data(key)?;
-        check_range(&self.url, key, &range, data.len() as u64)?;
-        Ok(data.slice(range.start as usize..range.end as usize))
+    async fn get_opts(&self, key: &Key, options: &GetOptions) -> Result<Fetched<'_>> {
+        if options.delivery == Delivery::LocalMapping {
+            return Ok(Fetched::NotLocal);
+        }
+        options.whole(&self.url, key, Object::Shared(self.data(key)?))
     }
 
     async fn head(&self, key: &Key) -> Result<Option<u64>> {

@@ -9,7 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::incoming::{Incoming, Whole, collect, verify_body};
+use crate::get::{Fetched, GetOptions};
+use crate::incoming::{Incoming, collect, verify_body};
 use crate::{Error, Key, Payload, Result};
 
 /// Names one reference to a stored object.
@@ -302,29 +303,6 @@ impl Object {
     }
 }
 
-/// Checks `range` against an object of `len` bytes, as every `get_range` must.
-pub fn check_range(store: &str, key: &Key, range: &Range<u64>, len: u64) -> Result<()> {
-    if range.start > range.end || range.end > len {
-        return Err(crate::Error::backend(
-            store,
-            format!("range {range:?} is outside object {key} of {len} bytes"),
-        ));
-    }
-    Ok(())
-}
-
-/// Checks that the object `key` is `expected` bytes long, as its handle says.
-pub fn check_length(store: &str, key: &Key, len: u64, expected: u64) -> Result<()> {
-    if len != expected {
-        return Err(crate::Error::Integrity {
-            store: store.to_owned(),
-            key: *key,
-            reason: format!("the store holds {len} bytes where the handle says {expected}"),
-        });
-    }
-    Ok(())
-}
-
 /// Refuses a TTL on a store without expiry, rather than keep the object forever unasked.
 pub fn refuse_ttl(store: &str, options: &PutOptions, operation: &'static str) -> Result<()> {
     if options.ttl.is_some() {
@@ -353,37 +331,15 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Idempotent: storing equal data again only adds the reference.
     async fn put(&self, key: &Key, payload: &Payload, options: &PutOptions) -> Result<()>;
 
-    /// The whole object. [`crate::Error::NotFound`] if absent.
-    async fn get(&self, key: &Key) -> Result<Object>;
-
-    /// The whole object, which the caller knows to be `len` bytes (from its handle). A
-    /// different length is [`crate::Error::Integrity`]; a backend that learns the length
-    /// before the bytes (a network store) refuses it before reading them, so a lying server
-    /// cannot make a worker allocate or wait for more than the handle promised.
-    async fn get_expecting(&self, key: &Key, len: u64) -> Result<Object> {
-        let object = self.get(key).await?;
-        check_length(self.url(), key, object.len() as u64, len)?;
-        Ok(object)
-    }
-
-    /// The whole object, `len` bytes (as [`Store::get_expecting`]), read through `reference`,
-    /// which the caller holds (an `evict=True` handle's): a backend that keeps a name per
-    /// reference (a file store) opens it directly instead of looking the key up.
-    async fn get_held(&self, key: &Key, reference: &RefId, len: u64) -> Result<Object> {
-        let _ = reference;
-        self.get_expecting(key, len).await
-    }
-
-    /// The whole object, which the caller knows to be `len` bytes, as a body arriving part by
-    /// part: a receiver that writes it elsewhere (the node cache's file) never holds it whole.
-    /// The length is checked as in [`Store::get_expecting`]; the parts are not verified.
+    /// Reads the object as `options` say: the one read call, which every convenience of
+    /// [`crate::StoreExt`] (`get`, `get_range`, `get_checked`) goes through and every
+    /// wrapping store forwards. [`crate::Error::NotFound`] if absent.
     ///
-    /// This default fetches the object whole and hands it over as one part; network stores
-    /// stream it.
-    async fn get_incoming(&self, key: &Key, len: u64) -> Result<Box<dyn Incoming + '_>> {
-        let object = self.get_expecting(key, len).await?;
-        Ok(Box::new(Whole::new(object.into_bytes())))
-    }
+    /// A backend checks the length it learns against `options` before reading a byte where
+    /// it can ([`GetOptions::check`]); one that reads whole hands the object over through
+    /// [`GetOptions::whole`]. Only a client of a server on this host can map a server's file
+    /// ([`crate::get::Delivery::LocalMapping`]); every other store answers [`Fetched::NotLocal`].
+    async fn get_opts(&self, key: &Key, options: &GetOptions) -> Result<Fetched<'_>>;
 
     /// The file holding the object whole, when this store keeps it in one on this machine (a
     /// file store; a daemon's disk tier; a peer's shared-memory files): what a server tells a
@@ -398,18 +354,6 @@ pub trait Store: Send + Sync + fmt::Debug {
             }),
         }
     }
-
-    /// The object, `len` bytes, mapped straight from a file on this machine where the store's
-    /// server keeps it (see [`Store::locate`]): no transfer at all. `None` when that is not
-    /// possible (another host, an object in memory, a file this process may not read): then
-    /// fetch it. Stores whose `get` already maps (a file store) and stores without a server
-    /// answer `None`.
-    async fn map_local(&self, _key: &Key, _len: u64) -> Result<Option<Object>> {
-        Ok(None)
-    }
-
-    /// Bytes `range` of the object; a range past its end is an error.
-    async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes>;
 
     /// Stores a body that is still arriving (a server's `PUT`), announced as `len` bytes,
     /// adding `options.reference`. The body must hash to `key`: checked before the object

@@ -25,7 +25,6 @@ mod spool;
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, ErrorKind, Read};
-use std::ops::Range;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -34,8 +33,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use byref_core::incoming::{Incoming, check_hash};
 use byref_core::{
-    Capabilities, Error, Key, Listed, Object, Payload, Progress, PutOptions, RefId, Result, Store,
-    StoreUrl, UrlBuilder, Usage, check_length, check_range, refuse_ttl,
+    Capabilities, Delivery, Error, Fetched, GetOptions, Key, Listed, Object, Payload, Progress,
+    PutOptions, RefId, Result, Store, StoreUrl, UrlBuilder, Usage, refuse_ttl,
 };
 use bytes::Bytes;
 use rayon::prelude::*;
@@ -597,38 +596,40 @@ impl Store for FileStore {
             .map_err(|e| Error::backend(&self.url, e))
     }
 
-    async fn get(&self, key: &Key) -> Result<Object> {
-        let (mut file, path) = self.open_any(key)?;
-        read_object(&mut file).map_err(|e| self.io_error(e, &path))
-    }
-
-    /// Opens the reference's own name: no listing. A name released already (a second
-    /// resolve of an `evict=True` handle) leaves the object to be found by key.
-    async fn get_held(&self, key: &Key, reference: &RefId, len: u64) -> Result<Object> {
-        let name = self.paths.name(key, reference);
-        let object = match File::open(&name) {
-            Ok(mut file) => read_object(&mut file).map_err(|e| self.io_error(e, &name))?,
-            Err(e) if e.kind() == ErrorKind::NotFound => self.get(key).await?,
-            Err(e) => return Err(self.io_error(e, &name)),
+    /// Through a held reference, its own name is opened: no listing. A name released
+    /// already (a second resolve of an `evict=True` handle) leaves the object to be found by
+    /// key. Objects are mapped (or, if small, read) whole; ranges are read.
+    async fn get_opts(&self, key: &Key, options: &GetOptions) -> Result<Fetched<'_>> {
+        if options.delivery == Delivery::LocalMapping {
+            return Ok(Fetched::NotLocal);
+        }
+        let held = options
+            .held
+            .as_ref()
+            .map(|reference| self.paths.name(key, reference));
+        let (mut file, path) = match held.map(|name| (File::open(&name), name)) {
+            Some((Ok(file), name)) => (file, name),
+            Some((Err(e), name)) if e.kind() != ErrorKind::NotFound => {
+                return Err(self.io_error(e, &name));
+            }
+            _ => self.open_any(key)?,
         };
-        check_length(&self.url, key, object.len() as u64, len)?;
-        Ok(object)
+        let Some(range) = &options.range else {
+            let object = read_object(&mut file).map_err(|e| self.io_error(e, &path))?;
+            return options.whole(&self.url, key, object);
+        };
+        let len = file.metadata().map_err(|e| self.io_error(e, &path))?.len();
+        options.check(&self.url, key, len)?;
+        let mut data = vec![0; (range.end - range.start) as usize];
+        file.read_exact_at(&mut data, range.start)
+            .map_err(|e| self.io_error(e, &path))?;
+        Ok(Fetched::Whole(Object::Shared(Bytes::from(data))))
     }
 
     async fn locate(&self, key: &Key) -> Result<Option<PathBuf>> {
         let (file, path) = self.open_any(key)?;
         let meta = file.metadata().map_err(|e| self.io_error(e, &path))?;
         Ok(meta.is_file().then_some(path))
-    }
-
-    async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes> {
-        let (file, path) = self.open_any(key)?;
-        let len = file.metadata().map_err(|e| self.io_error(e, &path))?.len();
-        check_range(&self.url, key, &range, len)?;
-        let mut data = vec![0; (range.end - range.start) as usize];
-        file.read_exact_at(&mut data, range.start)
-            .map_err(|e| self.io_error(e, &path))?;
-        Ok(Bytes::from(data))
     }
 
     async fn head(&self, key: &Key) -> Result<Option<u64>> {

@@ -15,19 +15,18 @@
 //! QUIC crate and the tiers, never on the daemon or the facade.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use byref_core::{
-    Capabilities, Error, Key, Listed, Object, Payload, PutOptions, RefId, Result, Store, StoreUrl,
+    Capabilities, Error, Fetched, GetOptions, Key, Listed, Payload, PutOptions, RefId, Result,
+    Store, StoreUrl,
 };
 use byref_quic::token::Token;
 use byref_quic::{Identity, Server};
 use byref_tiers::TieredStore;
-use bytes::Bytes;
 use scratch::Scratch;
 use tokio::sync::oneshot;
 
@@ -305,12 +304,8 @@ impl Store for PeerStore {
         self.store.put(key, payload, options).await
     }
 
-    async fn get(&self, key: &Key) -> Result<Object> {
-        self.store.get(key).await
-    }
-
-    async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes> {
-        self.store.get_range(key, range).await
+    async fn get_opts(&self, key: &Key, options: &GetOptions) -> Result<Fetched<'_>> {
+        self.store.get_opts(key, options).await
     }
 
     async fn head(&self, key: &Key) -> Result<Option<u64>> {

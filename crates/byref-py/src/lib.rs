@@ -43,5 +43,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(transfer::get_file, m)?)?;
     m.add_function(wrap_pyfunction!(transfer::stat, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // The frame encodings' codes, from the one definition (Python keeps no copy).
+    m.add("RAW", byref::Encoding::Raw as u8)?;
+    m.add("PICKLE5", byref::Encoding::Pickle5 as u8)?;
+    m.add("CLOUDPICKLE", byref::Encoding::CloudPickle as u8)?;
     Ok(())
 }

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use byref::cache::process_cache;
 use byref::holders::Holder;
 use byref::{Encoding, Key, Layout, Object, Opened, Payload, PutOptions, StoreExt};
 use futures::{StreamExt, TryStreamExt, stream};
@@ -269,11 +268,10 @@ impl PyStore {
     /// Drops one reference to `key`; returns whether that deleted the object.
     fn evict(&self, py: Python<'_>, key: &str) -> PyByrefResult<bool> {
         let key = parse_key(key)?;
-        let deleted = block_on(py, self.opened.store.release(&key, None))?;
-        if deleted {
-            process_cache().remove(&key);
-        }
-        Ok(deleted)
+        Ok(block_on(
+            py,
+            byref::release(self.opened.store.as_ref(), &key, None),
+        )?)
     }
 
     /// Lists the store and reads its holder records (and, with `kinds`, what each object

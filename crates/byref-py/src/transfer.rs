@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use byref::Key;
 use byref::transfer::{self, Meter};
-use byref::{Encoding, Key};
 use indicatif::{ProgressBar, ProgressStyle};
 use pyo3::prelude::*;
 
@@ -70,12 +70,7 @@ pub(crate) fn stat(py: Python<'_>, url: &str, key: &str) -> PyByrefResult<(u64, 
     let key: Key = key.parse()?;
     let opened = registry::open(py, url)?;
     let (len, layout, _) = block_on(py, transfer::layout(&opened, &key))?;
-    let encoding = match layout.encoding {
-        Encoding::Raw => "raw",
-        Encoding::Pickle5 => "pickle",
-        Encoding::CloudPickle => "cloudpickle",
-    };
-    Ok((len, encoding.to_owned(), layout.buffers.len()))
+    Ok((len, layout.encoding.name().to_owned(), layout.buffers.len()))
 }
 
 /// Writes the raw bytes stored under `key` to `path` (stdout if `None`); returns their length.

@@ -5,15 +5,13 @@
 //! are written part by part straight from the payload's buffers.
 
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::ops::Range;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use byref_core::incoming::Incoming;
 use byref_core::{
-    Capabilities, Error, Key, Listed, Object, Payload, Progress, PutOptions, RefId, Result, Store,
-    StoreUrl, UrlBuilder, check_length, secrets,
+    Capabilities, Delivery, Error, Fetched, GetOptions, Key, Listed, Object, Payload, Progress,
+    PutOptions, RefId, Result, Store, StoreUrl, UrlBuilder, check_length, check_range, secrets,
 };
 use bytes::Bytes;
 use tokio::sync::Mutex;
@@ -323,6 +321,31 @@ impl QuicStore {
         Ok(data)
     }
 
+    /// The object, `len` bytes, mapped from the file where a server on this host that runs
+    /// as this user keeps it; `None` whenever that is not possible. Any failure here (an old
+    /// server, an object in memory, another host) only means the bytes are sent instead: the
+    /// GET that follows reports what is really wrong.
+    async fn map_from_server(&self, key: &Key, len: u64) -> Option<Object> {
+        if !self.maybe_same_host || len < MAP_MIN {
+            return None;
+        }
+        let Ok((response, mut recv)) = self.call(request(Op::Locate, key), None).await else {
+            return None;
+        };
+        if response.value > MAX_LOCATION {
+            return None;
+        }
+        let Ok(answer) = self.read_body(&mut recv, response.value).await else {
+            return None;
+        };
+        let location = Location::decode(&answer).ok()?;
+        local::map_located(&location, len, || {
+            *self
+                .server_is_mine
+                .get_or_init(|| local::served_by_this_user(self.addr))
+        })
+    }
+
     /// The daemon's status: objects and bytes per tier, requests, hits (Prometheus text).
     pub async fn status(&self) -> Result<String> {
         let request = request(Op::Status, &Key::from_bytes([0; 32]));
@@ -354,58 +377,40 @@ impl Store for QuicStore {
             .map(drop)
     }
 
-    async fn get(&self, key: &Key) -> Result<Object> {
-        let (response, mut recv) = self.call(request(Op::Get, key), None).await?;
-        let data = self.read_body(&mut recv, response.value).await?;
-        Ok(Object::Shared(data))
-    }
-
-    async fn get_expecting(&self, key: &Key, len: u64) -> Result<Object> {
-        let (response, mut recv) = self.call(request(Op::Get, key), None).await?;
-        // Before a byte of the body: the server's word against the handle's.
-        check_length(&self.url, key, response.value, len)?;
-        let data = self.read_body(&mut recv, response.value).await?;
-        Ok(Object::Shared(data))
-    }
-
-    async fn map_local(&self, key: &Key, len: u64) -> Result<Option<Object>> {
-        if !self.maybe_same_host || len < MAP_MIN {
-            return Ok(None);
+    /// The server's word on a length is checked against the handle's before a byte of the
+    /// body is read: a whole object's against the length expected, a range's against the
+    /// range (which, with a length expected, must lie within it: the server does not say the
+    /// whole length on a ranged read).
+    async fn get_opts(&self, key: &Key, options: &GetOptions) -> Result<Fetched<'_>> {
+        if options.delivery == Delivery::LocalMapping {
+            let mapped = match options.expected_len {
+                Some(len) if options.range.is_none() => self.map_from_server(key, len).await,
+                _ => None,
+            };
+            return Ok(mapped.map_or(Fetched::NotLocal, Fetched::Whole));
         }
-        // Any failure here (an old server, an object in memory, another host) only means the
-        // bytes are sent instead: the GET that follows reports what is really wrong.
-        let Ok((response, mut recv)) = self.call(request(Op::Locate, key), None).await else {
-            return Ok(None);
-        };
-        if response.value > MAX_LOCATION {
-            return Ok(None);
+        if let Some(range) = &options.range {
+            if let Some(len) = options.expected_len {
+                check_range(&self.url, key, range, len)?;
+            }
+            let request = Request {
+                range: range.clone(),
+                ..request(Op::GetRange, key)
+            };
+            let (response, mut recv) = self.call(request, None).await?;
+            check_length(&self.url, key, response.value, range.end - range.start)?;
+            let data = self.read_body(&mut recv, response.value).await?;
+            return Ok(Fetched::Whole(Object::Shared(data)));
         }
-        let Ok(answer) = self.read_body(&mut recv, response.value).await else {
-            return Ok(None);
-        };
-        let mapped = Location::decode(&answer).ok().and_then(|location| {
-            local::map_located(&location, len, || {
-                *self
-                    .server_is_mine
-                    .get_or_init(|| local::served_by_this_user(self.addr))
-            })
-        });
-        Ok(mapped)
-    }
-
-    async fn get_incoming(&self, key: &Key, len: u64) -> Result<Box<dyn Incoming + '_>> {
-        let (response, recv) = self.call(request(Op::Get, key), None).await?;
-        check_length(&self.url, key, response.value, len)?;
-        Ok(Box::new(wire::Body::new(recv, len, self.timeout)))
-    }
-
-    async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes> {
-        let request = Request {
-            range,
-            ..request(Op::GetRange, key)
-        };
-        let (response, mut recv) = self.call(request, None).await?;
-        self.read_body(&mut recv, response.value).await
+        let (response, mut recv) = self.call(request(Op::Get, key), None).await?;
+        let len = response.value;
+        options.check(&self.url, key, len)?;
+        if options.delivery == Delivery::Parts {
+            let body = Box::new(wire::Body::new(recv, len, self.timeout));
+            return Ok(Fetched::Arriving { len, body });
+        }
+        let data = self.read_body(&mut recv, len).await?;
+        Ok(Fetched::Whole(Object::Shared(data)))
     }
 
     async fn head(&self, key: &Key) -> Result<Option<u64>> {

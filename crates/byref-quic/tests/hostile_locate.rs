@@ -19,7 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use byref_core::{Key, Payload, PutOptions, Store, StoreExt, StoreUrl};
+use byref_core::{Key, Payload, PutOptions, StoreExt, StoreUrl};
 use byref_quic::QuicStore;
 use byref_quic::token::Token;
 use bytes::Bytes;

@@ -26,10 +26,10 @@ use std::ops::Range;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use byref_core::incoming::{Incoming, Streamed, Whole};
+use byref_core::incoming::Streamed;
 use byref_core::{
-    Capabilities, Error, Key, Listed, Object, Payload, PutOptions, RefId, Result, Store, StoreUrl,
-    check_length, check_range,
+    Capabilities, Delivery, Error, Fetched, GetOptions, Key, Listed, Object, Payload, PutOptions,
+    RefId, Result, Store, StoreUrl,
 };
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt, TryStreamExt, stream};
@@ -250,6 +250,44 @@ impl RedisStore {
             .buffered(CHUNKS_IN_FLIGHT)
     }
 
+    /// Bytes `range` of the object, a range checked against its length already.
+    async fn read_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes> {
+        if range.is_empty() {
+            return Ok(Bytes::new());
+        }
+        let main = self.main_key(key);
+        let head = self.head_bytes(main.clone()).await?;
+        let Some(manifest) = Manifest::decode(&head) else {
+            let (start, end) = (range.start as isize, range.end as isize - 1);
+            let data: Vec<u8> = self
+                .run(range.end - range.start, |mut c| async move {
+                    c.getrange(main, start, end).await
+                })
+                .await?;
+            return Ok(Bytes::from(data));
+        };
+        let mut out = BytesMut::with_capacity((range.end - range.start) as usize);
+        let mut at = range.start;
+        while at < range.end {
+            let i = at / manifest.chunk;
+            let offset = (at % manifest.chunk) as isize;
+            let take = (range.end - at).min(manifest.chunk - at % manifest.chunk);
+            let chunk_key = format!("{main}:c:{i}");
+            let end = offset + take as isize - 1;
+            let data: Vec<u8> = self
+                .run(take, |mut c| async move {
+                    c.getrange(chunk_key, offset, end).await
+                })
+                .await?;
+            if data.len() as u64 != take {
+                return Err(self.missing_chunk(key, i, &manifest));
+            }
+            out.extend_from_slice(&data);
+            at += take;
+        }
+        Ok(out.freeze())
+    }
+
     /// The main key's value: the whole object, or the manifest of a chunked one (the main
     /// key holds the whole object only when it fits in one chunk).
     async fn main_value(&self, key: &Key) -> Result<Stored> {
@@ -366,72 +404,42 @@ impl Store for RedisStore {
             .await
     }
 
-    async fn get(&self, key: &Key) -> Result<Object> {
-        match self.main_value(key).await? {
-            // Chunks arrive in order and each is appended and dropped at once: no zero-filling
-            // of the buffer, and at most `CHUNKS_IN_FLIGHT` chunks held besides it.
-            Stored::Chunked(manifest) => {
-                let mut whole = BytesMut::with_capacity(manifest.len as usize);
-                let mut chunks = std::pin::pin!(self.chunks(*key, manifest));
-                while let Some(data) = chunks.try_next().await? {
-                    whole.extend_from_slice(&data);
-                }
-                Ok(Object::Shared(whole.freeze()))
-            }
-            Stored::Whole(data) => Ok(Object::Shared(data)),
+    async fn get_opts(&self, key: &Key, options: &GetOptions) -> Result<Fetched<'_>> {
+        let display = &self.config.display;
+        if options.delivery == Delivery::LocalMapping {
+            return Ok(Fetched::NotLocal);
         }
-    }
-
-    async fn get_incoming(&self, key: &Key, len: u64) -> Result<Box<dyn Incoming + '_>> {
-        let stored = self.main_value(key).await?;
-        let (stored_len, body): (u64, Box<dyn Incoming>) = match stored {
-            Stored::Chunked(manifest) => (
-                manifest.len,
-                Box::new(Streamed::new(self.chunks(*key, manifest))),
-            ),
-            Stored::Whole(data) => (data.len() as u64, Box::new(Whole::new(data))),
+        if let Some(range) = &options.range {
+            let len = self.head(key).await?.ok_or_else(|| self.not_found(key))?;
+            options.check(display, key, len)?;
+            let data = self.read_range(key, range.clone()).await?;
+            return Ok(Fetched::Whole(Object::Shared(data)));
+        }
+        let manifest = match self.main_value(key).await? {
+            Stored::Whole(data) => return options.whole(display, key, Object::Shared(data)),
+            Stored::Chunked(manifest) => manifest,
         };
-        check_length(&self.config.display, key, stored_len, len)?;
-        Ok(body)
-    }
-
-    async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes> {
-        let len = self.head(key).await?.ok_or_else(|| self.not_found(key))?;
-        check_range(&self.config.display, key, &range, len)?;
-        if range.is_empty() {
-            return Ok(Bytes::new());
+        // The manifest's length is checked before a chunk is read.
+        options.check(display, key, manifest.len)?;
+        let len = manifest.len;
+        let chunks = self.chunks(*key, manifest);
+        if options.delivery == Delivery::Parts {
+            let body = Box::new(Streamed::new(chunks));
+            return Ok(Fetched::Arriving { len, body });
         }
-        let main = self.main_key(key);
-        let head = self.head_bytes(main.clone()).await?;
-        let Some(manifest) = Manifest::decode(&head) else {
-            let (start, end) = (range.start as isize, range.end as isize - 1);
-            let data: Vec<u8> = self
-                .run(range.end - range.start, |mut c| async move {
-                    c.getrange(main, start, end).await
-                })
-                .await?;
-            return Ok(Bytes::from(data));
-        };
-        let mut out = BytesMut::with_capacity((range.end - range.start) as usize);
-        let mut at = range.start;
-        while at < range.end {
-            let i = at / manifest.chunk;
-            let offset = (at % manifest.chunk) as isize;
-            let take = (range.end - at).min(manifest.chunk - at % manifest.chunk);
-            let chunk_key = format!("{main}:c:{i}");
-            let end = offset + take as isize - 1;
-            let data: Vec<u8> = self
-                .run(take, |mut c| async move {
-                    c.getrange(chunk_key, offset, end).await
-                })
-                .await?;
-            if data.len() as u64 != take {
-                return Err(self.missing_chunk(key, i, &manifest));
-            }
-            out.extend_from_slice(&data);
-            at += take;
+        // Chunks arrive in order and each is appended and dropped at once: no zero-filling of
+        // the buffer, and at most `CHUNKS_IN_FLIGHT` chunks held besides it. The buffer is
+        // reserved as the manifest says, which only a handle's length vouches for: a failed
+        // reservation is an error, not an abort.
+        let mut whole = Vec::new();
+        whole
+            .try_reserve_exact(len as usize)
+            .map_err(|e| Error::backend(display, format!("cannot reserve {len} bytes: {e}")))?;
+        let mut chunks = std::pin::pin!(chunks);
+        while let Some(data) = chunks.try_next().await? {
+            whole.extend_from_slice(&data);
         }
-        Ok(out.freeze())
+        Ok(Fetched::Whole(Object::Shared(Bytes::from(whole))))
     }
 
     async fn head(&self, key: &Key) -> Result<Option<u64>> {

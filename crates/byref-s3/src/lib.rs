@@ -13,15 +13,14 @@
 //!
 //! A backend: depends on `byref-core` only.
 
-use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use byref_core::incoming::{Incoming, Streamed};
+use byref_core::incoming::Streamed;
 use byref_core::{
-    Capabilities, Error, Key, Listed, Object, Payload, Progress, PutOptions, RefId, Result, Store,
-    StoreUrl, UrlBuilder, check_length, check_range, refcount, refuse_ttl, secrets,
+    Capabilities, Delivery, Error, Fetched, GetOptions, Key, Listed, Object, Payload, Progress,
+    PutOptions, RefId, Result, Store, StoreUrl, UrlBuilder, refcount, refuse_ttl, secrets,
 };
 use bytes::{Bytes, BytesMut};
 use error::S3Error;
@@ -306,27 +305,26 @@ impl Store for S3Store {
         refcount::put(self, key, payload, options).await
     }
 
-    async fn get(&self, key: &Key) -> Result<Object> {
-        let size = refcount::open_existing(self, key, || self.object_size(key)).await?;
-        Ok(Object::Shared(self.download(key, size).await?))
-    }
-
-    async fn get_incoming(&self, key: &Key, len: u64) -> Result<Box<dyn Incoming + '_>> {
-        let size = refcount::open_existing(self, key, || self.object_size(key)).await?;
-        check_length(&self.url, key, size, len)?;
-        Ok(Box::new(Streamed::new(self.parts(*key, size))))
-    }
-
-    async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes> {
-        let size = refcount::open_existing(self, key, || self.object_size(key)).await?;
-        check_range(&self.url, key, &range, size)?;
-        if range.is_empty() {
-            return Ok(Bytes::new());
+    async fn get_opts(&self, key: &Key, options: &GetOptions) -> Result<Fetched<'_>> {
+        if options.delivery == Delivery::LocalMapping {
+            return Ok(Fetched::NotLocal);
         }
-        self.s3
-            .get_range(&self.object(key), range)
-            .await
-            .map_err(|e| self.error(key, e))
+        let size = refcount::open_existing(self, key, || self.object_size(key)).await?;
+        options.check(&self.url, key, size)?;
+        let data = match (&options.range, options.delivery) {
+            (Some(range), _) if range.is_empty() => Bytes::new(),
+            (Some(range), _) => self
+                .s3
+                .get_range(&self.object(key), range.clone())
+                .await
+                .map_err(|e| self.error(key, e))?,
+            (None, Delivery::Parts) => {
+                let body = Box::new(Streamed::new(self.parts(*key, size)));
+                return Ok(Fetched::Arriving { len: size, body });
+            }
+            (None, _) => self.download(key, size).await?,
+        };
+        Ok(Fetched::Whole(Object::Shared(data)))
     }
 
     async fn head(&self, key: &Key) -> Result<Option<u64>> {

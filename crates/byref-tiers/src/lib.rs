@@ -12,7 +12,6 @@
 //! by `byref-daemon` and `byref-peer`). Depends on `byref-core` and `byref-fs` only.
 
 use std::collections::HashMap;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -21,8 +20,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use byref_core::incoming::{Incoming, collect_into, verify_body};
 use byref_core::{
-    Capabilities, Error, Key, Listed, Object, Payload, PutOptions, RefId, RefSet, Result, Store,
-    StoreUrl, Usage, check_range,
+    Capabilities, Delivery, Error, Fetched, GetOptions, Key, Listed, Object, Payload, PutOptions,
+    RefId, RefSet, Result, Store, StoreUrl, Usage,
 };
 use byref_fs::{FileStore, Recovered};
 use bytes::Bytes;
@@ -476,14 +475,6 @@ impl TieredStore {
         written.map_err(|e| Error::backend(&self.name, format!("{}: {e}", path.display())))
     }
 
-    /// The object and the tier it came from.
-    async fn fetch(&self, key: &Key) -> Result<(Object, Tier)> {
-        if let Some(entry) = self.memory().objects.get(key) {
-            return Ok((Object::Shared(entry.data.clone()), Tier::Memory));
-        }
-        Ok((self.disk.get(key).await?, Tier::Disk))
-    }
-
     /// Drops a reference from the memory tier; `None` if the object is not there.
     fn release_memory(&self, key: &Key, reference: Option<&RefId>) -> Option<Result<bool>> {
         let mut memory = self.memory();
@@ -689,16 +680,20 @@ impl Store for TieredStore {
         }
     }
 
-    async fn get(&self, key: &Key) -> Result<Object> {
-        let (object, tier) = self.fetch(key).await?;
-        self.hits[tier as usize].fetch_add(1, Ordering::Relaxed);
-        Ok(object)
-    }
-
-    async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes> {
-        let object = self.get(key).await?;
-        check_range(&self.name, key, &range, object.len() as u64)?;
-        Ok(object.into_range(range.start as usize..range.end as usize))
+    async fn get_opts(&self, key: &Key, options: &GetOptions) -> Result<Fetched<'_>> {
+        let memory = self.memory().objects.get(key).map(|e| e.data.clone());
+        let (fetched, tier) = match memory {
+            Some(_) if options.delivery == Delivery::LocalMapping => (Fetched::NotLocal, None),
+            Some(data) => (
+                options.whole(&self.name, key, Object::Shared(data))?,
+                Some(Tier::Memory),
+            ),
+            None => (self.disk.get_opts(key, options).await?, Some(Tier::Disk)),
+        };
+        if let (Some(tier), Fetched::Whole(_)) = (tier, &fetched) {
+            self.hits[tier as usize].fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(fetched)
     }
 
     async fn locate(&self, key: &Key) -> Result<Option<PathBuf>> {
@@ -751,6 +746,8 @@ impl Store for TieredStore {
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
+
+    use byref_core::StoreExt;
 
     use super::*;
 

@@ -352,13 +352,8 @@ pub async fn release_all(store: &dyn Store, references: &[(Key, RefId)]) -> Resu
     use futures::{StreamExt, TryStreamExt, stream};
     let outcomes: Vec<Option<bool>> = stream::iter(references.to_vec())
         .map(move |(key, reference)| async move {
-            match store.release(&key, Some(&reference)).await {
-                Ok(deleted) => {
-                    if deleted {
-                        crate::cache::process_cache().remove(&key);
-                    }
-                    Ok(Some(deleted))
-                }
+            match crate::release(store, &key, Some(&reference)).await {
+                Ok(deleted) => Ok(Some(deleted)),
                 Err(Error::ReferenceGone { .. } | Error::NotFound { .. }) => Ok(None),
                 Err(e) => Err(e),
             }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::{StreamExt, TryStreamExt, stream};
 
 use crate::holders::{HolderRecord, Liveness, Released, release_all};
-use crate::{HolderTag, Key, Listed, RefId, Result, Store, unix_now};
+use crate::{HolderTag, Key, Listed, RefId, Result, Store, StoreExt, unix_now};
 
 /// References made by a holder with no record are left this long before `gc --dead` takes
 /// them: a record is written before its holder's first reference, but a listing may see
@@ -117,15 +117,7 @@ pub async fn take(store: &dyn Store, kinds: bool) -> Result<Inventory> {
 
 /// What a frame's first 8 bytes say it holds.
 fn frame_kind(head: &[u8]) -> &'static str {
-    if head.len() < 8 || &head[..4] != b"BYRF" {
-        return "unknown";
-    }
-    match head[5] {
-        0 => "bytes",
-        1 => "pickle",
-        2 => "cloudpickle",
-        _ => "unknown",
-    }
+    crate::Encoding::of_head(head).map_or("unknown", crate::Encoding::name)
 }
 
 /// What `gc` drops.

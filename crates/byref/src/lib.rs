@@ -34,7 +34,7 @@ mod node;
 mod resolve;
 pub mod transfer;
 
-pub use resolve::resolve;
+pub use resolve::{release, resolve};
 
 pub use byref_core::*;
 
@@ -47,56 +47,6 @@ pub struct Opened {
     pub url: String,
     /// Check every fetched object against its key.
     pub verify: bool,
-}
-
-impl Opened {
-    /// The object `key`, from this process's cache when it holds it (see [`cache`]), checked
-    /// against its key if the store says so, and against its `expected` length when the
-    /// caller knows it (from a handle). Only verified bytes enter the cache, so what it hands
-    /// any store, `verify=true` or not, hashes to its key.
-    ///
-    /// Objects of network stores go through the node cache instead when one is configured
-    /// (`BYREF_NODE_CACHE`): one fetch per machine, one copy mapped by every process. Before
-    /// either, a server on this host that keeps the object in a file has it mapped from there
-    /// ([`Store::map_local`]): no transfer at all.
-    pub async fn fetch(&self, key: &Key, expected: Option<u64>) -> Result<Object> {
-        self.fetch_held(key, expected, None).await
-    }
-
-    /// [`Opened::fetch`], through the reference `held` that the caller holds (an
-    /// `evict=True` handle's), which spares a file store the lookup of the key.
-    pub async fn fetch_held(
-        &self,
-        key: &Key,
-        expected: Option<u64>,
-        held: Option<&RefId>,
-    ) -> Result<Object> {
-        if let Some(len) = expected
-            && let Some(object) = self.store.map_local(key, len).await?
-        {
-            return Ok(object);
-        }
-        #[cfg(feature = "fs")]
-        if !is_local(self.url.split("://").next().unwrap_or_default())
-            && let Some(node) = node::node_cache()
-        {
-            return node::fetch(self, node, key, expected).await;
-        }
-        let cache = cache::process_cache();
-        if let Some(data) = cache.get(key) {
-            return Ok(Object::Shared(data));
-        }
-        let object = self
-            .store
-            .get_checked(key, expected, self.verify, held)
-            .await?;
-        if let Object::Shared(data) = &object
-            && self.verify
-        {
-            cache.offer(*key, data);
-        }
-        Ok(object)
-    }
 }
 
 /// The default store's URL, for every language: `BYREF_URL` (the environment, else
@@ -205,7 +155,7 @@ fn check_own_store_dir(path: &std::path::Path) -> Result<()> {
 }
 
 /// Whether a scheme's objects live on this machine, written only by byref.
-fn is_local(scheme: &str) -> bool {
+pub(crate) fn is_local(scheme: &str) -> bool {
     matches!(scheme, MEMORY_SCHEME | "file" | "peer")
 }
 

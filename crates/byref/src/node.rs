@@ -5,7 +5,7 @@
 
 use std::sync::{Once, OnceLock};
 
-use byref_core::{Error, Key, Object, Result, StoreExt};
+use byref_core::{Delivery, Error, GetOptions, Key, Object, Result, StoreExt};
 use byref_fs::node_cache::{InsertError, NodeCache};
 
 use crate::Opened;
@@ -61,7 +61,11 @@ pub(crate) async fn fetch(
         warn(node, "its filesystem is full");
         return privately().await;
     }
-    let mut body = opened.store.get_incoming(key, len).await?;
+    let parts = GetOptions::expecting(len).delivered(Delivery::Parts);
+    let fetched = opened.store.get_opts(key, &parts).await?;
+    let Some((_, mut body)) = fetched.into_body() else {
+        return privately().await;
+    };
     let inserted = node.insert_incoming(&lock, len, body.as_mut()).await;
     drop(body);
     drop(lock);

@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use std::future::Future;
-use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,12 +11,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use byref_core::{
-    Capabilities, Key, Listed, MemoryStore, Object, Payload, PutOptions, RefId, Result, Store,
-    StoreUrl,
+    Capabilities, Fetched, GetOptions, Key, Listed, MemoryStore, Payload, PutOptions, RefId,
+    Result, Store, StoreUrl,
 };
 use byref_quic::token::Token;
 use byref_quic::{Identity, Server, server_url};
-use bytes::Bytes;
 
 /// How a [`Hostile`] store lies; it tells the truth otherwise.
 #[derive(Debug)]
@@ -55,17 +53,14 @@ impl Store for Hostile {
     async fn put(&self, key: &Key, payload: &Payload, options: &PutOptions) -> Result<()> {
         self.inner.put(key, payload, options).await
     }
-    async fn get(&self, key: &Key) -> Result<Object> {
-        self.inner.get(key).await
+    async fn get_opts(&self, key: &Key, options: &GetOptions) -> Result<Fetched<'_>> {
+        self.inner.get_opts(key, options).await
     }
     async fn locate(&self, key: &Key) -> Result<Option<PathBuf>> {
         match &self.lie {
             Lie::Locate(path) => Ok(Some(path.clone())),
             _ => self.inner.locate(key).await,
         }
-    }
-    async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes> {
-        self.inner.get_range(key, range).await
     }
     async fn head(&self, key: &Key) -> Result<Option<u64>> {
         self.inner.head(key).await

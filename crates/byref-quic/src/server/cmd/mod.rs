@@ -10,7 +10,7 @@ mod put;
 mod release;
 mod status;
 
-use byref_core::{Error, Object};
+use byref_core::{Error, Object, StoreExt};
 
 use super::Server;
 use crate::protocol::{Op, Request, Status};
