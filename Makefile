@@ -14,7 +14,7 @@ DOCS_DEPS := mkdocs-material "mkdocstrings[python]"
 DOCS_STAMP := $(VENV)/.docs-deps-installed
 
 .PHONY: demo test build wheel docs lint rust-test py-test fuzz bench wrapt-check clean \
-	format-check test-build test-fuzz stubtest
+	format-check test-build test-fuzz test-fuzz-build fuzz-build stubtest
 
 # Every process a `make` here starts carries this mark in its environment (children inherit
 # it): `make test` ends by failing on any process of its run still alive (tests/strays.py).
@@ -102,12 +102,19 @@ FUZZ_JOBS ?= 1
 # Flags of both `cargo fuzz build` and `run` (they must agree, or run builds again).
 FUZZ_FLAGS ?=
 FUZZ_TARGETS := handle frame wire locate listing
-fuzz:
-	@if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then \
-		echo "fuzz: skipped, no nightly Rust toolchain (rustup toolchain install nightly)"; exit 0; fi; \
-	command -v cargo-fuzz >/dev/null || cargo install --quiet --locked cargo-fuzz; \
-	cd fuzz && cargo +nightly fuzz build $(FUZZ_FLAGS) && \
-	printf '%s\n' $(FUZZ_TARGETS) | xargs -P $(FUZZ_JOBS) -I{} sh -c '\
+# Whether the nightly toolchain cargo-fuzz needs is installed.
+HAVE_NIGHTLY := $(shell rustup toolchain list 2>/dev/null | grep -q '^nightly' && echo yes)
+fuzz-build:
+ifeq ($(HAVE_NIGHTLY),)
+	@echo "fuzz: skipped, no nightly Rust toolchain (rustup toolchain install nightly)"
+else
+	@command -v cargo-fuzz >/dev/null || cargo install --quiet --locked cargo-fuzz
+	cd fuzz && cargo +nightly fuzz build $(FUZZ_FLAGS)
+endif
+
+fuzz: fuzz-build
+ifneq ($(HAVE_NIGHTLY),)
+	@cd fuzz && printf '%s\n' $(FUZZ_TARGETS) | xargs -P $(FUZZ_JOBS) -I{} sh -c '\
 		scratch=$$(mktemp -d); \
 		runs=$$(printf "%s\n" $(FUZZ_RUNS) | sed -n "s/^{}=//p"); \
 		cargo +nightly fuzz run $(FUZZ_FLAGS) {} $$scratch corpus/{} -- -max_total_time=$(FUZZ_SECONDS) \
@@ -115,15 +122,21 @@ fuzz:
 		status=$$?; grep -E "^Done|ERROR|panicked|SUMMARY" $$scratch.log | sed "s/^/{}: /"; \
 		rm -rf $$scratch $$scratch.log; \
 		[ $$status -eq 0 ] || { echo "fuzz: {} failed (crash input in fuzz/artifacts/{})"; exit 255; }'
+endif
 
 # `make test`'s fuzzing: each target for a bounded number of runs, all at once, 600 s at most
 # each, without AddressSanitizer: the decoders fuzzed are safe Rust (byref's one `unsafe`,
-# mapping, is not on their path), and without it the build takes 52 s instead of 194 and a
+# mapping, is not on their path), and without it the build takes 44 s instead of 194 and a
 # run is ~8x faster, so these counts (1.6x the 30 s worth an instrumented build managed at
 # b06837e) take ~10 s each on an idle machine. `make fuzz` fuzzes longer, with it.
+# test-fuzz-build builds the targets by themselves (.ci/test: before the tests, whose load
+# stretched the build to 210 s beside them), with the same flags.
+TEST_FUZZ := FUZZ_JOBS=5 FUZZ_SECONDS=600 FUZZ_FLAGS="--sanitizer none" \
+	FUZZ_RUNS="handle=12000000 frame=7500000 wire=5000000 locate=3000000 listing=3000000"
+test-fuzz-build:
+	$(MAKE) --no-print-directory fuzz-build $(TEST_FUZZ)
 test-fuzz:
-	$(MAKE) --no-print-directory fuzz FUZZ_JOBS=5 FUZZ_SECONDS=600 FUZZ_FLAGS="--sanitizer none" \
-		FUZZ_RUNS="handle=12000000 frame=7500000 wire=5000000 locate=3000000 listing=3000000"
+	$(MAKE) --no-print-directory fuzz $(TEST_FUZZ)
 
 # `make test` builds the Rust code once, in the dev profile (target/debug; Cargo.toml says
 # why): clippy lints the workspace's crates as they compile (.ci/clippy-rustc), not in a

@@ -132,3 +132,24 @@ async fn a_one_and_a_half_gigabyte_object_round_trips() {
     assert_eq!(got.len() as u64, p.len());
     assert!(store.release(&key, None).await.unwrap());
 }
+
+/// A manifest planted in a shared Redis (by anyone who can write there) that claims a huge
+/// object: a read refuses it as the handle's length says, before a chunk is read, and a read
+/// without a length to expect fails to reserve the buffer instead of aborting the process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planted_manifest_claiming_a_huge_object_is_refused() {
+    let redis = Redis::start(&[]);
+    let store = open(&format!("{}?chunk_size=1000", redis.url()));
+    let p = payload(5_000, 3);
+    let key = store.put_payload(&p, &PutOptions::new()).await.unwrap();
+    let huge = 1u64 << 45;
+    let manifest = format!("BRMF1 len={huge} chunk=1000 count={}", huge.div_ceil(1000));
+    redis.cli(&["SET", &format!("byref:{{{key}}}"), &manifest]);
+    let err = store
+        .get_checked(&key, Some(p.len()), true, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Integrity { .. }), "{err}");
+    let err = store.get(&key).await.unwrap_err();
+    assert!(err.to_string().contains("cannot reserve"), "{err}");
+}
