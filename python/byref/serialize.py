@@ -24,7 +24,6 @@ from ._native import CLOUDPICKLE, PICKLE5, RAW
 from .diagnose import naming_missing_imports, pickling_error, probe
 from .errors import DeserializationError
 
-
 #: ``bytes``/``bytearray``/``memoryview`` objects at least this large go out-of-band.
 OUT_OF_BAND_MIN = 64 * 1024
 
