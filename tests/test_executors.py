@@ -36,6 +36,11 @@ def return_unchanged(x: Any) -> Any:
     return x
 
 
+def write_through_one_alias(pair: list[Any], again: Any, key: Any = None) -> tuple:
+    pair[0][0] = -7.0
+    return pair[0] is pair[1], pair[1] is again, again is key, float(key[0])
+
+
 def proxied_kinds(*args: Any, **kwargs: Any) -> list[bool]:
     """Which arguments arrived as proxies (checked without resolving them)."""
     return [byref.is_proxy(a) for a in (*args, *kwargs.values())]
@@ -69,6 +74,20 @@ def test_process_pool_tasks_see_their_values(pool: ProcessPoolExecutor, file_sto
     returned = submit(mutate_and_return, x).result()
     np.testing.assert_array_equal(returned, x + 1)
     np.testing.assert_array_equal(x, np.arange(N, dtype=np.float64))
+
+
+def test_one_object_met_twice_is_stored_once_and_arrives_as_one(
+    pool: ProcessPoolExecutor, file_store
+) -> None:
+    # Without byref, pickle keeps the four occurrences one object: so must the proxies.
+    a = np.zeros(N)
+    plain = pool.submit(write_through_one_alias, [a, a], a, key=a).result()
+    submit = byref.proxy_args(file_store, release_on_completion=False)(pool.submit)
+    assert submit(write_through_one_alias, [a, a], a, key=a).result() == plain
+    assert plain == (True, True, True, -7.0)
+    stored = [o for o in file_store.ls(kinds=False) if o.size >= a.nbytes]
+    assert len(stored) == 1 and len(stored[0].holders) == 1, f"stored once, once: {stored}"
+    assert float(a[0]) == 0.0
 
 
 def test_process_pool_releases_inputs_on_completion(file_store) -> None:

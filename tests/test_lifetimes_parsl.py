@@ -37,6 +37,12 @@ def doubled(x):
 
 
 @parsl.python_app
+def mutate_and_return(x):
+    x += 1
+    return x
+
+
+@parsl.python_app
 def never_looks(x):
     raise ValueError("failed before touching its argument")
 
@@ -53,6 +59,10 @@ def run_tasks(store: byref.Store) -> None:
     # A result fed to the next task, unresolved here.
     assert add(twice(big * 3)).result(timeout=120) == float(6 << 18)
     assert keep(big * 4).result(timeout=120) == float(4 << 18)
+    # A task that changes its argument and returns it: the worker stores the new value
+    # again, for the run.
+    changed = byref.parsl.proxy_args(store)(mutate_and_return)(big * 7).result(timeout=120)
+    assert float(np.asarray(changed).sum()) == float(8 << 18)
     byref.parsl.install(store)
     try:
         assert total(big * 5).result(timeout=120) == float(5 << 18)
@@ -67,9 +77,9 @@ def test_a_parsl_run_leaves_its_store_empty_after_cleanup(tmp_path: Path) -> Non
     with loaded(tmp_path / "parsl"):
         run_tasks(store)
         during = store.stats()
-        # Held during the run: the results, the kept input, the plugin's unresolved input
-        # (equal to a result: one object).
-        assert during["objects"] == 3 and during["records"] == 1, during
+        # Held during the run: the results, the kept input, the changed value a task
+        # returned, the plugin's unresolved input (equal to a result: one object).
+        assert during["objects"] == 4 and during["records"] == 1, during
     assert store.ls() == []
     assert byref.Store(store.url).stats()["bytes"] == 0
 

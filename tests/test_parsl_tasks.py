@@ -58,6 +58,17 @@ def total(x):
     return float(np.asarray(x).sum())
 
 
+@parsl.python_app
+def write_through_one_alias(pair, again):
+    pair[0][0] = -7.0
+    return pair[0] is pair[1], pair[1] is again, float(pair[1][0]), float(again[0])
+
+
+@parsl.python_app
+def describe(x):
+    return x.__class__.__name__, x.nbytes, bytes(x[:3]), x.readonly
+
+
 MODES = ["decorator", "decorator-evict", "plugin", "plugin-evict"]
 
 
@@ -81,6 +92,23 @@ def test_mutate_and_return(run: Callable[..., Any]) -> None:
     result = run(mutate_and_return, original).result(timeout=120)
     assert float(result[0]) == 1.5 and float(np.asarray(result).sum()) == 1.5 * N
     assert float(original[0]) == 0.5, "the task's write stays in the task"
+
+
+def test_one_object_met_twice_arrives_as_one_object(run: Callable[..., Any]) -> None:
+    # As pickle keeps it (plain Parsl gives the same): one array, twice in a list and once
+    # more as another argument, is one object in the task; a write through one alias is seen
+    # through the others.
+    a = np.zeros(N)
+    result = run(write_through_one_alias, [a, a], a).result(timeout=120)
+    assert result == (True, True, -7.0, -7.0)
+    assert float(a[0]) == 0.0, "the task's write stays in the task"
+
+
+def test_a_memoryview_arrives_as_a_memoryview(run: Callable[..., Any]) -> None:
+    view = memoryview(bytearray(b"abc" * N))
+    assert run(describe, view).result(timeout=120) == ("memoryview", 3 * N, b"abc", False)
+    back = run(return_unchanged, view).result(timeout=120)
+    assert (back.__class__, back.nbytes, bytes(back[:3])) == (memoryview, 3 * N, b"abc")
 
 
 def test_copy_inside_the_task(run: Callable[..., Any]) -> None:

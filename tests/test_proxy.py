@@ -95,6 +95,25 @@ def test_callable_exactly_when_the_target_is(store: byref.Store) -> None:
     assert byref.is_proxy(unresolved(store, len)) and not byref.is_proxy(len)
 
 
+def test_a_proxy_of_a_path_string_opens_as_the_path(store: byref.Store, tmp_path: Path) -> None:
+    path = tmp_path / "data.txt"
+    path.write_text("hello")
+    for value in (str(path), os.fsencode(path)):
+        for p in (unresolved(store, value), store.proxy(value)):
+            assert os.fspath(p) == value
+            with open(p, "rb") as f:
+                assert f.read() == b"hello"
+
+
+def test_a_proxy_of_a_class_is_that_class_on_both_sides_of_issubclass(
+    store: byref.Store,
+) -> None:
+    for make in (unresolved, lambda s, v: s.proxy(v)):
+        p, q = make(store, int), make(store, int)
+        assert issubclass(p, p) and issubclass(p, q) and issubclass(bool, p)
+        assert not issubclass(str, q)
+
+
 def test_numpy_interop(store: byref.Store) -> None:
     a = unresolved(store, np.arange(1_000, dtype=np.float64))
     assert isinstance(a, np.ndarray)

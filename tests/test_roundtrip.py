@@ -90,6 +90,17 @@ def test_memoryview_comes_back_as_a_view_with_its_shape(store: byref.Store) -> N
     assert got.tobytes() == view.tobytes()
 
 
+@pytest.mark.parametrize("hold", [True, False])
+def test_every_memoryview_comes_back_as_one(store: byref.Store, hold: bool) -> None:
+    # Small, non-contiguous, read-only: pickle cannot carry a memoryview, and cloudpickle
+    # (where plain pickling fails) turned it into bytes.
+    grid = memoryview(np.arange(12.0).reshape(3, 4))
+    for view in (memoryview(b"xy"), memoryview(bytearray(b"abc" * 100))[::2], grid, grid[::2]):
+        got = byref.extract(pickle.loads(pickle.dumps(store.proxy(view, hold=hold))))
+        assert isinstance(got, memoryview) and got.nbytes == view.nbytes, type(got)
+        assert (got.format, got.shape, got.tolist()) == (view.format, view.shape, view.tolist())
+
+
 class LocalThing:
     """Stands in for a class defined in a user's __main__ script."""
 

@@ -49,19 +49,44 @@ class Policy:
         return bool(self.types) and isinstance(obj, self.types)
 
 
-def swap_selected(obj: Any, policy: Policy, swap: Callable[[Any], Any]) -> Any:
+def swap_selected(
+    obj: Any,
+    policy: Policy,
+    swap: Callable[[Any], Any],
+    memo: dict[int, tuple[Any, Any]] | None = None,
+) -> Any:
     """``obj`` with each value ``policy`` selects replaced by ``swap(value)``, also inside
-    lists, tuples and dicts (copied, never changed in place)."""
-    if policy.should_proxy(obj):
-        return swap(obj)
+    lists, tuples and dicts (copied, never changed in place).
+
+    Each object is swapped or copied once, by identity, as pickle keeps it: an object met
+    twice (``[a, a]``, or ``f(a, a)`` through one ``memo``) becomes one proxy (or one copy)
+    met twice, so a task that writes through one alias sees it through the other. ``memo``
+    maps ``id(original)`` to ``(original, replacement)``; the original is kept in it so that
+    its id cannot be reused by another object meanwhile.
+    """
+    if memo is None:
+        memo = {}
+    seen = memo.get(id(obj))
+    if seen is not None:
+        return seen[1]
     kind = type(obj)
-    if kind is list:
-        return [swap_selected(x, policy, swap) for x in obj]
-    if kind is tuple:
-        return tuple(swap_selected(x, policy, swap) for x in obj)
-    if kind is dict:
-        return {k: swap_selected(v, policy, swap) for k, v in obj.items()}
-    return obj
+    if policy.should_proxy(obj):
+        new: Any = swap(obj)
+    elif kind is list:
+        # Registered before its items: a list that contains itself is copied, not recursed.
+        new = []
+        memo[id(obj)] = (obj, new)
+        new.extend(swap_selected(x, policy, swap, memo) for x in obj)
+    elif kind is tuple:
+        new = tuple(swap_selected(x, policy, swap, memo) for x in obj)
+    elif kind is dict:
+        new = {}
+        memo[id(obj)] = (obj, new)
+        new.update((k, swap_selected(v, policy, swap, memo)) for k, v in obj.items())
+    else:
+        return obj
+    memo[id(obj)] = (obj, new)
+    return new
 
 
 class Replacer:
@@ -85,9 +110,12 @@ class Replacer:
         self.hold = hold
         self.lifetime = lifetime
         self.handles: list[Handle] = []
+        # One memo for every call (a task's positional and keyword arguments): an object
+        # passed twice is stored once and arrives as one object.
+        self._memo: dict[int, tuple[Any, Any]] = {}
 
     def __call__(self, obj: Any) -> Any:
-        return swap_selected(obj, self.policy, self._proxy)
+        return swap_selected(obj, self.policy, self._proxy, self._memo)
 
     def _proxy(self, obj: Any) -> Any:
         proxy = self.store.proxy(obj, hold=self.hold, lifetime=self.lifetime)

@@ -17,6 +17,7 @@ import copy
 import importlib
 import math
 import operator
+import os
 import pickle
 import threading
 from typing import Any
@@ -163,11 +164,14 @@ def capabilities_of(obj: Any) -> int:
     """The optional special methods ``obj``'s class has, as capability bits."""
     # Looked up in the class's own namespace: `hasattr(cls, "__call__")` is true of any class.
     mro = type(obj).__mro__
-    return sum(
+    bits = sum(
         bit
         for bit, (name, *_) in _CAPABILITY_METHODS.items()
         if any(name in c.__dict__ for c in mro)
     )
+    # A path as a string: `os.fspath` and `open` take a str or bytes as it is, and must take
+    # its proxy too (they accept only real str/bytes or a `__fspath__`).
+    return bits | (_FSPATH if isinstance(obj, (str, bytes)) else 0)
 
 
 def _p(handle: bytes, kind: int | str | None = None, capabilities: int = 0) -> Proxy:
@@ -307,6 +311,9 @@ class Proxy(_native.ProxyBase):
         return isinstance(instance, _target(self))
 
     def __subclasscheck__(self, subclass: Any) -> bool:
+        # A proxy of a class stands for that class on either side: `issubclass(p, p)`.
+        if is_proxy(subclass):
+            subclass = _target(subclass)
         return issubclass(subclass, _target(self))
 
     def __getattr__(self, name: str) -> Any:
@@ -519,9 +526,16 @@ def _forwarding(name: str) -> Any:
     return forward
 
 
+def _fspath(self: Proxy, /) -> Any:
+    # The target's path: its `__fspath__`, or the target itself if it is a str or bytes.
+    return os.fspath(_target(self))
+
+
 def _mixin(bit: int) -> type:
     """A class with capability ``bit``'s special methods, each forwarded to the target."""
     methods = {name: _forwarding(name) for name in _CAPABILITY_METHODS[bit]}
+    if bit == _FSPATH:
+        methods["__fspath__"] = _fspath
     return type(f"_Forwards{bit}", (), {"__slots__": (), **methods})
 
 

@@ -24,7 +24,8 @@ from ._native import CLOUDPICKLE, PICKLE5, RAW
 from .diagnose import naming_missing_imports, pickling_error, probe
 from .errors import DeserializationError
 
-#: ``bytes``/``bytearray``/``memoryview`` objects at least this large go out-of-band.
+#: ``bytes``/``bytearray`` objects at least this large go out-of-band (``memoryview`` objects
+#: always do).
 OUT_OF_BAND_MIN = 64 * 1024
 
 _BUFFER_TYPES = (bytes, bytearray, memoryview)
@@ -55,14 +56,17 @@ class _Buffers:
         if kind not in _BUFFER_TYPES:
             return None
         view = obj if kind is memoryview else memoryview(obj)
-        if view.nbytes < OUT_OF_BAND_MIN or not view.c_contiguous:
+        # Pickle cannot carry a memoryview at all (cloudpickle makes it bytes): every one goes
+        # out-of-band, whatever its size; a non-contiguous one as a contiguous copy.
+        if kind is not memoryview and view.nbytes < OUT_OF_BAND_MIN:
             return None
         seen = self._seen.get(id(obj))
         if seen is not None:
             return ("again", seen[0])
         # Keep obj alive so its id cannot be reused by another object during this dump.
         self._seen[id(obj)] = (len(self.views), obj)
-        self.views.append(view.cast("B") if view.ndim != 1 or view.format != "B" else view)
+        flat = view if view.c_contiguous else memoryview(view.tobytes())
+        self.views.append(flat.cast("B") if flat.ndim != 1 or flat.format != "B" else flat)
         if kind is memoryview:
             return ("memoryview", view.format, view.shape)
         return (kind.__name__,)

@@ -16,23 +16,25 @@ from ..decorator import submitting
 from ..diagnose import naming_missing_imports
 from ..errors import ConfigError
 from ..lifetimes import OnBehalf
+from ..proxy import restoring_holders
 from ..store import Store
 from . import memo
 from .arguments import parsl_policy
 from .errors import WorkerImportError
 from .run import checkpointing, run_lifetime
 
-#: The keyword a task's call carries to the worker: the holder tag its results are stored
-#: with (the run's), so that the run's end releases them.
+#: The keyword a task's call carries to the worker: the holder tag its results, and the values
+#: it changes and returns, are stored with (the run's), so that the run's end releases them.
 HOLDER_KEYWORD = "_byref_holder"
 
 
 @dataclass(frozen=True)
 class _Results:
-    """Where the worker stores large results, and which."""
+    """The run's store, and which results the worker stores there (none: ``policy`` None;
+    a changed argument it returns is stored again all the same, for the run)."""
 
     url: str
-    policy: Policy
+    policy: Policy | None
 
 
 def _load_worker_side(pickled: bytes) -> _WorkerSide:
@@ -70,19 +72,25 @@ class _WorkerSide:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         tag = kwargs.pop(HOLDER_KEYWORD, None)
+        results = self._results
+        lifetime = None
+        if results is not None and tag:
+            lifetime = OnBehalf(Store(results.url), tag)
+            # A proxied argument the task changes and returns is stored again as it is
+            # pickled (after this returns): for the run, which releases it at its end.
+            restoring_holders[results.url] = lifetime._native
         value = self._func(*args, **kwargs)
-        if self._results is not None:
+        if results is not None and results.policy is not None:
             # Pickled at once as the task's result: no need to hold (and re-hash) the value.
-            store = Store(self._results.url)
-            lifetime = OnBehalf(store, tag) if tag else None
-            value = Replacer(store, self._results.policy, hold=False, lifetime=lifetime)(value)
+            store = Store(results.url)
+            value = Replacer(store, results.policy, hold=False, lifetime=lifetime)(value)
         return value
 
     def __reduce__(self) -> tuple[Any, tuple[bytes]]:
         return _load_worker_side, (dill.dumps((self._func, self._results)),)
 
 
-def _rebuild(app: PythonApp, results: _Results | None) -> PythonApp:
+def _rebuild(app: PythonApp, results: _Results) -> PythonApp:
     """The same app, running its function through :class:`_WorkerSide`."""
     func = app.func.__wrapped__  # PythonApp keeps the user's function under Parsl's error wrapper
     return PythonApp(
@@ -90,9 +98,8 @@ def _rebuild(app: PythonApp, results: _Results | None) -> PythonApp:
         data_flow_kernel=app.data_flow_kernel,
         executors=app.executors,
         cache=app.cache,
-        # The run's holder tag (passed when results are stored) differs from run to run: not
-        # part of what a task is.
-        ignore_for_cache=[*(app.ignore_for_cache or []), *([HOLDER_KEYWORD] if results else [])],
+        # The run's holder tag differs from run to run: not part of what a task is.
+        ignore_for_cache=[*(app.ignore_for_cache or []), HOLDER_KEYWORD],
         join=app.join,
     )
 
@@ -143,18 +150,16 @@ def proxy_args(
         if results and not isinstance(app, PythonApp):
             raise ConfigError("results=True needs a @python_app directly below proxy_args")
         if isinstance(app, PythonApp):
-            target = _rebuild(app, _Results(opened.url, policy) if results else None)
-
-        if results:
-            inner = target
+            inner = _rebuild(app, _Results(opened.url, policy if results else None))
 
             def target(*args: Any, **kwargs: Any) -> Any:
-                # Checkpointed results serve later runs: stored plainly, they stay.
+                # What the worker stores (results, changed arguments it returns) is the run's,
+                # swept at its end; checkpointed results serve later runs: stored plainly.
                 tag = None if checkpointing() else run_lifetime(opened, results=True).tag
                 return inner(*args, **kwargs, **{HOLDER_KEYWORD: tag})
 
         def lifetime() -> Any:
-            return run_lifetime(opened, results=results)
+            return run_lifetime(opened, results=isinstance(app, PythonApp))
 
         proxied = submitting(target, opened, policy, release_on_completion, lifetime)
         return functools.wraps(app)(proxied)
