@@ -18,7 +18,7 @@ Errors raised here are also Parsl's own types (:mod:`byref.parsl.errors`).
 """
 
 from ..arguments import DEFAULT_THRESHOLD, Policy
-from . import errors, memo
+from . import errors, memo, remote_only
 from .decorator import proxy_args
 from .serializer import ByrefCallableSerializer, ByrefSerializer, install, uninstall
 
@@ -31,5 +31,6 @@ __all__ = [
     "install",
     "memo",
     "proxy_args",
+    "remote_only",
     "uninstall",
 ]

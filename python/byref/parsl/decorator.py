@@ -18,7 +18,7 @@ from ..errors import ConfigError
 from ..lifetimes import OnBehalf
 from ..proxy import restoring_holders
 from ..store import Store
-from . import memo
+from . import memo, remote_only
 from .arguments import parsl_policy
 from .errors import WorkerImportError
 from .run import checkpointing, run_lifetime
@@ -131,7 +131,9 @@ def proxy_args(
     must outlive the run. A run that checkpoints keeps its results for later runs (until
     ``byref gc --older-than``).
 
-    A worker that cannot import the app's module raises :class:`byref.WorkerImportError`.
+    A worker that cannot import the app's module raises :class:`byref.WorkerImportError`; a
+    result or exception of a class only the workers can import fails its future with
+    :class:`byref.parsl.errors.RemoteOnlyError` (where HTEX would hang).
     """
     if "evict" in removed:
         raise TypeError(
@@ -145,6 +147,7 @@ def proxy_args(
         memo.register(cls)
 
     def decorate(app: Callable[..., Any]) -> Callable[..., Any]:
+        remote_only.guard()
         opened = store if isinstance(store, Store) else Store(store)
         target = app
         if results and not isinstance(app, PythonApp):

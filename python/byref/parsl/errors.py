@@ -31,4 +31,26 @@ class WorkerImportError(errors.WorkerImportError, parsl_errors.DeserializationEr
         self.reason = message  # Parsl's attribute
 
 
-__all__ = ["SerializationError", "WorkerImportError"]
+class RemoteOnlyError(errors.WorkerImportError, parsl_errors.DeserializationError):
+    """A task's result or exception is of a class only the workers can import: the future
+    fails with this (``byref.parsl.remote_only``), naming the module, the remote class, its
+    message and the worker's traceback (as text)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        module: str = "",
+        remote_type: str = "",
+        remote_message: str = "",
+        remote_traceback: str = "",
+    ) -> None:
+        errors.WorkerImportError.__init__(self, message)
+        self.reason = message  # Parsl's attribute
+        self.module = module
+        self.remote_type = remote_type
+        self.remote_message = remote_message
+        self.remote_traceback = remote_traceback
+
+
+__all__ = ["RemoteOnlyError", "SerializationError", "WorkerImportError"]

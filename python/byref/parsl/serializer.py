@@ -30,6 +30,7 @@ from ..proxy import handle_of, is_proxy, is_resolved, resolve
 from ..store import Store
 from .arguments import parsl_policy
 from .errors import SerializationError, WorkerImportError
+from . import remote_only
 from .run import run_lifetime
 
 
@@ -142,7 +143,9 @@ def install(
     first resolves it: nothing else holds it, and a retried task is serialized afresh. What
     no worker resolved (a task that failed first) belongs to the Parsl run, and goes at
     ``dfk.cleanup()`` (or with ``byref gc --dead`` if this process is killed).
-    :func:`uninstall` restores Parsl's serializers.
+    :func:`uninstall` restores Parsl's serializers. A result or exception of a class only the
+    workers can import fails its future with :class:`byref.parsl.errors.RemoteOnlyError`
+    (:mod:`byref.parsl.remote_only`), where HTEX would hang.
     """
     global _saved
     opened = store if isinstance(store, Store) else Store(store)
@@ -163,6 +166,7 @@ def install(
     for saved in _saved:
         for identifier, serializer in saved.items():
             facade.methods_for_code.setdefault(identifier, serializer)
+    remote_only.guard()
     return data
 
 
