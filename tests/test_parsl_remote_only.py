@@ -15,12 +15,13 @@ import byref
 
 parsl = pytest.importorskip("parsl")
 
-import byref.parsl  # noqa: E402
 from parsl.serialize import errors as parsl_errors  # noqa: E402
+
+import byref.parsl  # noqa: E402
 
 from .htex import loaded  # noqa: E402
 
-REMOTE_ONLY = '''
+REMOTE_ONLY = """
 class Trouble(Exception):
     pass
 
@@ -30,7 +31,7 @@ class Thing:
 
 def fail(why):
     raise Trouble(why)
-'''
+"""
 
 
 @parsl.python_app

@@ -28,9 +28,9 @@ from ..diagnose import naming_missing_imports, pickling_error, probe
 from ..errors import ConfigError
 from ..proxy import handle_of, is_proxy, is_resolved, resolve
 from ..store import Store
+from . import remote_only
 from .arguments import parsl_policy
 from .errors import SerializationError, WorkerImportError
-from . import remote_only
 from .run import run_lifetime
 
 
