@@ -64,10 +64,17 @@ def _close(url: str, lifetime: ProcessLifetime, sweep: bool) -> None:
         )
 
 
+#: How many runs have ended in this process: what is cached for a run (a function pickled
+#: with proxies of what the run stored) is cached under it.
+ended = 0
+
+
 def close_runs() -> None:
     """Releases everything the runs stored (done at ``dfk.cleanup()``), store by store at
     once: a store that does not answer holds up the others no longer than its timeout."""
+    global ended
     with _lock:
+        ended += 1
         runs, swept = dict(_runs), set(_swept)
         _runs.clear()
         _swept.clear()

@@ -28,7 +28,7 @@ from ..diagnose import naming_missing_imports, pickling_error, probe
 from ..errors import ConfigError
 from ..proxy import handle_of, is_proxy, is_resolved, resolve
 from ..store import Store
-from . import remote_only
+from . import remote_only, run
 from .arguments import parsl_policy
 from .errors import SerializationError, WorkerImportError
 from .run import run_lifetime
@@ -113,11 +113,31 @@ class ByrefSerializer(SerializerBase):
 
 class ByrefCallableSerializer(SerializerBase):
     """Task functions, pickled by dill and cached as Parsl's own; a worker that cannot import
-    a function's module raises :class:`byref.WorkerImportError` naming it."""
+    a function's module raises :class:`byref.WorkerImportError` naming it.
+
+    Built by :func:`install` with a store, the large buffers a function carries when dill
+    pickles it by value (a closure's cells, ``functools.partial`` arguments, defaults, a bound
+    method's object, globals of a function defined in ``__main__``) go to the store as the
+    arguments' do, with the same threshold, for the run: stored once per function and run,
+    however many tasks call it.
+    """
+
+    def __init__(self, store: Store | None = None, policy: Policy | None = None) -> None:
+        self._store = store
+        self._policy = policy or parsl_policy()
+
+    def serialize(self, data: Any) -> bytes:
+        # Per run: what a run stored goes at its end, and the next run stores it again.
+        return self._pickled(data, run.ended)
 
     @functools.lru_cache  # noqa: B019 - as Parsl's: functions are few and live for the run
-    def serialize(self, data: Any) -> bytes:
-        return dill.dumps(data)
+    def _pickled(self, data: Any, runs_ended: int) -> bytes:
+        if self._store is None:
+            return dill.dumps(data)
+        out = io.BytesIO()
+        # Not released on first resolve: every task calling the function resolves them.
+        _ProxyingPickler(out, self._store, self._policy, evict=False).dump(data)
+        return out.getvalue()
 
     @functools.lru_cache  # noqa: B019
     def deserialize(self, payload: bytes) -> Any:
@@ -149,8 +169,9 @@ def install(
     """
     global _saved
     opened = store if isinstance(store, Store) else Store(store)
-    data = ByrefSerializer(opened, parsl_policy(threshold, types), evict=evict)
-    code = ByrefCallableSerializer()
+    policy = parsl_policy(threshold, types)
+    data = ByrefSerializer(opened, policy, evict=evict)
+    code = ByrefCallableSerializer(opened, policy)
     if _saved is None:
         _saved = (dict(facade.methods_for_data), dict(facade.methods_for_code))
     # Parsl tries every registered serializer and reports the last one's error: byref must be
