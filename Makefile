@@ -166,6 +166,7 @@ bench: build $(DEMO_STAMP)
 	$(PY) benches/roundtrip.py
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/parsl_throughput.py
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/parsl_throughput.py --crossover
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/parsl_closure.py
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/backends.py
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/quic.py
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/value_return.py
