@@ -18,10 +18,11 @@ from ..errors import ConfigError
 from ..lifetimes import OnBehalf
 from ..proxy import restoring_holders
 from ..store import Store
-from . import memo, remote_only
+from . import memo, remote_only, run
 from .arguments import parsl_policy
 from .errors import WorkerImportError
 from .run import checkpointing, run_lifetime
+from .serializer import dumps_function
 
 #: The keyword a task's call carries to the worker: the holder tag its results, and the values
 #: it changes and returns, are stored with (the run's), so that the run's end releases them.
@@ -31,10 +32,12 @@ HOLDER_KEYWORD = "_byref_holder"
 @dataclass(frozen=True)
 class _Results:
     """The run's store, and which results the worker stores there (none: ``policy`` None;
-    a changed argument it returns is stored again all the same, for the run)."""
+    a changed argument it returns is stored again all the same, for the run); ``carried``
+    selects the buffers the function carries that go by reference, as arguments do."""
 
     url: str
     policy: Policy | None
+    carried: Policy
 
 
 def _load_worker_side(pickled: bytes) -> _WorkerSide:
@@ -54,13 +57,16 @@ class _WorkerSide:
     # The function lives in a slot, not in __dict__: Parsl's wrapper copies this object's
     # __dict__ into its own and pickles that as dill does, which would import the function's
     # module outside the translation below.
-    __slots__ = ("__dict__", "_func", "_results")
+    __slots__ = ("__dict__", "_func", "_pickled", "_results")
 
     def __init__(self, func: Callable[..., Any], results: _Results | None) -> None:
         self._func = func
         self._results = results
+        self._pickled: bytes | None = None
+        # Those it has: a callable object has no `__name__`, which Parsl's wrapper copies.
         for name in ("__module__", "__name__", "__qualname__", "__doc__"):
-            self.__dict__[name] = getattr(func, name, None)
+            if hasattr(func, name):
+                self.__dict__[name] = getattr(func, name)
 
     @property
     def __wrapped__(self) -> Callable[..., Any]:
@@ -87,7 +93,17 @@ class _WorkerSide:
         return value
 
     def __reduce__(self) -> tuple[Any, tuple[bytes]]:
-        return _load_worker_side, (dill.dumps((self._func, self._results)),)
+        # Pickled once (the large buffers the function carries stored once, for the run):
+        # one of these serves one run (see `proxy_args`).
+        if self._pickled is None:
+            both = (self._func, self._results)
+            results = self._results
+            self._pickled = (
+                dill.dumps(both)
+                if results is None
+                else dumps_function(both, Store(results.url), results.carried)
+            )
+        return _load_worker_side, (self._pickled,)
 
 
 def _rebuild(app: PythonApp, results: _Results) -> PythonApp:
@@ -153,9 +169,16 @@ def proxy_args(
         if results and not isinstance(app, PythonApp):
             raise ConfigError("results=True needs a @python_app directly below proxy_args")
         if isinstance(app, PythonApp):
-            inner = _rebuild(app, _Results(opened.url, policy if results else None))
+            # One rebuilt app per run: Parsl caches a pickled function per function object,
+            # and what the function carries by reference is the run's, gone at its end.
+            per_run: dict[int, PythonApp] = {}
+            carry = _Results(opened.url, policy if results else None, policy)
 
             def target(*args: Any, **kwargs: Any) -> Any:
+                inner = per_run.get(run.ended)
+                if inner is None:
+                    per_run.clear()
+                    inner = per_run.setdefault(run.ended, _rebuild(app, carry))
                 # What the worker stores (results, changed arguments it returns) is the run's,
                 # swept at its end; checkpointed results serve later runs: stored plainly.
                 tag = None if checkpointing() else run_lifetime(opened, results=True).tag

@@ -57,6 +57,15 @@ class _ProxyingPickler(dill.Pickler):
         return NotImplemented
 
 
+def dumps_function(func: Any, store: Store, policy: Policy) -> bytes:
+    """``func`` pickled by dill, with the large buffers it carries by value (as ``policy``
+    selects) stored in ``store`` for the run and pickled as proxies: not released on first
+    resolve, since every task calling the function resolves them."""
+    out = io.BytesIO()
+    _ProxyingPickler(out, store, policy, evict=False).dump(func)
+    return out.getvalue()
+
+
 class _ProbePickler(dill.Pickler):
     """Pickles like :class:`_ProxyingPickler` without storing anything: to find failures."""
 
@@ -134,10 +143,7 @@ class ByrefCallableSerializer(SerializerBase):
     def _pickled(self, data: Any, runs_ended: int) -> bytes:
         if self._store is None:
             return dill.dumps(data)
-        out = io.BytesIO()
-        # Not released on first resolve: every task calling the function resolves them.
-        _ProxyingPickler(out, self._store, self._policy, evict=False).dump(data)
-        return out.getvalue()
+        return dumps_function(data, self._store, self._policy)
 
     @functools.lru_cache  # noqa: B019
     def deserialize(self, payload: bytes) -> Any:
