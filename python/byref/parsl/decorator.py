@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 from collections.abc import Callable
@@ -172,7 +173,9 @@ def proxy_args(
             # One rebuilt app per run: Parsl caches a pickled function per function object,
             # and what the function carries by reference is the run's, gone at its end.
             per_run: dict[int, PythonApp] = {}
-            carry = _Results(opened.url, policy if results else None, policy)
+            # What the function carries goes by size alone: `types` name argument types.
+            carried = dataclasses.replace(policy, types=())
+            carry = _Results(opened.url, policy if results else None, carried)
 
             def target(*args: Any, **kwargs: Any) -> Any:
                 inner = per_run.get(run.ended)

@@ -177,7 +177,8 @@ def install(
     opened = store if isinstance(store, Store) else Store(store)
     policy = parsl_policy(threshold, types)
     data = ByrefSerializer(opened, policy, evict=evict)
-    code = ByrefCallableSerializer(opened, policy)
+    # What a function carries goes by size alone: `types` name argument types.
+    code = ByrefCallableSerializer(opened, parsl_policy(threshold))
     if _saved is None:
         _saved = (dict(facade.methods_for_data), dict(facade.methods_for_code))
     # Parsl tries every registered serializer and reports the last one's error: byref must be
