@@ -47,6 +47,12 @@ def test_large_buffers_are_what_byref_would_proxy() -> None:
     assert byref.explain(value, threshold=8 << 20).proxied == []
 
 
+def test_an_object_met_twice_is_proxied_once() -> None:
+    a = np.zeros(1 << 18)
+    report = byref.explain([a, {"again": a}, (a,)])
+    assert [p.path for p in report.proxied] == ["value[0]"]
+
+
 def test_unpicklable_parts_are_named_by_path_and_pickler(tmp_path: Path) -> None:
     class Holder:
         def __init__(self) -> None:

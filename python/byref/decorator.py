@@ -11,7 +11,7 @@ import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .arguments import DEFAULT_THRESHOLD, Policy, Replacer
+from .arguments import DEFAULT_THRESHOLD, Policy, Replacer, arguments
 from .lifetimes import Lifetime, ProcessLifetime
 from .proxy import handle_of, is_proxy
 from .store import Store
@@ -19,14 +19,9 @@ from .store import Store
 
 def _handles_in(value: Any) -> Iterator[bytes]:
     """The handles of the proxies in a task's result, also inside lists, tuples and dicts."""
-    if is_proxy(value):
-        yield handle_of(value).encode()
-    elif type(value) in (list, tuple):
-        for item in value:
-            yield from _handles_in(item)
-    elif type(value) is dict:
-        for item in value.values():
-            yield from _handles_in(item)
+    for _, item in arguments(value, is_proxy):
+        if is_proxy(item):
+            yield handle_of(item).encode()
 
 
 def _release_inputs(lifetime: Lifetime, handles: list[Any], done: Any) -> None:

@@ -28,7 +28,7 @@ from typing import Any
 
 import cloudpickle
 
-from .arguments import DEFAULT_THRESHOLD, Policy, nbytes, swap_selected
+from .arguments import DEFAULT_THRESHOLD, Policy, arguments, nbytes, swap_selected
 from .diagnose import Sink, children, probe, unpicklable_path
 from .proxy import is_proxy
 
@@ -278,12 +278,11 @@ def _error(make: Callable[[Any], Any], obj: Any) -> str:
 
 
 def _selected(obj: Any, path: str, policy: Policy) -> Iterator[Proxied]:
-    """What :func:`byref.proxy_args` would proxy in ``obj``, in the order it would."""
-    if policy.should_proxy(obj):
-        yield Proxied(path, type(obj).__qualname__, nbytes(obj) or 0)
-    elif type(obj) in (list, tuple, dict):
-        for child_path, child in children(obj, path):
-            yield from _selected(child, child_path, policy)
+    """What :func:`byref.proxy_args` would proxy in ``obj``, in the order it would: an object
+    met twice once, as it would be stored."""
+    for where, item in arguments(obj, policy.should_proxy, path):
+        if policy.should_proxy(item):
+            yield Proxied(where, type(item).__qualname__, nbytes(item) or 0)
 
 
 def _pickled_size(obj: Any) -> int | None:
