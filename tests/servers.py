@@ -4,6 +4,7 @@ byref's daemon; on loopback, or inside a network namespace of a veth pair (two "
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -154,9 +155,22 @@ class MotoS3:
 
 
 def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free UDP port of 127.0.0.1, below the kernel's ephemeral range: every socket bound to
+    port 0 (the many QUIC clients of tests running beside) draws from that range, and took a
+    port found free there before its test could bind it ("Address already in use")."""
+    try:
+        ephemeral = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        low = int(ephemeral[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    while True:
+        port = random.randrange(10000, max(low, 10001))
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
 
 
 class QuicDaemon:

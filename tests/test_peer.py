@@ -59,7 +59,10 @@ def producer(tmp_path: Path):
     )
     assert process.stdout is not None
     wires = [bytes.fromhex(process.stdout.readline().decode()) for _ in range(2)]
-    (objects,) = _object_dirs(tmp_path) - before
+    # This producer's: the new directory holding its first object (tests running beside may
+    # make directories of their own meanwhile).
+    key = byref.handle_of(pickle.loads(wires[0])).key
+    (objects,) = (d for d in _object_dirs(tmp_path) - before if any(d.rglob(f"{key}*")))
     yield process, wires, objects
     process.kill()
     process.wait()
