@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ._native import Handle
-from .diagnose import children
+from .diagnose import walk
 from .proxy import handle_of, is_proxy
 from .store import Store
 
@@ -54,19 +54,10 @@ def arguments(
     obj: Any, stop: Callable[[Any], bool], path: str = "value"
 ) -> Iterator[tuple[str, Any]]:
     """The one walk of a task's arguments (or result): ``obj``, then the items of the lists,
-    tuples and dicts in it, depth first, each with its path (``value[1]['big']``) and each
-    object once, by identity (as pickle and :func:`swap_selected` see it); never inside a value
-    ``stop`` selects (what is proxied travels whole)."""
-    seen: set[int] = set()
-    stack = [(path, obj)]
-    while stack:
-        where, item = stack.pop()
-        if id(item) in seen:
-            continue
-        seen.add(id(item))
-        yield where, item
-        if type(item) in (list, tuple, dict) and not stop(item):
-            stack.extend(reversed(list(children(item, where))))
+    tuples and dicts in it, each with its path (``value[1]['big']``) and each object once, by
+    identity (as pickle and :func:`swap_selected` see it); never inside a value ``stop``
+    selects (what is proxied travels whole)."""
+    return walk(obj, path, lambda item: type(item) in (list, tuple, dict) and not stop(item))
 
 
 def swap_selected(

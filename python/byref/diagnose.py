@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 import sys
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -41,6 +42,21 @@ def children(obj: Any, path: str) -> Iterator[tuple[str, Any]]:
             for name in getattr(cls, "__slots__", ()):
                 if name not in ("__dict__", "__weakref__") and hasattr(obj, name):
                     yield f"{path}.{name}", getattr(obj, name)
+
+
+def walk(obj: Any, root: str, descend: Callable[[Any], bool]) -> Iterator[tuple[str, Any]]:
+    """``obj`` and the parts of it (:func:`children`) that ``descend`` lets the walk into,
+    each with its path below ``root``, each object once (by identity), shallowest first."""
+    seen: set[int] = set()
+    queue = deque([(root, obj)])
+    while queue:
+        path, item = queue.popleft()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        yield path, item
+        if descend(item):
+            queue.extend(children(item, path))
 
 
 def unpicklable_path(obj: Any, root: str, fails: Callable[[Any], bool]) -> str:

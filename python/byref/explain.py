@@ -19,7 +19,6 @@ import pickle
 import sys
 import sysconfig
 import types
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -29,7 +28,7 @@ from typing import Any
 import cloudpickle
 
 from .arguments import DEFAULT_THRESHOLD, Policy, arguments, nbytes, swap_selected
-from .diagnose import Sink, children, probe, unpicklable_path
+from .diagnose import Sink, probe, unpicklable_path, walk
 from .proxy import is_proxy
 
 #: What a proxy adds to a message, about: a file store's is at most 100 bytes (its store
@@ -187,20 +186,13 @@ def _referenced(obj: Any) -> Iterator[type | types.FunctionType | types.BuiltinF
 
 
 def _walk(obj: Any, root: str) -> Iterator[tuple[str, Any]]:
-    """Every part of ``obj`` with its path, each object once, breadth-first."""
-    seen: set[int] = set()
-    queue = deque([(root, obj)])
-    while queue:
-        path, item = queue.popleft()
-        if id(item) in seen:
-            continue
-        seen.add(id(item))
-        yield path, item
-        # A proxy is not looked into: that would fetch it.
-        if not is_proxy(item) and not isinstance(
-            item, (type, types.FunctionType, types.ModuleType)
-        ):
-            queue.extend(children(item, path))
+    """Every part of ``obj`` with its path, each object once, breadth-first. A proxy is not
+    looked into: that would fetch it."""
+    return walk(obj, root, lambda item: not is_proxy(item) and not isinstance(item, _OPAQUE))
+
+
+#: What the walk does not look into: classes, functions and modules are pickled by name.
+_OPAQUE = (type, types.FunctionType, types.ModuleType)
 
 
 def explain(
@@ -278,8 +270,8 @@ def _error(make: Callable[[Any], Any], obj: Any) -> str:
 
 
 def _selected(obj: Any, path: str, policy: Policy) -> Iterator[Proxied]:
-    """What :func:`byref.proxy_args` would proxy in ``obj``, in the order it would: an object
-    met twice once, as it would be stored."""
+    """What :func:`byref.proxy_args` would proxy in ``obj``, shallowest first: an object met
+    twice once, as it would be stored."""
     for where, item in arguments(obj, policy.should_proxy, path):
         if policy.should_proxy(item):
             yield Proxied(where, type(item).__qualname__, nbytes(item) or 0)
