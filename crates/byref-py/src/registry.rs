@@ -74,9 +74,10 @@ fn open_with(
         return Ok(found.clone());
     }
     // One opening per URL at a time: two threads opening `peer://host:7000` at once would both
-    // bind the port ("Address already in use"). Opens of other URLs do not wait.
+    // bind the port ("Address already in use"). The gate is held until the store is in the
+    // map, so the next thread through finds it there. Opens of other URLs do not wait.
     let gate = opening_gate(&key);
-    let opened = py.detach(|| {
+    py.detach(|| {
         let _one_at_a_time = gate.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(found) =
             this_process(&mut STORES.lock().unwrap_or_else(|p| p.into_inner())).get(&key)
@@ -84,15 +85,14 @@ fn open_with(
             return Ok(found.clone());
         }
         // Inside the runtime: a peer:// store starts serving as it opens.
-        crate::runtime::within(|| opener(url)).map(Arc::new)
-    })?;
-    let mut slot = STORES.lock().unwrap_or_else(|p| p.into_inner());
-    let map = this_process(&mut slot);
-    // Another thread may have opened it meanwhile; keep the first so all share one store.
-    let shared = map.entry(key).or_insert(opened).clone();
-    if shared.url != url {
-        map.entry(format!("{prefix}{}", shared.url))
-            .or_insert_with(|| shared.clone());
-    }
-    Ok(shared)
+        let opened = Arc::new(crate::runtime::within(|| opener(url))?);
+        let mut slot = STORES.lock().unwrap_or_else(|p| p.into_inner());
+        let map = this_process(&mut slot);
+        map.insert(key, opened.clone());
+        if opened.url != url {
+            map.entry(format!("{prefix}{}", opened.url))
+                .or_insert_with(|| opened.clone());
+        }
+        Ok(opened)
+    })
 }
