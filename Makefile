@@ -3,7 +3,12 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-STAMP := $(VENV)/.deps-installed
+# Python packages from PyPI (pip, no root): enough to build, run the demo, the docs.
+PY_STAMP := $(VENV)/.deps-installed
+# ... and the system programs the tests and benches run (apt-get: root).
+STAMP := $(VENV)/.test-deps-installed
+REDIS_SERVER := /usr/bin/redis-server
+STRACE := /usr/bin/strace
 PY_DEPS := maturin==1.16.0 numpy cloudpickle pytest pytest-xdist typing_extensions ruff mypy "moto[server]" redis parsl pyyaml distributed globus-compute-sdk ziglang proxystore
 # The demo plots (ProxyStore, which it measures in the same run, is a test dependency: the
 # tests run byref.proxystore.Connector under ProxyStore's own Store).
@@ -24,23 +29,26 @@ $(PY):
 	python3 -m venv $(VENV)
 
 # Real servers for the tests: redis-server from Debian, moto's S3 server from PyPI.
-/usr/bin/redis-server:
+$(REDIS_SERVER):
 	command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server)
 
 # strace counts the file store's metadata operations (tests/test_metadata_ops.py, the benches).
-/usr/bin/strace:
+$(STRACE):
 	command -v strace >/dev/null || (apt-get update -qq && apt-get install -y -qq strace)
 
-$(STAMP): $(PY) Makefile /usr/bin/redis-server /usr/bin/strace
+$(PY_STAMP): $(PY) Makefile
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet $(PY_DEPS)
+	touch $(PY_STAMP)
+
+$(STAMP): $(PY_STAMP) $(REDIS_SERVER) $(STRACE)
 	touch $(STAMP)
 
-$(DEMO_STAMP): $(STAMP)
+$(DEMO_STAMP): $(PY_STAMP)
 	$(PIP) install --quiet $(DEMO_DEPS)
 	touch $(DEMO_STAMP)
 
-$(DOCS_STAMP): $(STAMP)
+$(DOCS_STAMP): $(PY_STAMP)
 	$(PIP) install --quiet $(DOCS_DEPS)
 	touch $(DOCS_STAMP)
 
@@ -49,13 +57,13 @@ docs: $(DOCS_STAMP)
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet
 
 # The extension, optimised (the release profile: LTO, one codegen unit), into the venv.
-build: $(STAMP)
+build: $(PY_STAMP)
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop --release --quiet
 
 # The wheel users install: abi3, manylinux_2_28 (glibc 2.28: RHEL/Rocky 8 and later), linked
 # against glibc 2.28 by zig (ziglang from PyPI), no debug info (the `dist` profile).
 WHEEL_DIR := target/wheels
-wheel: $(STAMP)
+wheel: $(PY_STAMP)
 	rm -f $(WHEEL_DIR)/byref-*.whl
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/maturin build --quiet --profile dist \
 		--zig --compatibility manylinux_2_28 --out $(WHEEL_DIR)
@@ -146,7 +154,7 @@ test-fuzz:
 # it. `make wheel` and `make build` stay the optimised builds users get.
 TEST_ENV := env PATH="$(CURDIR)/$(VENV)/bin:$$PATH" RUSTC_WORKSPACE_WRAPPER=$(CURDIR)/.ci/clippy-rustc
 TEST_WHEEL_DIR := target/test-wheels
-test-build: $(STAMP)
+test-build: $(PY_STAMP)
 	$(TEST_ENV) cargo test --workspace --exclude byref-py --all-targets --no-run --quiet
 	$(TEST_ENV) VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop --quiet --profile dev \
 		-- -C linker=$(CURDIR)/.ci/zig-cc-glibc-2.28
@@ -162,7 +170,7 @@ stubtest: $(STAMP)
 	$(PY) -m mypy.stubtest byref._native --allowlist tests/stubtest-allowlist.txt
 
 # Criterion and the backend comparisons start their own redis-server, moto_server and daemon.
-bench: build $(DEMO_STAMP)
+bench: build $(DEMO_STAMP) $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo bench --workspace
 	$(PY) benches/roundtrip.py
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/parsl_throughput.py

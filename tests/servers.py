@@ -14,6 +14,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from byref.status import samples
+
 
 def free_port(cluster_bus: bool = False) -> int:
     """A free loopback port; with `cluster_bus`, one whose port + 10000 (where a cluster node
@@ -119,15 +121,15 @@ class MotoS3:
     bucket = "byref-test"
 
     def __init__(self) -> None:
-        moto = Path(shutil.which("moto_server") or "")
-        if not moto.name:
+        if shutil.which("moto_server") is None:
             raise RuntimeError("moto_server is missing: `make test` installs moto[server]")
         self.port = free_port()
         self.proc = subprocess.Popen(
-            [str(moto), "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, str(Path(__file__).with_name("moto_server.py")),
+             "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-        )
+        )  # fmt: skip
         wait_for(self._up, "moto_server")
         request = urllib.request.Request(f"{self.endpoint}/{self.bucket}", method="PUT")
         urllib.request.urlopen(request).close()
@@ -213,14 +215,10 @@ def server_status(url: str, netns: str | None = None) -> dict[str, float]:
     """A byref server's (daemon's or peer's) metrics, from `byref status` (asked from namespace
     `netns`): each sample by its name and labels, `byref_` left off."""
     status = subprocess.run(
-        [*in_netns(netns), sys.executable, "-m", "byref", "status", url],
+        [*in_netns(netns), sys.executable, "-m", "byref", "status", "--prometheus", url],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    return {
-        line.split()[0].removeprefix("byref_"): float(line.split()[1])
-        for line in status.splitlines()
-        if line.startswith("byref_")
-    }
+    return samples(status)
 
 
 def requests_served(url: str) -> dict[str, int]:

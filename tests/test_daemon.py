@@ -21,7 +21,7 @@ import byref
 from byref import _native
 
 from .conftest import resolve_elsewhere, run_python
-from .servers import QuicDaemon, free_udp_port, wait_for
+from .servers import QuicDaemon, free_udp_port, server_status, wait_for
 from .strays import stat_fields
 
 
@@ -31,13 +31,21 @@ def test_serve_prints_the_url_and_status_counts_what_it_holds(tmp_path: Path) ->
         store = byref.Store(daemon.url)
         proxy = store.proxy(np.arange(1_000_000, dtype=np.float64))
         assert resolve_elsewhere(proxy, "float(x.sum())") == str(float(sum(range(1_000_000))))
-        status = subprocess.run(
+        summary = subprocess.run(
             [sys.executable, "-m", "byref", "status", daemon.url],
             capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
-        assert 'byref_objects{tier="memory"} 1' in status
-        assert 'byref_requests_total{op="get"} 1' in status
-        assert 'byref_hits_total{tier="memory"} 1' in status
+        lines = dict(line.split(None, 1) for line in summary.splitlines())
+        assert lines["server"] == daemon.url, summary
+        assert lines["memory"] == "1 object, 7.6 MiB", summary
+        assert lines["disk"] == "0 objects, 0 B", summary
+        assert lines["clients"].endswith(", 0 refused"), summary
+        assert "get 1" in lines["requests"], summary
+        assert "byref_" not in summary, summary  # Prometheus text only when asked for
+        status = server_status(daemon.url)
+        assert status['hits_total{tier="memory"}'] == 1
+        assert status['requests_total{op="get"}'] == 1
+        assert status["uptime_seconds"] >= 0
     finally:
         assert daemon.stop() == 0
 
@@ -198,16 +206,10 @@ def test_a_daemon_killed_mid_spill_cleans_up_at_restart(tmp_path: Path) -> None:
         assert list(tmp.iterdir()) == []
         assert not (tmp_path / "store" / "refs").exists()
         assert not (tmp_path / "store" / "objects" / "cd").exists()
-        status = subprocess.run(
-            [sys.executable, "-m", "byref", "status", daemon.url],
-            capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
-        for line in (
-            'byref_recovered_at_start{what="temp_files"} 1',
-            'byref_recovered_at_start{what="earlier_layout"} 2',
-            'byref_bytes{tier="disk"} 0',
-        ):
-            assert line in status, status
+        status = server_status(daemon.url)
+        assert status['recovered_at_start{what="temp_files"}'] == 1, status
+        assert status['recovered_at_start{what="earlier_layout"}'] == 2, status
+        assert status['bytes{tier="disk"}'] == 0, status
         store = byref.Store(daemon.url)
         assert store.get(store.put(b"after the crash")) == b"after the crash"
     finally:
@@ -264,11 +266,7 @@ def test_puts_larger_than_the_memory_tier_stream_to_disk(tmp_path: Path) -> None
         assert grown < 150 << 20, f"the daemon grew by {grown >> 20} MiB for two 200 MB puts"
         for key, value in zip(keys, values, strict=True):
             assert store.get(key) == value
-        status = subprocess.run(
-            [sys.executable, "-m", "byref", "status", daemon.url],
-            capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
-        assert 'byref_objects{tier="disk"} 2' in status
+        assert server_status(daemon.url)['objects{tier="disk"}'] == 2
     finally:
         assert daemon.stop() == 0
 
@@ -295,3 +293,23 @@ except byref.BackendError as e:
 def test_a_quic_url_without_fingerprint_is_a_config_error() -> None:
     with pytest.raises(byref.ConfigError):
         _native.status("quic://127.0.0.1:1")
+
+
+def test_serve_takes_a_data_directory_relative_to_where_it_runs(tmp_path: Path) -> None:
+    """`byref serve --dir work/daemon`, as an admin types it (before: "is not a local absolute
+    path")."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "byref", "serve",
+         "--listen", f"127.0.0.1:{free_udp_port()}", "--dir", "work/daemon"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        url = process.stdout.readline().strip()
+        assert url.startswith("quic://"), process.stderr.read()
+        store = byref.Store(url)
+        assert store.get(store.put(b"x" * 2_000_000)) == b"x" * 2_000_000
+        assert (tmp_path / "work" / "daemon" / "store").is_dir()
+    finally:
+        process.terminate()
+        assert process.wait(timeout=60) == 0

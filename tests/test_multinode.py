@@ -17,7 +17,7 @@ import pytest
 
 import byref
 
-from .servers import free_udp_port, worker_subnet
+from .servers import free_udp_port, requests_served, worker_subnet
 
 RESOLVE = """
 import pickle, sys, numpy as np
@@ -91,11 +91,45 @@ def test_two_nodes_of_three_workers_fetch_twice(nodes, tmp_path: Path) -> None:
             out, err = p.stdout.read().decode().strip(), p.stderr.read().decode()
             assert p.wait(timeout=120) == 0, err
             assert out == str(float(array.sum()))
-        status = subprocess.run(
-            [sys.executable, "-m", "byref", "status", url],
-            capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
-        assert 'byref_requests_total{op="get"} 2\n' in status, status
+        assert requests_served(url)["get"] == 2
     finally:
         daemon.terminate()
         daemon.wait(timeout=60)
+
+
+PRODUCER = """
+import os, pickle, sys, numpy as np, byref
+store = byref.Store("peer://")
+sys.stdout.buffer.write(pickle.dumps(store.proxy(np.arange(300_000, dtype=np.float64))))
+sys.stdout.flush()
+os.close(1)  # the handle is out (end of file); sys.stdout does not close its descriptor
+sys.stdin.read()  # serves until told to go
+"""
+
+
+def test_a_peer_on_a_node_advertises_the_address_other_nodes_reach(nodes) -> None:
+    """`peer://` with no host, on a node whose default route leads to the others: workers on
+    another node reach it with no `advertise=` (before: it advertised the hostname, which the
+    other node could not resolve to this node)."""
+    address, names = nodes
+    producer_node, worker_node = names
+    _ip("-n", producer_node, "route", "add", "default", "via", address)
+    producer = subprocess.Popen(
+        ["ip", "netns", "exec", producer_node, sys.executable, "-c", PRODUCER],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert producer.stdout is not None and producer.stderr is not None
+        wire = producer.stdout.read()
+        assert wire, producer.stderr.read().decode()
+        node_address = address.rsplit(".", 1)[0] + ".11"
+        assert f"quic://{node_address}:".encode() in wire
+        worker = subprocess.run(
+            ["ip", "netns", "exec", worker_node, sys.executable, "-c", RESOLVE],
+            input=wire, capture_output=True, timeout=120,
+        )  # fmt: skip
+        assert worker.returncode == 0, worker.stderr.decode()
+        assert worker.stdout.decode().strip() == str(float(sum(range(300_000))))
+    finally:
+        producer.kill()
+        producer.wait(timeout=60)

@@ -5,7 +5,7 @@
 runs the store daemon and prints the URL that clients open (``quic://host:port?fingerprint=
 ...``). The token that authenticates them is in ``~/.config/byref/token`` (made on first
 start; ``BYREF_TOKEN`` overrides it), which compute nodes sharing the home directory read as
-they are. ``byref status URL`` shows what a daemon holds.
+they are. ``byref status URL`` shows what a daemon holds (``--prometheus``: every counter).
 
     key=$(byref put --store URL big.h5)      # prints the key
     byref get --store URL "$key" -o copy.h5  # verified against the key before it appears
@@ -39,6 +39,8 @@ from .arguments import DEFAULT_THRESHOLD
 from .diagnose import naming_missing_imports
 from .errors import ByrefError, WorkerImportError
 from .explain import explain
+from .status import size as size_text
+from .status import summary as status_summary
 from .store import Store
 
 
@@ -69,14 +71,6 @@ def parse_age(text: str) -> float:
     return seconds
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError
-
-
 def _age(seconds: int | None) -> str:
     if seconds is None:
         return "-"
@@ -94,13 +88,13 @@ def _ls(store: Store) -> None:
             (t if t != NOBODY else "-") + (f"x{tags.count(t)}" if tags.count(t) > 1 else "")
             for t in sorted(set(tags))
         )
-        print(f"{key}  {_size(size):>10}  {kind or '-':11}  {_age(age):>5}  {held}")
+        print(f"{key}  {size_text(size):>10}  {kind or '-':11}  {_age(age):>5}  {held}")
 
 
 def _du(store: Store) -> None:
     stats = store.stats()
     print(
-        f"{stats['objects']} objects, {_size(stats['bytes'])}, {stats['references']} references"
+        f"{stats['objects']} objects, {size_text(stats['bytes'])}, {stats['references']} references"
         f" ({stats['records']} holder records)"
     )
     print(f"{'HOLDER':16}  {'KIND':7}  {'STATE':9}  {'OBJECTS':>7}  {'SIZE':>10}  WHO")
@@ -112,8 +106,8 @@ def _du(store: Store) -> None:
             who += f" ({h['label']})"
         state = h["state"]
         print(
-            f"{tag:16}  {h['kind'] or '-':7}  {state:9}  {h['objects']:>7}  {_size(h['bytes']):>10}"
-            f"  {who}"
+            f"{tag:16}  {h['kind'] or '-':7}  {state:9}  {h['objects']:>7}"
+            f"  {size_text(h['bytes']):>10}  {who}"
         )
 
 
@@ -131,7 +125,7 @@ def _gc(store: Store, args: argparse.Namespace) -> int:
     verb = "dropped" if args.apply else "would drop"
     print(
         f"{verb} {report['references']} references; {report['objects']} objects "
-        f"({_size(report['bytes'])}) go with them"
+        f"({size_text(report['bytes'])}) go with them"
     )
     for why, n in report["unknown"].items():
         print(f"kept {n} references of holders that cannot be checked from here: {why}")
@@ -157,6 +151,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     status = commands.add_parser("status", help="objects, bytes, requests and hits of a daemon")
     status.add_argument("url")
+    status.add_argument(
+        "--prometheus", action="store_true", help="every counter, in the Prometheus text format"
+    )
 
     def with_store(name: str, help: str) -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=help)
@@ -227,7 +224,8 @@ def _run(args: argparse.Namespace) -> int:
         )
         return 0
     if args.command == "status":
-        print(_native.status(args.url), end="")
+        text = _native.status(args.url)
+        print(text if args.prometheus else status_summary(args.url, text), end="")
         return 0
     store = Store(args.store)
     url = store.url

@@ -45,6 +45,22 @@ impl StoreUrl {
         })
     }
 
+    /// The `file://` URL of directory `dir`, relative to the working directory unless
+    /// absolute (`byref serve --dir work/daemon`), with any character a path may hold
+    /// escaped.
+    pub fn of_directory(dir: &std::path::Path) -> Result<Self> {
+        let absolute = std::path::absolute(dir)
+            .map_err(|e| Error::Config(format!("directory {}: {e}", dir.display())))?;
+        let url = Url::from_file_path(&absolute)
+            .map_err(|()| Error::Config(format!("{} is not a local path", absolute.display())))?;
+        Ok(StoreUrl {
+            url,
+            hosts: Vec::new(),
+            options: Vec::new(),
+            named_by_handle: false,
+        })
+    }
+
     /// Marks the URL as named by a handle, which may come from anyone.
     pub fn named_by_handle(mut self) -> Self {
         self.named_by_handle = true;

@@ -14,7 +14,7 @@
 //! A backend like the others (the facade opens it by URL): it depends on `byref-core`, the
 //! QUIC crate and the tiers, never on the daemon or the facade.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -79,7 +79,8 @@ impl PeerStore {
     /// Opens `peer://[host][:port][?memory=SIZE&dir=PATH&advertise=HOST&connect_timeout=S]`
     /// and starts serving on `host:port`, on the current tokio runtime.
     ///
-    /// With no host it listens on every interface and advertises this machine's hostname;
+    /// With no host it listens on every interface and advertises the address this machine
+    /// sends from toward its default route (see [`reachable_address`]);
     /// with no port it takes a free one. `advertise` is the address workers dial, when it is
     /// not the one listened on; `connect_timeout` goes into the URL workers open. Workers
     /// authenticate with the token of `BYREF_TOKEN` or the token file (made if missing).
@@ -233,9 +234,15 @@ impl PeerOptions {
         let machine = machine_name();
         let advertise = match url.take("advertise") {
             Some(advertised) => advertised,
-            None if ip.is_unspecified() => machine
-                .clone()
-                .ok_or_else(|| config("no hostname to advertise", "give ?advertise=HOST"))?,
+            None if ip.is_unspecified() => reachable_address(machine.as_deref())
+                .ok_or_else(|| {
+                    config(
+                        "no address to advertise",
+                        "this machine has no default route and its hostname resolves to no \
+                         address; give ?advertise=ADDRESS (the address workers dial)",
+                    )
+                })?
+                .to_string(),
             None => host,
         };
         let options = PeerOptions {
@@ -259,7 +266,39 @@ impl Drop for PeerStore {
     }
 }
 
-/// This machine's hostname (Linux), which workers on other nodes can dial.
+/// The address workers on other nodes dial when the URL names none: the one this machine
+/// sends from toward its default route (the interface a cluster's nodes share with it, where
+/// a bare hostname may resolve only here, or nowhere), else a non-loopback address the
+/// hostname resolves to, else a loopback one (then only this machine's workers can reach it).
+fn reachable_address(hostname: Option<&str>) -> Option<IpAddr> {
+    let by_route = [
+        (Ipv4Addr::UNSPECIFIED.into(), ROUTE_PROBE_V4.into()),
+        (Ipv6Addr::UNSPECIFIED.into(), ROUTE_PROBE_V6.into()),
+    ]
+    .into_iter()
+    .find_map(|(any, probe): (IpAddr, IpAddr)| {
+        // A UDP connect only asks the kernel for a route: nothing is sent.
+        let socket = std::net::UdpSocket::bind((any, 0)).ok()?;
+        socket.connect((probe, 9)).ok()?;
+        Some(socket.local_addr().ok()?.ip()).filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+    });
+    let by_name = || {
+        let resolved: Vec<IpAddr> = (hostname?, 0)
+            .to_socket_addrs()
+            .ok()?
+            .map(|a| a.ip())
+            .collect();
+        let first = resolved.first().copied();
+        resolved.into_iter().find(|ip| !ip.is_loopback()).or(first)
+    };
+    by_route.or_else(by_name)
+}
+
+/// Documentation addresses (RFC 5737, RFC 3849): routed by a default route, owned by no one.
+const ROUTE_PROBE_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+const ROUTE_PROBE_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+
+/// This machine's hostname (Linux), which names the peer in workers' errors.
 fn machine_name() -> Option<String> {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
     let name = name.trim();

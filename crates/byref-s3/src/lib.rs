@@ -174,10 +174,20 @@ impl S3Store {
         }
         let name = marker.filename().unwrap_or_default();
         let claim = self.claims(key).join(name);
+        // The claim holds a value of this attempt alone: a create that succeeded but whose
+        // answer was lost is retried by the client and refused as existing; reading the
+        // claim back tells it from another releaser's (taken as theirs, the marker would
+        // never be deleted, and with it the object).
+        let mine = RefId::random().to_string();
         let create = object_store::PutOptions::from(PutMode::Create);
-        match self.s3.put_opts(&claim, PutPayload::new(), create).await {
+        let payload = PutPayload::from(mine.clone().into_bytes());
+        match self.s3.put_opts(&claim, payload, create).await {
             Ok(_) => {}
-            Err(object_store::Error::AlreadyExists { .. }) => return Ok(false),
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                if !self.claim_is(key, &claim, &mine).await? {
+                    return Ok(false);
+                }
+            }
             Err(e) => return Err(self.error(key, e)),
         }
         self.s3
@@ -185,6 +195,16 @@ impl S3Store {
             .await
             .map_err(|e| self.error(key, e))?;
         Ok(true)
+    }
+
+    /// Whether `claim` holds `value` (a claim is a few bytes).
+    async fn claim_is(&self, key: &Key, claim: &Path, value: &str) -> Result<bool> {
+        let held = match self.s3.get(claim).await {
+            Ok(found) => found.bytes().await,
+            Err(object_store::Error::NotFound { .. }) => return Ok(false),
+            Err(e) => Err(e),
+        };
+        Ok(held.map_err(|e| self.error(key, e))? == value.as_bytes())
     }
 
     fn error(&self, key: &Key, e: object_store::Error) -> Error {

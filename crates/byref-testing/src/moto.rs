@@ -27,19 +27,24 @@ pub struct Moto {
 }
 
 impl Moto {
-    /// Starts `moto_server` (from PATH; `make test` installs it into .venv).
+    /// Starts moto's S3 server (`tests/moto_server.py`: moto with atomic conditional puts)
+    /// with the `python3` on PATH, which has moto (`make test` installs it into .venv).
     pub fn start() -> Moto {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new("moto_server")
+        let child = Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../tests/moto_server.py"
+            ))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("moto_server not found: `make test` installs moto[server] into .venv");
+            .expect("python3 not found: `make test` installs moto[server] into .venv");
         let started = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(

@@ -197,8 +197,8 @@ impl TieredStore {
     /// Opens the tiers, the disk one under `dir` (reading back what a previous run left);
     /// `name` labels the store in errors.
     pub fn open(name: &str, dir: &Path, memory_limit: u64, disk_limit: u64) -> Result<Self> {
-        let url = format!("file://{}", dir.display());
-        let disk = FileStore::open(StoreUrl::parse(&url)?)?;
+        let disk = FileStore::open(StoreUrl::of_directory(dir)?)?;
+        let url = disk.url().to_owned();
         // The tier is this process's alone: what a killed run left half done goes first.
         let recovered = disk.recover();
         let usage = disk.usage();

@@ -63,11 +63,9 @@ pub fn default_url() -> Result<String> {
         .ok_or_else(|| {
             Error::Config("no default store: set BYREF_URL, XDG_CACHE_HOME or HOME".into())
         })?;
-    let dir = std::path::absolute(cache.join("byref"))
-        .map_err(|e| Error::Config(format!("the default store's directory: {e}")))?;
-    url::Url::from_file_path(&dir)
-        .map(String::from)
-        .map_err(|()| Error::Config(format!("{} is not a local path", dir.display())))
+    Ok(StoreUrl::of_directory(&cache.join("byref"))?
+        .url()
+        .to_string())
 }
 
 /// Opens the store `url` names, rejecting unknown schemes and options.

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use byref_core::metrics::write_family;
 
@@ -31,6 +32,18 @@ pub struct Metrics {
     live: Mutex<HashMap<usize, quinn::Connection>>,
     /// The transport counters of connections that have ended.
     ended: Mutex<Transport>,
+    /// When the server started: `byref status` shows its uptime.
+    started: Started,
+}
+
+/// When the server started (a `Default` for the counters' derive).
+#[derive(Debug)]
+struct Started(Instant);
+
+impl Default for Started {
+    fn default() -> Self {
+        Started(Instant::now())
+    }
 }
 
 /// What QUIC did on the wire: how to tell whether packets are as large as the path allows
@@ -205,6 +218,20 @@ impl Metrics {
         ] {
             write_family(&mut out, name, "counter", help, &rows);
         }
+        write_family(
+            &mut out,
+            "connections_open",
+            "gauge",
+            "Connections being served now.",
+            &one(self.live.lock().expect("metrics lock").len() as u64),
+        );
+        write_family(
+            &mut out,
+            "uptime_seconds",
+            "gauge",
+            "Seconds since the server started.",
+            &one(self.started.0.elapsed().as_secs()),
+        );
         write_family(
             &mut out,
             "quic_mtu_bytes",
