@@ -128,6 +128,22 @@ def test_results_come_back_as_proxies(htex: None, store: byref.Store) -> None:
     assert type(small) is np.ndarray
 
 
+def test_a_result_passed_on_is_not_fetched_by_the_submitter(htex: None, store: byref.Store) -> None:
+    """A chain: one task's result (a proxy) becomes the next task's argument. The submitter
+    hands it on without fetching it, though HTEX logs repr() of every argument (before: that
+    repr() fetched it, so every link of a chain went through the submitting process)."""
+    first = byref.parsl.proxy_args(store, results=True)(make_array)(1 << 18)
+    second = byref.parsl.proxy_args(store)(total)(first)
+    assert second.result(timeout=120) == 2.0 * (1 << 18)
+    passed_on = first.result(timeout=120)  # the very object Parsl gave the second task
+    assert type(passed_on) is byref.Proxy
+    assert not byref.is_resolved(passed_on)
+    assert repr(passed_on).startswith("<byref proxy of numpy.ndarray, 2,097,")
+    assert not byref.is_resolved(passed_on)
+    assert "2. 2. 2." in str(passed_on)  # str() is the value's, fetched
+    assert repr(passed_on) == repr(np.full(1 << 18, 2.0))  # and, fetched, so is repr()
+
+
 @pytest.fixture
 def plugin(store: byref.Store) -> Iterator[byref.Store]:
     byref.parsl.install(store)

@@ -329,6 +329,14 @@ class Proxy(_native.ProxyBase):
         return dir(_target(self))
 
     def __repr__(self) -> str:
+        # Unresolved, a proxy describes itself rather than fetch: executors' logs call repr()
+        # on every task argument (Parsl's HTEX at DEBUG, on by default), and fetching there
+        # would pull each result a submitter passes on through it. (lazy-object-proxy, which
+        # ProxyStore's proxies follow, does the same.) str() and print() show the value.
+        if object.__getattribute__(self, "_byref_target") is _UNRESOLVED:
+            handle = _native.Handle.decode(object.__getattribute__(self, "_byref_handle"))
+            kind = (object.__getattribute__(self, "_byref_kind") or "object").replace(":", ".")
+            return f"<byref proxy of {kind}, {handle.length:,} bytes, key {handle.key[:12]}>"
         return repr(_target(self))
 
     def __str__(self) -> str:
