@@ -39,3 +39,23 @@ def test_a_checkpointed_result_is_reused_by_reference(tmp_path: Path) -> None:
     assert byref.is_proxy(first) and byref.is_proxy(second)
     assert byref.handle_of(second).key == byref.handle_of(first).key
     assert np.array_equal(second, array * 3)
+
+
+def test_memoizing_and_checkpointing_a_proxy_do_not_fetch_it(tmp_path: Path) -> None:
+    """Parsl keys memoized tasks by `id_for_memo` of each argument, and checkpoints pickle the
+    result: neither may fetch a result a submitter only passes on. (Before: a proxy of a list
+    failed the task, "id_for_memo_list cannot work on subclasses of list".)"""
+    import pickle
+
+    from parsl.dataflow.memoization import id_for_memo
+
+    store = byref.Store((tmp_path / "store").as_uri())
+    array = np.arange(1 << 18, dtype=np.float64)
+    for proxy in (store.proxy(array), store.proxy([array, 1]), store.proxy({"a": array})):
+        passed_on = pickle.loads(pickle.dumps(proxy))  # as a worker's result arrives
+        assert id_for_memo(passed_on) == b"byref:" + byref.handle_of(passed_on).key.encode()
+        assert pickle.loads(pickle.dumps(passed_on)) is not None
+        assert not byref.is_resolved(passed_on)
+    # Plain containers are keyed as Parsl keys them.
+    assert id_for_memo([1, (2, 3)]) == id_for_memo([1, (2, 3)]) != id_for_memo([1, (2, 4)])
+    assert id_for_memo({"a": 1}) == id_for_memo({"a": 1})

@@ -4,8 +4,9 @@ Parsl's ``id_for_memo`` is a ``singledispatch`` on ``obj.__class__``, and a prox
 target's class, so a registration for ``Proxy`` itself would never be reached. Instead the
 target classes are registered: buffers (numpy arrays, ``bytes``, ``bytearray``,
 ``memoryview``, which Parsl cannot memoize at all on its own) are keyed by their byref key, and
-a class proxied by type gets a registration that keys its proxies by handle and passes plain
-instances on to whatever handled that class before. A proxy and the plain value it stands for
+a class proxied by type, and Parsl's own containers (``list``, ``tuple``, ``dict``), get a
+registration that keys their proxies by handle and passes plain instances on to whatever
+handled that class before. A proxy and the plain value it stands for
 pickle the same, so they get the same key: a task memoizes alike with or without byref.
 """
 
@@ -54,5 +55,7 @@ def _buffer_types() -> tuple[type, ...]:
 
 
 _BUFFER_TYPES = _buffer_types()
-for _cls in _BUFFER_TYPES:
+# And the containers Parsl memoizes itself, whose handlers refuse anything whose type is not
+# exactly theirs: a proxy of a list (a task's result passed on, say) would fail the task.
+for _cls in (*_BUFFER_TYPES, list, tuple, dict):
     register(_cls)
