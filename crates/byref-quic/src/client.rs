@@ -263,12 +263,7 @@ impl QuicStore {
         request: Request,
         body: Option<(&Payload, Option<&Progress>)>,
     ) -> Result<(Response, quinn::RecvStream)> {
-        let (conn, proof) = self.connection().await?;
-        let (mut send, mut recv) = conn.open_bi().await.map_err(|e| self.unreachable(e))?;
-        let request = Request { proof, ..request };
-        send.write_all(&request.encode())
-            .await
-            .map_err(|e| self.backend(e))?;
+        let (mut send, mut recv, request) = self.start(request).await?;
         // The daemon may answer before the body is through (a full store refuses at the
         // header) and stop reading: then its answer, not the interrupted write, is the news.
         let mut interrupted = None;
@@ -294,8 +289,8 @@ impl QuicStore {
         let mut head = [0u8; RESPONSE_LEN];
         if let Err(e) = recv.read_exact(&mut head).await {
             return Err(match interrupted {
-                Some(write) => self.unreachable(write),
-                None => self.unreachable(e),
+                Some(write) => self.unreachable(with_causes(&write)),
+                None => self.unreachable(with_causes(&e)),
             });
         }
         let response = Response::decode(&head).map_err(|e| self.backend(e))?;
@@ -309,7 +304,36 @@ impl QuicStore {
         }
         match interrupted {
             None => Ok((response, recv)),
-            Some(write) => Err(self.backend(write)),
+            Some(write) => Err(self.backend(with_causes(&write))),
+        }
+    }
+
+    /// Opens a stream and writes `request`'s header, with the token's proof on the connection.
+    /// A connection lost before the header is through (the server closed it meanwhile) never
+    /// ran the request, since the server acts only on a whole header: it goes again, once, on
+    /// a new connection. Returns the request as sent.
+    async fn start(
+        &self,
+        request: Request,
+    ) -> Result<(quinn::SendStream, quinn::RecvStream, Request)> {
+        let mut again = true;
+        loop {
+            let (conn, proof) = self.connection().await?;
+            let request = Request {
+                proof,
+                ..request.clone()
+            };
+            let sent = async {
+                let (mut send, recv) = conn.open_bi().await?;
+                send.write_all(&request.encode()).await?;
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>((send, recv))
+            }
+            .await;
+            match sent {
+                Ok((send, recv)) => return Ok((send, recv, request)),
+                Err(_) if again && conn.close_reason().is_some() => again = false,
+                Err(e) => return Err(self.unreachable(with_causes(&*e))),
+            }
         }
     }
 
@@ -492,4 +516,16 @@ fn request(op: Op, key: &Key) -> Request {
         ttl: None,
         range: 0..0,
     }
+}
+
+/// `e` and what caused it: quinn's "connection lost" says why only in its source (closed by
+/// the server, and with what reason; timed out; reset).
+fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
 }
