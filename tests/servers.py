@@ -165,7 +165,7 @@ def free_udp_port() -> int:
         low = int(ephemeral[0])
     except (OSError, ValueError, IndexError):
         low = 32768
-    while True:
+    for _ in range(1000):
         port = random.randrange(10000, max(low, 10001))
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             try:
@@ -173,6 +173,7 @@ def free_udp_port() -> int:
             except OSError:
                 continue
         return port
+    raise RuntimeError(f"no free UDP port of 127.0.0.1 in 10000-{low} after 1000 tries")
 
 
 class QuicDaemon:

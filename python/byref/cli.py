@@ -39,6 +39,7 @@ from .arguments import DEFAULT_THRESHOLD
 from .diagnose import naming_missing_imports
 from .errors import ByrefError, WorkerImportError
 from .explain import explain
+from .status import duration
 from .status import size as size_text
 from .status import summary as status_summary
 from .store import Store
@@ -72,12 +73,7 @@ def parse_age(text: str) -> float:
 
 
 def _age(seconds: int | None) -> str:
-    if seconds is None:
-        return "-"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    return "-" if seconds is None else duration(seconds, units=1)
 
 
 def _ls(store: Store) -> None:

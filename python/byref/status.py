@@ -55,11 +55,11 @@ def size(n: float) -> str:
     raise AssertionError
 
 
-def duration(seconds: int) -> str:
-    """``3d 4h``, ``2h 5m``, ``4m 10s``, ``12s``: the two largest units."""
+def duration(seconds: int, units: int = 2) -> str:
+    """``3d 4h``, ``2h 5m``, ``4m 10s``, ``12s``: the `units` largest units."""
     parts = []
     for unit, length in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         if seconds >= length or (unit == "s" and not parts):
             parts.append(f"{seconds // length}{unit}")
             seconds %= length
-    return " ".join(parts[:2])
+    return " ".join(parts[:units])

@@ -521,10 +521,11 @@ fn request(op: Op, key: &Key) -> Request {
 /// `e` and what caused it: quinn's "connection lost" says why only in its source (closed by
 /// the server, and with what reason; timed out; reset).
 fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    use std::fmt::Write;
     let mut text = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {
-        text.push_str(&format!(": {c}"));
+        let _ = write!(text, ": {c}");
         cause = c.source();
     }
     text

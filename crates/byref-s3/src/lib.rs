@@ -197,11 +197,12 @@ impl S3Store {
         Ok(true)
     }
 
-    /// Whether `claim` holds `value` (a claim is a few bytes).
+    /// Whether `claim` holds `value`. Anything else of the bucket's is not read: a claim of
+    /// another length is not ours.
     async fn claim_is(&self, key: &Key, claim: &Path, value: &str) -> Result<bool> {
         let held = match self.s3.get(claim).await {
-            Ok(found) => found.bytes().await,
-            Err(object_store::Error::NotFound { .. }) => return Ok(false),
+            Ok(found) if found.meta.size == value.len() as u64 => found.bytes().await,
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => return Ok(false),
             Err(e) => Err(e),
         };
         Ok(held.map_err(|e| self.error(key, e))? == value.as_bytes())
