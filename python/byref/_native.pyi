@@ -18,6 +18,7 @@ __all__ = [
     "ProxyBase",
     "Store",
     "__version__",
+    "adopt",
     "close_peers",
     "default_url",
     "get_file",
@@ -139,6 +140,10 @@ class Holder:
         self, keys: Sequence[str] | None = None, sweep: bool = False
     ) -> tuple[int, int]: ...
     def extend(self, seconds: float) -> None: ...
+    def start_adopting(self) -> None: ...
+    def release_soon(self, key: str) -> None: ...
+
+def adopt(handle: bytes) -> tuple[bytes, str, Holder] | None: ...
 
 @final
 class Inventory:

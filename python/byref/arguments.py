@@ -105,7 +105,7 @@ class Replacer:
 
     Remembers the handles it stored under, so that the caller can release them. Its proxies
     hold their value if ``hold`` (see :meth:`byref.Store.proxy`); what it stores belongs to
-    ``lifetime``.
+    ``lifetime``, released on first resolve if ``evict``.
     """
 
     def __init__(
@@ -115,11 +115,13 @@ class Replacer:
         *,
         hold: bool,
         lifetime: Lifetime | None = None,
+        evict: bool = False,
     ) -> None:
         self.store = store
         self.policy = policy
         self.hold = hold
         self.lifetime = lifetime
+        self.evict = evict
         self.handles: list[Handle] = []
         # One memo for every call (a task's positional and keyword arguments): an object
         # passed twice is stored once and arrives as one object.
@@ -129,6 +131,6 @@ class Replacer:
         return swap_selected(obj, self.policy, self._proxy, self._memo)
 
     def _proxy(self, obj: Any) -> Any:
-        proxy = self.store.proxy(obj, hold=self.hold, lifetime=self.lifetime)
+        proxy = self.store.proxy(obj, evict=self.evict, hold=self.hold, lifetime=self.lifetime)
         self.handles.append(handle_of(proxy))
         return proxy

@@ -56,6 +56,13 @@ class Lifetime:
         """The holder tag its references carry (16 hex digits), as ``byref ls`` shows it."""
         return self._native.tag
 
+    def adopt_results(self) -> None:
+        """From now on, in this process, results other processes stored on this lifetime's
+        behalf (with its tag, released on first resolve: a Parsl worker's) become this
+        lifetime's as they are unpickled here: their proxies resolve any number of times, and
+        each reference is released once its proxy is gone (at the latest by :meth:`close`)."""
+        self._native.start_adopting()
+
     def release(self, keys: Iterable[str]) -> int:
         """Releases one of this lifetime's references to each of ``keys`` now (what a task
         that has finished no longer needs); returns how many objects that deleted."""

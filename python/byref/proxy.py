@@ -20,6 +20,7 @@ import operator
 import os
 import pickle
 import threading
+import weakref
 from typing import Any
 
 from . import _native
@@ -180,7 +181,16 @@ def _p(handle: bytes, kind: int | str | None = None, capabilities: int = 0) -> P
     Every pickled proxy names this function, so its name is short: ``byref`` exports it, and
     it pickles as ``byref._p``.
     """
-    return proxy_class(capabilities)(handle, kind=_kind_name(kind))
+    cls = proxy_class(capabilities)
+    adopted = _native.adopt(handle)
+    if adopted is None:
+        return cls(handle, kind=_kind_name(kind))
+    # A result stored for a lifetime of this process (a Parsl run's), come back: the lifetime
+    # now holds it, and releases it once no future, task or name here refers to this proxy.
+    kept, key, holder = adopted
+    proxy = cls(kept, kind=_kind_name(kind))
+    weakref.finalize(proxy, holder.release_soon, key).atexit = False
+    return proxy
 
 
 _p.__module__ = "byref"

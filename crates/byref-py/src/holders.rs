@@ -10,7 +10,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use crate::errors::PyByrefResult;
-use crate::runtime::block_on;
+use crate::runtime::{block_on, spawn};
 use crate::store::PyStore;
 
 /// `s` seconds, which must be more than none: a TTL, a lease, an age.
@@ -25,6 +25,8 @@ pub(crate) fn seconds(s: f64, what: &str) -> PyResult<Duration> {
 #[pyclass(frozen, name = "Holder", module = "byref._native")]
 pub(crate) struct PyHolder {
     pub(crate) inner: Arc<Holder>,
+    /// The URL its store's handles carry: what it adopts results by.
+    url: String,
 }
 
 #[pymethods]
@@ -46,6 +48,7 @@ impl PyHolder {
             let tag: HolderTag = tag.parse()?;
             return Ok(PyHolder {
                 inner: Arc::new(Holder::scope(backend, tag)),
+                url: store.opened().url.clone(),
             });
         }
         let kind = HolderKind::parse(kind)?;
@@ -58,7 +61,25 @@ impl PyHolder {
         let holder = block_on(py, Holder::open(backend, kind, label, lease))?;
         Ok(PyHolder {
             inner: Arc::new(holder),
+            url: store.opened().url.clone(),
         })
+    }
+
+    /// From now on it adopts, in this process, the references other processes made on its
+    /// behalf as their handles arrive here (see [`adopt`]).
+    fn start_adopting(&self) {
+        byref::adopt::start_adopting(&self.inner, &self.url);
+    }
+
+    /// Releases one of its references to `key` soon, without waiting (what a finalizer may
+    /// call): a failure leaves the reference to the holder's close.
+    fn release_soon(&self, key: &str) -> PyByrefResult<()> {
+        let key: Key = key.parse()?;
+        let holder = self.inner.clone();
+        spawn(async move {
+            let _ = holder.release(Some(&[key]), false).await;
+        });
+        Ok(())
     }
 
     /// The tag its references carry, 16 hex digits.
@@ -101,6 +122,23 @@ impl PyHolder {
         let lease = self::seconds(seconds, "a lease")?;
         Ok(block_on(py, self.inner.extend(lease))?)
     }
+}
+
+/// `(handle, key, holder)`: the handle `handle` becomes once a holder of this process adopts
+/// its reference, its key, and that holder; `None` if none does (`byref::adopt::adopt`).
+#[pyfunction]
+pub(crate) fn adopt(handle: &[u8]) -> PyByrefResult<Option<(Vec<u8>, String, PyHolder)>> {
+    if !byref::adopt::anyone_adopts() {
+        return Ok(None);
+    }
+    let handle = byref::Handle::decode(handle)?;
+    Ok(byref::adopt::adopt(&handle).map(|(holder, kept)| {
+        let holder = PyHolder {
+            inner: holder,
+            url: handle.url.clone(),
+        };
+        (kept.encode(), kept.key.to_hex(), holder)
+    }))
 }
 
 /// A store's objects and their holders, as listed at one moment.

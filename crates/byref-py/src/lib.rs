@@ -32,6 +32,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<holders::PyInventory>()?;
     m.add_class::<holders::GcPlan>()?;
     m.add_function(wrap_pyfunction!(store::resolve, m)?)?;
+    m.add_function(wrap_pyfunction!(holders::adopt, m)?)?;
     m.add_function(wrap_pyfunction!(store::default_url, m)?)?;
     m.add_function(wrap_pyfunction!(store::resolve_async, m)?)?;
     m.add_function(wrap_pyfunction!(key::key_of, m)?)?;

@@ -54,6 +54,11 @@ where
     py.detach(|| rt.block_on(future))
 }
 
+/// Starts `future` on the runtime and returns at once.
+pub(crate) fn spawn(future: impl Future<Output = ()> + Send + 'static) {
+    runtime().spawn(future);
+}
+
 /// Runs `f` inside the runtime's context, for what starts tasks as it opens (a peer store's
 /// server).
 pub(crate) fn within<T>(f: impl FnOnce() -> T) -> T {

@@ -255,6 +255,13 @@ impl Holder {
         self.lock_held().entry(key).or_default().push(reference);
     }
 
+    /// Whether it holds `reference` to `key`.
+    pub fn holds(&self, key: &Key, reference: &RefId) -> bool {
+        self.lock_held()
+            .get(key)
+            .is_some_and(|refs| refs.contains(reference))
+    }
+
     /// Releases one of its references to each of `keys` (a key twice, two; all it holds if
     /// `None`: its references to one key are alike, each counting once toward the object),
     /// and with `sweep`, every other reference in the store that carries its tag (made by
@@ -293,6 +300,9 @@ impl Holder {
                     }
                 }
             }
+        }
+        if keys.is_none() {
+            crate::adopt::stop_adopting(self);
         }
         let mut released = release_all(self.store.as_ref(), &mine).await?;
         if keys.is_none() {

@@ -26,6 +26,7 @@
 
 use std::sync::Arc;
 
+pub mod adopt;
 pub mod cache;
 pub mod holders;
 pub mod inventory;

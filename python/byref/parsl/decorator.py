@@ -4,119 +4,30 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-import dill
 from parsl.app.python import PythonApp
 
-from ..arguments import DEFAULT_THRESHOLD, Policy, Replacer
+from ..arguments import DEFAULT_THRESHOLD
 from ..decorator import submitting
-from ..diagnose import naming_missing_imports
 from ..errors import ConfigError
-from ..lifetimes import OnBehalf
-from ..proxy import restoring_holders
 from ..store import Store
 from . import memo, remote_only, run
 from .arguments import parsl_policy
-from .errors import WorkerImportError
 from .run import checkpointing, run_lifetime
-from .serializer import dumps_function
-
-#: The keyword a task's call carries to the worker: the holder tag its results, and the values
-#: it changes and returns, are stored with (the run's), so that the run's end releases them.
-HOLDER_KEYWORD = "_byref_holder"
+from .worker import Results, WorkerSide
 
 
-@dataclass(frozen=True)
-class _Results:
-    """The run's store, and which results the worker stores there (none: ``policy`` None;
-    a changed argument it returns is stored again all the same, for the run); ``carried``
-    selects the buffers the function carries that go by reference, as arguments do."""
-
-    url: str
-    policy: Policy | None
-    carried: Policy
-
-
-def _load_worker_side(pickled: bytes) -> _WorkerSide:
-    with naming_missing_imports("the task's function", WorkerImportError):
-        func, results = dill.loads(pickled)
-    return _WorkerSide(func, results)
-
-
-class _WorkerSide:
-    """What the worker runs in place of the app's function.
-
-    It pickles the function itself, inside its own pickle, so that a worker missing the
-    function's module gets a :class:`byref.WorkerImportError` naming it; and, when asked, it
-    stores large results and returns proxies of them.
-    """
-
-    # The function lives in a slot, not in __dict__: Parsl's wrapper copies this object's
-    # __dict__ into its own and pickles that as dill does, which would import the function's
-    # module outside the translation below.
-    __slots__ = ("__dict__", "_func", "_pickled", "_results")
-
-    def __init__(self, func: Callable[..., Any], results: _Results | None) -> None:
-        self._func = func
-        self._results = results
-        self._pickled: bytes | None = None
-        # Those it has: a callable object has no `__name__`, which Parsl's wrapper copies.
-        for name in ("__module__", "__name__", "__qualname__", "__doc__"):
-            if hasattr(func, name):
-                self.__dict__[name] = getattr(func, name)
-
-    @property
-    def __wrapped__(self) -> Callable[..., Any]:
-        return self._func
-
-    @property
-    def __signature__(self) -> inspect.Signature:
-        return inspect.signature(self._func)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        tag = kwargs.pop(HOLDER_KEYWORD, None)
-        results = self._results
-        lifetime = None
-        if results is not None and tag:
-            lifetime = OnBehalf(Store(results.url), tag)
-            # A proxied argument the task changes and returns is stored again as it is
-            # pickled (after this returns): for the run, which releases it at its end.
-            restoring_holders[results.url] = lifetime._native
-        value = self._func(*args, **kwargs)
-        if results is not None and results.policy is not None:
-            # Pickled at once as the task's result: no need to hold (and re-hash) the value.
-            store = Store(results.url)
-            value = Replacer(store, results.policy, hold=False, lifetime=lifetime)(value)
-        return value
-
-    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
-        # Pickled once (the large buffers the function carries stored once, for the run):
-        # one of these serves one run (see `proxy_args`).
-        if self._pickled is None:
-            both = (self._func, self._results)
-            results = self._results
-            self._pickled = (
-                dill.dumps(both)
-                if results is None
-                else dumps_function(both, Store(results.url), results.carried)
-            )
-        return _load_worker_side, (self._pickled,)
-
-
-def _rebuild(app: PythonApp, results: _Results) -> PythonApp:
-    """The same app, running its function through :class:`_WorkerSide`."""
+def _rebuild(app: PythonApp, results: Results) -> PythonApp:
+    """The same app, running its function through :class:`WorkerSide`."""
     func = app.func.__wrapped__  # PythonApp keeps the user's function under Parsl's error wrapper
     return PythonApp(
-        _WorkerSide(func, results),
+        WorkerSide(func, results),
         data_flow_kernel=app.data_flow_kernel,
         executors=app.executors,
         cache=app.cache,
-        # The run's holder tag differs from run to run: not part of what a task is.
-        ignore_for_cache=[*(app.ignore_for_cache or []), HOLDER_KEYWORD],
+        ignore_for_cache=app.ignore_for_cache,
         join=app.join,
     )
 
@@ -144,7 +55,8 @@ def proxy_args(
     go as soon as its future completes (not on first resolve, as ``store.proxy(evict=True)``
     does, so Parsl's retries still find them), except those the task returned untouched.
     ``results=True`` makes the worker store large return values the same way and return
-    proxies; they too are the run's, released at ``dfk.cleanup()``: resolve (or copy) what
+    proxies; they too are the run's, each released once no future, proxy or pending task of
+    this process refers to it, at the latest at ``dfk.cleanup()``: resolve (or copy) what
     must outlive the run. A run that checkpoints keeps its results for later runs (until
     ``byref gc --older-than``).
 
@@ -175,17 +87,18 @@ def proxy_args(
             per_run: dict[int, PythonApp] = {}
             # What the function carries goes by size alone: `types` name argument types.
             carried = dataclasses.replace(policy, types=())
-            carry = _Results(opened.url, policy if results else None, carried)
+            results_policy = policy if results else None
 
             def target(*args: Any, **kwargs: Any) -> Any:
                 inner = per_run.get(run.ended)
                 if inner is None:
                     per_run.clear()
+                    # What the worker stores (results, changed arguments it returns) is the
+                    # run's; checkpointed results serve later runs: stored plainly.
+                    tag = None if checkpointing() else run_lifetime(opened, results=True).tag
+                    carry = Results(opened.url, results_policy, carried, tag)
                     inner = per_run.setdefault(run.ended, _rebuild(app, carry))
-                # What the worker stores (results, changed arguments it returns) is the run's,
-                # swept at its end; checkpointed results serve later runs: stored plainly.
-                tag = None if checkpointing() else run_lifetime(opened, results=True).tag
-                return inner(*args, **kwargs, **{HOLDER_KEYWORD: tag})
+                return inner(*args, **kwargs)
 
         def lifetime() -> Any:
             return run_lifetime(opened, results=isinstance(app, PythonApp))

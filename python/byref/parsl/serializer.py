@@ -26,48 +26,17 @@ from parsl.serialize.base import SerializerBase
 from ..arguments import DEFAULT_THRESHOLD, Policy
 from ..diagnose import naming_missing_imports, pickling_error, probe
 from ..errors import ConfigError
-from ..proxy import handle_of, is_proxy, is_resolved, resolve
 from ..store import Store
 from . import remote_only, run
 from .arguments import parsl_policy
 from .errors import SerializationError, WorkerImportError
-from .run import run_lifetime
-
-
-class _ProxyingPickler(dill.Pickler):
-    def __init__(self, file: Any, store: Store, policy: Policy, evict: bool) -> None:
-        super().__init__(file)
-        self._store = store
-        self._policy = policy
-        self._evict = evict
-        self.keys: list[str] = []
-
-    def reducer_override(self, obj: Any) -> Any:
-        if self._policy.should_proxy(obj):
-            # Not holding `obj`: an unresolved proxy pickles as its handle, with no hashing.
-            lifetime = run_lifetime(self._store)
-            proxy = self._store.proxy(obj, evict=self._evict, hold=False, lifetime=lifetime)
-            self.keys.append(handle_of(proxy).key)
-            return proxy.__reduce_ex__(None)
-        if is_proxy(obj) and not is_resolved(obj) and handle_of(obj).evict:
-            # A proxy released on its first resolve (a task's result, say) going on to a task.
-            # A result may feed several tasks, and its one reference can serve only one: so it
-            # is resolved here and goes as its value, stored again with a reference per task.
-            resolve(obj)
-        return NotImplemented
-
-
-def dumps_function(func: Any, store: Store, policy: Policy) -> bytes:
-    """``func`` pickled by dill, with the large buffers it carries by value (as ``policy``
-    selects) stored in ``store`` for the run and pickled as proxies: not released on first
-    resolve, since every task calling the function resolves them."""
-    out = io.BytesIO()
-    _ProxyingPickler(out, store, policy, evict=False).dump(func)
-    return out.getvalue()
+from .pickler import ProxyingPickler, dumps_function
+from .run import checkpointing, run_lifetime
+from .worker import Results, WorkerSide
 
 
 class _ProbePickler(dill.Pickler):
-    """Pickles like :class:`_ProxyingPickler` without storing anything: to find failures."""
+    """Pickles like :class:`ProxyingPickler` without storing anything: to find failures."""
 
     def __init__(self, file: Any, policy: Policy) -> None:
         super().__init__(file)
@@ -104,7 +73,7 @@ class ByrefSerializer(SerializerBase):
         if self._store is None:
             raise ConfigError("this ByrefSerializer has no store: build it with install()")
         out = io.BytesIO()
-        pickler = _ProxyingPickler(out, self._store, self._policy, self._evict)
+        pickler = ProxyingPickler(out, self._store, self._policy, self._evict)
         try:
             pickler.dump(data)
         except Exception as e:
@@ -128,12 +97,19 @@ class ByrefCallableSerializer(SerializerBase):
     pickles it by value (a closure's cells, ``functools.partial`` arguments, defaults, a bound
     method's object, globals of a function defined in ``__main__``) go to the store as the
     arguments' do, with the same threshold, for the run: stored once per function and run,
-    however many tasks call it.
+    however many tasks call it. With a ``results`` policy, the worker stores the large values
+    a task returns the same way, for the run, and returns proxies of them.
     """
 
-    def __init__(self, store: Store | None = None, policy: Policy | None = None) -> None:
+    def __init__(
+        self,
+        store: Store | None = None,
+        policy: Policy | None = None,
+        results: Policy | None = None,
+    ) -> None:
         self._store = store
         self._policy = policy or parsl_policy()
+        self._results = results
 
     def serialize(self, data: Any) -> bytes:
         # Per run: what a run stored goes at its end, and the next run stores it again.
@@ -141,9 +117,16 @@ class ByrefCallableSerializer(SerializerBase):
 
     @functools.lru_cache  # noqa: B019 - as Parsl's: functions are few and live for the run
     def _pickled(self, data: Any, runs_ended: int) -> bytes:
-        if self._store is None:
+        store = self._store
+        if store is None:
             return dill.dumps(data)
-        return dumps_function(data, self._store, self._policy)
+        if self._results is None or isinstance(data, WorkerSide):
+            # No results asked for, or a `proxy_args` app, which says what its worker does.
+            return dumps_function(data, store, self._policy)
+        # The worker stores (results, changed arguments it returns) for the run; a run that
+        # checkpoints keeps its results for later runs: stored plainly.
+        tag = None if checkpointing() else run_lifetime(store, results=True).tag
+        return dill.dumps(WorkerSide(data, Results(store.url, self._results, self._policy, tag)))
 
     @functools.lru_cache  # noqa: B019
     def deserialize(self, payload: bytes) -> Any:
@@ -160,6 +143,7 @@ def install(
     *,
     types: tuple[type, ...] = (),
     evict: bool = True,
+    results: bool = True,
 ) -> ByrefSerializer:
     """Makes byref Parsl's serializer in this process, for every executor that uses Parsl's.
 
@@ -169,6 +153,14 @@ def install(
     first resolves it: nothing else holds it, and a retried task is serialized afresh. What
     no worker resolved (a task that failed first) belongs to the Parsl run, and goes at
     ``dfk.cleanup()`` (or with ``byref gc --dead`` if this process is killed).
+
+    With ``results=True`` (the default) a task's return value travels back the same way: the
+    worker stores its large buffers for the run and returns proxies, which this process
+    resolves only if the code touches them (Parsl's logging, ``repr()``, memoization and
+    checkpointing do not), and which go on to later tasks as handles. Each such result is
+    released once no future, proxy or pending task here refers to it, at the latest at
+    ``dfk.cleanup()``: resolve (or copy) what must outlive the run. A run that checkpoints
+    keeps its results for later runs (until ``byref gc --older-than``).
     :func:`uninstall` restores Parsl's serializers. A result or exception of a class only the
     workers can import fails its future with :class:`byref.parsl.errors.RemoteOnlyError`
     (:mod:`byref.parsl.remote_only`), where HTEX would hang.
@@ -178,7 +170,7 @@ def install(
     policy = parsl_policy(threshold, types)
     data = ByrefSerializer(opened, policy, evict=evict)
     # What a function carries goes by size alone: `types` name argument types.
-    code = ByrefCallableSerializer(opened, parsl_policy(threshold))
+    code = ByrefCallableSerializer(opened, parsl_policy(threshold), policy if results else None)
     if _saved is None:
         _saved = (dict(facade.methods_for_data), dict(facade.methods_for_code))
     # Parsl tries every registered serializer and reports the last one's error: byref must be
