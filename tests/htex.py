@@ -18,23 +18,29 @@ from parsl.providers import LocalProvider
 ROOT = str(Path(__file__).resolve().parents[1])
 
 
-def local_config(run_dir: Path | str, **config: Any) -> Config:
-    """A HighThroughputExecutor with 2 workers on 127.0.0.1, its files under `run_dir`."""
-    executor = HighThroughputExecutor(
-        label="htex",
-        address="127.0.0.1",
-        loopback_address="127.0.0.1",
-        max_workers_per_node=2,
-        provider=LocalProvider(init_blocks=1, max_blocks=1),
-    )
-    return Config(executors=[executor], run_dir=str(run_dir), **config)
+def local_config(
+    run_dir: Path | str, executors: list[HighThroughputExecutor] | None = None, **config: Any
+) -> Config:
+    """A HighThroughputExecutor with 2 workers on 127.0.0.1 (or `executors`), its files under
+    `run_dir`."""
+    if executors is None:
+        executors = [
+            HighThroughputExecutor(
+                label="htex",
+                address="127.0.0.1",
+                loopback_address="127.0.0.1",
+                max_workers_per_node=2,
+                provider=LocalProvider(init_blocks=1, max_blocks=1),
+            )
+        ]
+    return Config(executors=executors, run_dir=str(run_dir), **config)
 
 
 @contextmanager
 def loaded(run_dir: Path, **config: Any) -> Iterator[Any]:
-    """Parsl, loaded with a local HTEX of its own until the block ends. A DFK loaded before
-    (the `htex` fixture's, which the tests of a worker process share) is set aside meanwhile
-    and is the loaded one again after.
+    """Parsl, loaded with a local HTEX of its own (or `executors=`) until the block ends. A
+    DFK loaded before (the `htex` fixture's, which the tests of a worker process share) is set
+    aside meanwhile and is the loaded one again after.
 
     The tests' apps are pickled by reference (module `tests....`): the workers, which inherit
     this environment, must import them, as a user's workers their package.

@@ -83,6 +83,12 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://{self.host}:{self.port}/0"
 
+    def bytes_sent(self) -> int:
+        """Bytes sent to clients so far (`INFO stats`)."""
+        info = self.cli("INFO", "stats")
+        return int(next(x for x in info.splitlines() if x.startswith("total_net_output_bytes:"))
+                   .split(":")[1])  # fmt: skip
+
     def stop(self) -> None:
         self.proc.kill()
         self.proc.wait()
@@ -210,6 +216,10 @@ class QuicDaemon:
     def gets_served(self) -> int:
         """GET requests served so far, from `byref status`."""
         return requests_served(self.url)["get"]
+
+    def bytes_sent(self) -> int:
+        """UDP payload bytes sent so far, from `byref status`."""
+        return int(server_status(self.url)['quic_bytes_total{dir="sent"}'])
 
 
 def server_status(url: str, netns: str | None = None) -> dict[str, float]:

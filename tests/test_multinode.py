@@ -8,7 +8,6 @@ import os
 import pickle
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,8 @@ import pytest
 
 import byref
 
-from .servers import free_udp_port, requests_served, worker_subnet
+from .cluster import Cluster
+from .servers import free_udp_port, requests_served
 
 RESOLVE = """
 import pickle, sys, numpy as np
@@ -26,38 +26,18 @@ print(float(np.asarray(proxy).sum()), flush=True)
 """
 
 
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True)
-
-
 @pytest.fixture
 def nodes() -> Iterator[tuple[str, list[str]]]:
-    """A bridge at 10.213.<worker>.1 in this namespace, and two namespaces at .11 and .12 on
-    it; yields the bridge's address and the namespaces' names. Removed afterwards."""
-    subnet, tag = worker_subnet("10.213"), uuid.uuid4().hex[:6]
-    bridge, names = f"brb{tag}", [f"byref-n{i}-{tag}" for i in (1, 2)]
+    """Two nodes on a bridge (:class:`tests.cluster.Cluster`): the bridge's address and the
+    nodes' namespaces. Removed afterwards."""
     try:
-        _ip("link", "add", bridge, "type", "bridge")
-    except (subprocess.CalledProcessError, FileNotFoundError) as e:
-        pytest.skip(f"cannot create network namespaces here (needs root and iproute2): {e}")
+        cluster = Cluster(nodes=2)
+    except OSError as e:
+        pytest.skip(str(e))
     try:
-        _ip("addr", "add", f"{subnet}.1/24", "dev", bridge)
-        _ip("link", "set", bridge, "up")
-        for i, name in enumerate(names, start=1):
-            host, peer = f"vh{i}{tag}", f"vn{i}{tag}"
-            _ip("netns", "add", name)
-            _ip("link", "add", host, "type", "veth", "peer", "name", peer)
-            _ip("link", "set", host, "master", bridge)
-            _ip("link", "set", host, "up")
-            _ip("link", "set", peer, "netns", name)
-            _ip("-n", name, "addr", "add", f"{subnet}.{10 + i}/24", "dev", peer)
-            _ip("-n", name, "link", "set", peer, "up")
-            _ip("-n", name, "link", "set", "lo", "up")
-        yield f"{subnet}.1", names
+        yield cluster.login, cluster.names
     finally:
-        for name in names:
-            subprocess.run(["ip", "netns", "delete", name], capture_output=True)
-        subprocess.run(["ip", "link", "delete", bridge], capture_output=True)
+        cluster.close()
 
 
 def test_two_nodes_of_three_workers_fetch_twice(nodes, tmp_path: Path) -> None:
@@ -112,8 +92,7 @@ def test_a_peer_on_a_node_advertises_the_address_other_nodes_reach(nodes) -> Non
     another node reach it with no `advertise=` (before: it advertised the hostname, which the
     other node could not resolve to this node)."""
     address, names = nodes
-    producer_node, worker_node = names
-    _ip("-n", producer_node, "route", "add", "default", "via", address)
+    producer_node, worker_node = names  # each routed to the other through the bridge
     producer = subprocess.Popen(
         ["ip", "netns", "exec", producer_node, sys.executable, "-c", PRODUCER],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
