@@ -92,7 +92,7 @@ def run(workload: str, size: int, apps: Apps, seed: float) -> float:
         _results([apps.total[i % nodes](x) for i in range(TASKS)], [float(x.sum())] * TASKS)
     elif workload in ("distinct", "small"):
         count, each = (TASKS, size // 4) if workload == "distinct" else (SMALL_TASKS, size // 1000)
-        xs = [_array(each, seed + i) for i in range(count)]
+        xs = [_array(each, seed * 1000 + i) for i in range(count)]
         start = time.perf_counter()
         _results([apps.total[i % nodes](x) for i, x in enumerate(xs)], [float(x.sum()) for x in xs])
     elif workload == "chain":
