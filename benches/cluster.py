@@ -150,7 +150,7 @@ def table(rows: list[Row], size: int, workloads: list[str]) -> str:
                 cells.append("—")
                 continue
             base = inline[r.mtu].seconds.get(w)
-            ratio = f" ({base / r.seconds[w]:.1f}×)" if base and r.label != "inline" else ""
+            ratio = f" ({base / r.seconds[w]:.1f}x)" if base and r.label != "inline" else ""
             cells.append(f"{r.seconds[w]:.2f} s{ratio}, {r.bytes[w] / 1e6:.0f} MB")
         lines.append(f"| {r.mtu} | {r.label} | " + " | ".join(cells) + " |")
     note = (
