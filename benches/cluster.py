@@ -15,6 +15,7 @@ and interchange alike. Writes ``benches/RESULTS-cluster.md`` and ``benches/clust
 
 Needs root (namespaces). Usage:
     python benches/cluster.py [--size 300MB] [--mtu 1500,9000] [--repeat 3] [--nodes 2]
+    python benches/cluster.py --crossover     # where proxying starts to win, per store
 """
 
 from __future__ import annotations
@@ -49,13 +50,14 @@ _seeds = itertools.count(1)
 @dataclass
 class Row:
     mtu: int
+    size: int
     label: str
     seconds: dict[str, float] = field(default_factory=dict)
     bytes: dict[str, int] = field(default_factory=dict)
 
 
 @contextmanager
-def proxystore_over(redis: RedisServer) -> Iterator[bool]:
+def proxystore_over(redis: RedisServer, threshold: int | None) -> Iterator[bool]:
     """Parsl's ProxyStore serializer over ``redis`` (what byref proxies, it proxies), if
     ProxyStore is installed; yields whether it is."""
     try:
@@ -65,7 +67,9 @@ def proxystore_over(redis: RedisServer) -> Iterator[bool]:
     except ImportError:
         yield False
         return
-    policy = byref.parsl.Policy(keep=byref.parsl.arguments.DEPENDENCIES)
+    policy = byref.parsl.arguments.parsl_policy(
+        threshold or byref.arguments.threshold_for(redis.url)
+    )
     store = ProxyStore("byref-cluster", RedisConnector(redis.host, redis.port), register=True)
     serializer = ProxyStoreSerializer(store=store, should_proxy=policy.should_proxy)
     saved = dict(facade.methods_for_data)
@@ -117,20 +121,20 @@ def one_mtu(args: argparse.Namespace, mtu: int, work: Path) -> list[Row]:
                 if name in args.stores
                 for mode in ("plugin", "decorator")
             ]
-            for label, mode, store in combos:
-                row = Row(mtu, label)
-                apps = Apps(args.nodes, mode, store)
-                with sending(mode, store):
+            for size, (label, mode, store) in itertools.product(args.size, combos):
+                row = Row(mtu, size, label)
+                apps = Apps(args.nodes, mode, store, args.threshold)
+                with sending(mode, store, args.threshold):
                     repeat = args.inline_repeat if mode == "inline" else args.repeat
-                    measure(cluster, apps, args.size, args.workloads, repeat, row)
+                    measure(cluster, apps, size, args.workloads, repeat, row)
                 rows.append(row)
-            with proxystore_over(redis) as installed:
-                if installed:
-                    row = Row(mtu, "ProxyStore redis")
+            with proxystore_over(redis, args.threshold) as installed:
+                for size in args.size if installed else ():
+                    row = Row(mtu, size, "ProxyStore redis")
                     # Arguments only: results go back by value, as ProxyStore sends them.
                     workloads = [w for w in args.workloads if w != "chain"]
-                    measure(cluster, Apps(args.nodes, "inline", None), args.size, workloads,
-                            args.repeat, row)  # fmt: skip
+                    apps = Apps(args.nodes, "inline", None)
+                    measure(cluster, apps, size, workloads, args.repeat, row)
                     rows.append(row)
     finally:
         daemon.stop()
@@ -139,23 +143,25 @@ def one_mtu(args: argparse.Namespace, mtu: int, work: Path) -> list[Row]:
     return rows
 
 
-def table(rows: list[Row], size: int, workloads: list[str]) -> str:
-    inline = {r.mtu: r for r in rows if r.label == "inline"}
-    head = "| MTU | mode | " + " | ".join(workloads) + " |"
-    lines = [head, "|" + "---|" * (len(workloads) + 2)]
+def table(rows: list[Row], workloads: list[str]) -> str:
+    inline = {(r.mtu, r.size): r for r in rows if r.label == "inline"}
+    head = "| MTU | size | mode | " + " | ".join(workloads) + " |"
+    lines = [head, "|" + "---|" * (len(workloads) + 3)]
     for r in rows:
         cells = []
         for w in workloads:
             if w not in r.seconds:
                 cells.append("—")
                 continue
-            base = inline[r.mtu].seconds.get(w)
+            base = inline[r.mtu, r.size].seconds.get(w)
             ratio = f" ({base / r.seconds[w]:.1f}x)" if base and r.label != "inline" else ""
             cells.append(f"{r.seconds[w]:.2f} s{ratio}, {r.bytes[w] / 1e6:.0f} MB")
-        lines.append(f"| {r.mtu} | {r.label} | " + " | ".join(cells) + " |")
+        lines.append(f"| {r.mtu} | {r.size / 1e6:.0f} MB | {r.label} | " + " | ".join(cells) + " |")
     note = (
-        f"\n{size / 1e6:.0f} MB workloads; each cell: median seconds (speed-up over inline), "
-        "then the bytes the nodes' links carried in the first run (stores and interchange)."
+        "\nEach cell: median seconds (speed-up over inline), then the bytes the nodes' links "
+        "carried in the first run (stores and interchange; a file store's bytes go through "
+        "the shared filesystem, here the local disk, and are not counted). `size` is the "
+        "workload's: `small` passes size/1000 bytes to each of its 200 tasks."
     )
     return "\n".join(lines) + "\n" + note
 
@@ -185,7 +191,7 @@ def plot(rows: list[Row], workloads: list[str], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--size", type=byref._native.parse_size, default="300MB")
+    parser.add_argument("--size", default="300MB", help="sizes, comma-separated")
     parser.add_argument("--mtu", default="1500,9000")
     parser.add_argument("--nodes", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3)
@@ -194,7 +200,16 @@ def main() -> None:
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
     parser.add_argument("--stores", default="daemon,redis,file")
     parser.add_argument("--out", default="RESULTS-cluster.md")
+    parser.add_argument("--threshold", type=byref._native.parse_size, default=None,
+                        help="proxy buffers from this size (default: the store's)")  # fmt: skip
+    parser.add_argument("--crossover", action="store_true",
+                        help="where proxying starts to win: small tasks of 300 kB-2 MB, all "
+                        "proxied, MTU 1500 (RESULTS-cluster-crossover.md)")  # fmt: skip
     args = parser.parse_args()
+    if args.crossover:
+        args.size, args.workloads, args.mtu = "300MB,600MB,1GB,2GB", "small", "1500"
+        args.threshold, args.out, args.inline_repeat = 1, "RESULTS-cluster-crossover.md", 3
+    args.size = [byref._native.parse_size(s) for s in args.size.split(",")]
     args.workloads = args.workloads.split(",")
     args.stores = args.stores.split(",")
     started = time.monotonic()
@@ -202,10 +217,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="byref-cluster-") as tmp:
         for mtu in (int(m) for m in args.mtu.split(",")):
             rows += one_mtu(args, mtu, Path(tmp))
-    text = table(rows, args.size, args.workloads)
+    text = table(rows, args.workloads)
     command = "`python benches/cluster.py " + " ".join(sys.argv[1:]) + "`"
     publish(text, args.out, "Parsl on a cluster (login node + compute nodes)", command)
-    plot(rows, args.workloads, HERE / "cluster.png")
+    if not args.crossover:
+        plot(rows, args.workloads, HERE / "cluster.png")
     print(f"\n{time.monotonic() - started:.0f} s")
 
 

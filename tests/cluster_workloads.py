@@ -52,13 +52,16 @@ def _array(nbytes: int, seed: float) -> np.ndarray:
 
 
 class Apps:
-    """``total`` and ``produce`` as apps bound to each node, as ``mode`` sends them."""
+    """``total`` and ``produce`` as apps bound to each node, as ``mode`` sends them (with
+    ``threshold``: by default the store's)."""
 
-    def __init__(self, nodes: int, mode: str, store: byref.Store | None) -> None:
+    def __init__(
+        self, nodes: int, mode: str, store: byref.Store | None, threshold: int | None = None
+    ) -> None:
         def bound(func: Callable[..., Any], node: int) -> Any:
             app = parsl.python_app(func, executors=[f"node{node}"])
             if mode == "decorator":
-                return byref.parsl.proxy_args(store, results=True)(app)
+                return byref.parsl.proxy_args(store, threshold, results=True)(app)
             return app
 
         self.nodes = nodes
@@ -67,10 +70,10 @@ class Apps:
 
 
 @contextmanager
-def sending(mode: str, store: byref.Store | None) -> Any:
+def sending(mode: str, store: byref.Store | None, threshold: int | None = None) -> Any:
     """The serializer ``mode`` needs installed while the block runs."""
     if mode == "plugin":
-        byref.parsl.install(store)
+        byref.parsl.install(store, threshold)
     try:
         yield
     finally:

@@ -113,6 +113,22 @@ def test_keep_and_threshold_are_honoured(file_store) -> None:
     assert [byref.is_proxy(a) for a in calls[0]] == [True, False, False]
 
 
+def test_the_default_threshold_is_the_stores(file_store, redis_server, shared_daemon) -> None:
+    """Where proxying starts to win differs by store (a request to a server costs a round
+    trip, and for QUIC a connection per worker): 256 KiB on a file store, 512 KiB on Redis,
+    1 MiB on the daemon, as measured on the cluster set-up (benches/cluster.py)."""
+    sizes = [300_000, 600_000, 1 << 20]
+    for store, proxied in (
+        (file_store, [True, True, True]),
+        (byref.Store(redis_server.url), [False, True, True]),
+        (byref.Store(shared_daemon.url), [False, False, True]),
+    ):
+        sent = byref.proxy_args(store)(lambda *a: a)(*(bytes(n) for n in sizes))
+        assert [byref.is_proxy(a) for a in sent] == proxied, store.url
+    assert byref.arguments.threshold_for("redis+cluster://a:1,b:2/") == 512 << 10
+    assert byref.arguments.threshold_for("memory://") == byref.DEFAULT_THRESHOLD
+
+
 @pytest.fixture(scope="module")
 def dask_client() -> Iterator[Any]:
     distributed = pytest.importorskip("distributed")

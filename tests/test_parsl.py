@@ -204,6 +204,25 @@ def test_plugin_gives_each_task_a_reference_of_its_own(plugin: byref.Store) -> N
     assert float(np.asarray(result).sum()) == float(1 << 18)
 
 
+def test_plugin_with_a_threshold_under_a_handles_length(store: byref.Store) -> None:
+    """Every buffer proxied (threshold 1, as benches/cluster.py --crossover does): the handles
+    the proxies pickle as are bytes too, and are not proxied in turn (before: recursion
+    without end, "maximum recursion depth exceeded")."""
+    byref.parsl.install(store, threshold=1)
+    try:
+        given = byref.Store(store.url).proxy(b"a proxy passed on")
+        message = facade.serialize((b"xy", np.arange(3.0), given))
+        small, array, passed = facade.deserialize(message)
+        assert byref.is_proxy(small) and byref.is_proxy(array) and byref.is_proxy(passed)
+        assert (bytes(small), list(array), bytes(passed)) == (
+            b"xy",
+            [0, 1, 2],
+            b"a proxy passed on",
+        )
+    finally:
+        byref.parsl.uninstall()
+
+
 def test_plugin_proxies_are_released_once_resolved(htex: None, plugin: byref.Store) -> None:
     array = np.arange(1 << 18, dtype=np.float64)
     key = byref.key_of(array)

@@ -11,7 +11,7 @@ import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .arguments import DEFAULT_THRESHOLD, Policy, Replacer, arguments
+from .arguments import Policy, Replacer, arguments, threshold_for
 from .lifetimes import Lifetime, ProcessLifetime
 from .proxy import handle_of, is_proxy
 from .store import Store
@@ -76,7 +76,7 @@ class _Lazy:
 
 def proxy_args(
     store: Store | str | None = None,
-    threshold: int = DEFAULT_THRESHOLD,
+    threshold: int | None = None,
     *,
     types: tuple[type, ...] = (),
     keep: tuple[type, ...] = (),
@@ -88,8 +88,9 @@ def proxy_args(
     >>> future = submit(simulate, big_array, steps=10)   # big_array travels as a proxy
 
     Buffers (numpy arrays, ``bytes``, ``bytearray``, ``memoryview``) of at least ``threshold``
-    bytes, and instances of ``types``, are stored in ``store`` (a :class:`byref.Store` or a
-    URL; default ``Store()``) and replaced by proxies, also inside lists, tuples and dicts;
+    bytes (default: the store's, :func:`byref.arguments.threshold_for`), and instances of
+    ``types``, are stored in ``store`` (a :class:`byref.Store` or a URL; default ``Store()``)
+    and replaced by proxies, also inside lists, tuples and dicts;
     instances of ``keep`` never are. Works for ``concurrent.futures`` executors, Dask's
     ``Client.submit``, Globus Compute's ``Executor.submit``, or any callable.
 
@@ -99,10 +100,11 @@ def proxy_args(
     (through its ``add_done_callback``), except those the task returned untouched.
     For Parsl apps use :func:`byref.parsl.proxy_args`, built on this one.
     """
-    policy = Policy(threshold, tuple(types), tuple(keep))
 
     def decorate(submit: Callable[..., Any]) -> Callable[..., Any]:
         opened = store if isinstance(store, Store) else Store(store)
+        size = threshold_for(opened.url) if threshold is None else threshold
+        policy = Policy(size, tuple(types), tuple(keep))
         name = getattr(submit, "__qualname__", type(submit).__name__)
         lifetime = _Lazy(opened, f"proxy_args({name})")
         return submitting(submit, opened, policy, release_on_completion, lifetime)

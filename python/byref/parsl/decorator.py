@@ -9,7 +9,7 @@ from typing import Any
 
 from parsl.app.python import PythonApp
 
-from ..arguments import DEFAULT_THRESHOLD
+from ..arguments import threshold_for
 from ..decorator import submitting
 from ..errors import ConfigError
 from ..store import Store
@@ -34,7 +34,7 @@ def _rebuild(app: PythonApp, results: Results) -> PythonApp:
 
 def proxy_args(
     store: Store | str | None = None,
-    threshold: int = DEFAULT_THRESHOLD,
+    threshold: int | None = None,
     *,
     types: tuple[type, ...] = (),
     release_on_completion: bool = True,
@@ -44,7 +44,8 @@ def proxy_args(
     """Decorator, directly above ``@python_app``: large arguments travel by reference.
 
     At submission, buffers (numpy arrays, ``bytes``, ``bytearray``, ``memoryview``) of at least
-    ``threshold`` bytes, and instances of ``types``, are stored in ``store`` (a
+    ``threshold`` bytes (default: the store's, :func:`byref.arguments.threshold_for`), and
+    instances of ``types``, are stored in ``store`` (a
     :class:`byref.Store` or a URL; default ``Store()``) and replaced by proxies, also inside
     lists, tuples and dicts. Futures, ``File`` objects and small values are left alone, so
     Parsl still sees every dependency.
@@ -71,13 +72,14 @@ def proxy_args(
         )
     if removed:
         raise TypeError(f"proxy_args() got an unexpected keyword argument {next(iter(removed))!r}")
-    policy = parsl_policy(threshold, types)
-    for cls in policy.types:
+    for cls in types:
         memo.register(cls)
 
     def decorate(app: Callable[..., Any]) -> Callable[..., Any]:
         remote_only.guard()
         opened = store if isinstance(store, Store) else Store(store)
+        size = threshold_for(opened.url) if threshold is None else threshold
+        policy = parsl_policy(size, types)
         target = app
         if results and not isinstance(app, PythonApp):
             raise ConfigError("results=True needs a @python_app directly below proxy_args")

@@ -23,21 +23,37 @@ class ProxyingPickler(dill.Pickler):
         self._policy = policy
         self._evict = evict
         self.keys: list[str] = []
+        # The bytes a proxy pickles as (its handle), by id, kept alive while pickling: never
+        # proxied themselves, whatever the threshold (a threshold under a handle's length
+        # proxied each proxy's handle, which proxied its handle, without end).
+        self._reduced: dict[int, bytes] = {}
 
     def reducer_override(self, obj: Any) -> Any:
+        if id(obj) in self._reduced:
+            return NotImplemented
         if self._policy.should_proxy(obj):
             # Not holding `obj`: an unresolved proxy pickles as its handle, with no hashing.
             lifetime = run_lifetime(self._store)
             proxy = self._store.proxy(obj, evict=self._evict, hold=False, lifetime=lifetime)
             self.keys.append(handle_of(proxy).key)
-            return proxy.__reduce_ex__(None)
-        if is_proxy(obj) and not is_resolved(obj) and handle_of(obj).evict:
-            # A proxy released on its first resolve going on to a task (one the user made with
-            # evict=True; a task's result is the run's, adopted as it arrives, and releases
-            # nothing). It may feed several tasks, and its one reference can serve only one: so
-            # it is resolved here and goes as its value, stored again with a reference per task.
-            resolve(obj)
+            return self._reduce(proxy)
+        if is_proxy(obj):
+            if not is_resolved(obj) and handle_of(obj).evict:
+                # A proxy released on its first resolve going on to a task (one the user made
+                # with evict=True; a task's result is the run's, adopted as it arrives, and
+                # releases nothing). It may feed several tasks, and its one reference can
+                # serve only one: so it is resolved here and goes as its value, stored again
+                # with a reference per task.
+                resolve(obj)
+            return self._reduce(obj)
         return NotImplemented
+
+    def _reduce(self, proxy: Any) -> Any:
+        reduced = proxy.__reduce_ex__(None)
+        for part in reduced[1]:
+            if isinstance(part, bytes):
+                self._reduced[id(part)] = part
+        return reduced
 
 
 def dumps_function(func: Any, store: Store, policy: Policy) -> bytes:

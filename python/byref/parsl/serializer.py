@@ -23,7 +23,7 @@ import dill
 from parsl.serialize import facade
 from parsl.serialize.base import SerializerBase
 
-from ..arguments import DEFAULT_THRESHOLD, Policy
+from ..arguments import Policy, threshold_for
 from ..diagnose import naming_missing_imports, pickling_error, probe
 from ..errors import ConfigError
 from ..store import Store
@@ -139,7 +139,7 @@ _saved: tuple[dict[bytes, SerializerBase], dict[bytes, SerializerBase]] | None =
 
 def install(
     store: Store | str | None = None,
-    threshold: int = DEFAULT_THRESHOLD,
+    threshold: int | None = None,
     *,
     types: tuple[type, ...] = (),
     evict: bool = True,
@@ -147,7 +147,9 @@ def install(
 ) -> ByrefSerializer:
     """Makes byref Parsl's serializer in this process, for every executor that uses Parsl's.
 
-    Buffers of at least ``threshold`` bytes, and instances of ``types``, anywhere in a task's
+    Buffers of at least ``threshold`` bytes (default: the store's,
+    :func:`byref.arguments.threshold_for`: 256 KiB for a file store, 512 KiB for Redis, 1 MiB
+    for the daemon and ``peer://``), and instances of ``types``, anywhere in a task's
     arguments, go to ``store`` (a :class:`byref.Store` or URL; default ``Store()``) and travel
     as proxies. With ``evict=True`` (the default) each such object is released when the worker
     first resolves it: nothing else holds it, and a retried task is serialized afresh. What
@@ -167,10 +169,11 @@ def install(
     """
     global _saved
     opened = store if isinstance(store, Store) else Store(store)
-    policy = parsl_policy(threshold, types)
+    size = threshold_for(opened.url) if threshold is None else threshold
+    policy = parsl_policy(size, types)
     data = ByrefSerializer(opened, policy, evict=evict)
     # What a function carries goes by size alone: `types` name argument types.
-    code = ByrefCallableSerializer(opened, parsl_policy(threshold), policy if results else None)
+    code = ByrefCallableSerializer(opened, parsl_policy(size), policy if results else None)
     if _saved is None:
         _saved = (dict(facade.methods_for_data), dict(facade.methods_for_code))
     # Parsl tries every registered serializer and reports the last one's error: byref must be
