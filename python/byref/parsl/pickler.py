@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import types
 from typing import Any
 
 import dill
@@ -31,6 +32,12 @@ class ProxyingPickler(dill.Pickler):
     def reducer_override(self, obj: Any) -> Any:
         if id(obj) in self._reduced:
             return NotImplemented
+        if isinstance(obj, types.CodeType):
+            # A function pickled by value: its code's bytes (bytecode, line tables) are not
+            # data, and go whole, pickled by dill, however small the threshold.
+            pickled = dill.dumps(obj)
+            self._reduced[id(pickled)] = pickled
+            return dill.loads, (pickled,)
         if self._policy.should_proxy(obj):
             # Not holding `obj`: an unresolved proxy pickles as its handle, with no hashing.
             lifetime = run_lifetime(self._store)
