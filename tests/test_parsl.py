@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import dill
 import numpy as np
 import pytest
 
@@ -22,6 +23,8 @@ from parsl.serialize import errors as parsl_errors  # noqa: E402
 from parsl.serialize import facade  # noqa: E402
 
 import byref.parsl  # noqa: E402
+from byref.parsl.arguments import parsl_policy  # noqa: E402
+from byref.parsl.pickler import dumps_function  # noqa: E402
 
 from .servers import RedisServer  # noqa: E402
 
@@ -221,6 +224,11 @@ def test_plugin_with_a_threshold_under_a_handles_length(store: byref.Store) -> N
         )
     finally:
         byref.parsl.uninstall()
+    # A function pickled by value: what it carries is proxied, its code's bytes are not
+    # (before: they were, and the worker could not rebuild the code).
+    carried = np.arange(5.0)
+    pickled = dumps_function(lambda x: float(carried.sum()) + x, store, parsl_policy(1))
+    assert dill.loads(pickled)(1.0) == 11.0
 
 
 def test_plugin_proxies_are_released_once_resolved(htex: None, plugin: byref.Store) -> None:
