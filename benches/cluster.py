@@ -121,6 +121,7 @@ def one_mtu(args: argparse.Namespace, mtu: int, work: Path) -> list[Row]:
                 if name in args.stores
                 for mode in ("plugin", "decorator")
             ]
+            combos = [c for c in combos if c[1] in args.modes]
             for size, (label, mode, store) in itertools.product(args.size, combos):
                 row = Row(mtu, size, label)
                 apps = Apps(args.nodes, mode, store, args.threshold)
@@ -129,6 +130,7 @@ def one_mtu(args: argparse.Namespace, mtu: int, work: Path) -> list[Row]:
                     measure(cluster, apps, size, args.workloads, repeat, row)
                 rows.append(row)
             with proxystore_over(redis, args.threshold) as installed:
+                installed = installed and "proxystore" in args.modes
                 for size in args.size if installed else ():
                     row = Row(mtu, size, "ProxyStore redis")
                     # Arguments only: results go back by value, as ProxyStore sends them.
@@ -145,6 +147,7 @@ def one_mtu(args: argparse.Namespace, mtu: int, work: Path) -> list[Row]:
 
 def table(rows: list[Row], workloads: list[str]) -> str:
     inline = {(r.mtu, r.size): r for r in rows if r.label == "inline"}
+    no_baseline = Row(0, 0, "none")
     head = "| MTU | size | mode | " + " | ".join(workloads) + " |"
     lines = [head, "|" + "---|" * (len(workloads) + 3)]
     for r in rows:
@@ -153,7 +156,7 @@ def table(rows: list[Row], workloads: list[str]) -> str:
             if w not in r.seconds:
                 cells.append("—")
                 continue
-            base = inline[r.mtu, r.size].seconds.get(w)
+            base = inline.get((r.mtu, r.size), no_baseline).seconds.get(w)
             ratio = f" ({base / r.seconds[w]:.1f}x)" if base and r.label != "inline" else ""
             cells.append(f"{r.seconds[w]:.2f} s{ratio}, {r.bytes[w] / 1e6:.0f} MB")
         lines.append(f"| {r.mtu} | {r.size / 1e6:.0f} MB | {r.label} | " + " | ".join(cells) + " |")
@@ -199,6 +202,7 @@ def main() -> None:
                         help="runs of the inline baseline (slow: 10-35x the others)")  # fmt: skip
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
     parser.add_argument("--stores", default="daemon,redis,file")
+    parser.add_argument("--modes", default="inline,plugin,decorator,proxystore")
     parser.add_argument("--out", default="RESULTS-cluster.md")
     parser.add_argument("--threshold", type=byref._native.parse_size, default=None,
                         help="proxy buffers from this size (default: the store's)")  # fmt: skip
@@ -212,6 +216,7 @@ def main() -> None:
     args.size = [byref._native.parse_size(s) for s in args.size.split(",")]
     args.workloads = args.workloads.split(",")
     args.stores = args.stores.split(",")
+    args.modes = args.modes.split(",")
     started = time.monotonic()
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="byref-cluster-") as tmp:

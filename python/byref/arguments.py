@@ -23,11 +23,12 @@ if TYPE_CHECKING:
 DEFAULT_THRESHOLD = 256 << 10
 
 #: The default threshold by store kind (URL scheme), where proxying starts to win against
-#: inline on a cluster: 200 tasks over 2 nodes at MTU 1500 (`benches/cluster.py --workloads
-#: small`, benches/RESULTS-cluster-crossover.md). Over the daemon, 300 kB arguments were
-#: 0.8x inline, 600 kB 1.1x, 1 MB 1.6-1.8x; over Redis, 300 kB 1.0-1.2x, 600 kB 1.4-1.6x. A
-#: request to a server costs a round trip and, for QUIC, a connection per worker process;
-#: S3's requests cost tens of milliseconds (its 4 MiB is a guess from that, not measured).
+#: inline on a cluster: 200 tasks over 2 nodes at MTU 1500, every argument proxied
+#: (`benches/cluster.py --crossover`, benches/RESULTS-cluster-crossover.md). Over the daemon,
+#: 300 kB arguments were 0.8-0.9x inline, 600 kB 1.0-1.3x, 1 MB 1.4-1.8x; over Redis, 300 kB
+#: 1.0-1.4x, 600 kB 1.3-1.6x (two runs). A request to a server costs a round trip and, for
+#: QUIC, a connection per worker process; S3's requests cost tens of milliseconds (its 4 MiB
+#: is a guess from that, not measured).
 THRESHOLDS = {
     "quic": 1 << 20,
     "peer": 1 << 20,
