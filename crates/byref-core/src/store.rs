@@ -380,6 +380,17 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// The object's length, or `None` if it is absent.
     async fn head(&self, key: &Key) -> Result<Option<u64>>;
 
+    /// Adds `options.reference` to the object `key`, `len` bytes long, if this store holds it
+    /// and can do so without its bytes: a put of content stored already then sends nothing.
+    /// `Ok(false)` when it does not (or cannot tell): the caller puts the body as usual.
+    ///
+    /// Whoever names a key it does not hold gains only a reference to an object it could
+    /// read anyway (keys are content addresses, readable by any client of the store).
+    async fn add_reference(&self, key: &Key, len: u64, options: &PutOptions) -> Result<bool> {
+        let _ = (key, len, options);
+        Ok(false)
+    }
+
     /// Every object with its references: what `byref ls` shows and `byref gc` works from. A
     /// store changing meanwhile may be listed partly before and partly after the change.
     async fn list(&self) -> Result<Vec<Listed>> {

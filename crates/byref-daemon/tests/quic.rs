@@ -642,3 +642,46 @@ fn find(dir: &std::path::Path, prefix: &str) -> Option<std::path::PathBuf> {
     }
     None
 }
+
+/// UDP payload bytes the daemon has received, from its status.
+fn bytes_received(daemon: &Running) -> u64 {
+    let status = daemon.daemon.status();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("byref_quic_bytes_total{dir=\"received\"}"))
+        .expect("the status counts bytes received");
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+/// A put of content the daemon holds already (a task's argument passed again) adds its
+/// reference without the body: the server answers at the header and stops the upload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_of_content_held_already_sends_no_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = Token::random();
+    let daemon = Running::start(Options::new(dir.path()), &token);
+    let client = daemon.client(&token);
+    let data = payload(&vec![7u8; 32 << 20]);
+    let first = PutOptions {
+        reference: byref_core::RefId::random(),
+        ..PutOptions::new()
+    };
+    let key = client.put_payload(&data, &first).await.unwrap();
+    let before = bytes_received(&daemon);
+    let second = PutOptions {
+        reference: byref_core::RefId::random(),
+        ..PutOptions::new()
+    };
+    assert_eq!(client.put_payload(&data, &second).await.unwrap(), key);
+    let sent = bytes_received(&daemon) - before;
+    assert!(
+        sent < data.len() / 4,
+        "{sent} bytes sent for a put of {} held already",
+        data.len()
+    );
+    // Both references count: the object stays until the second is released.
+    assert!(!client.release(&key, Some(&first.reference)).await.unwrap());
+    assert!(client.release(&key, Some(&second.reference)).await.unwrap());
+    assert_eq!(client.head(&key).await.unwrap(), None);
+    daemon.stop().await;
+}

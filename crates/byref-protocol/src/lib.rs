@@ -58,6 +58,10 @@ pub const MAX_LISTING_PAGE: u64 = 4 << 20;
 pub const MAX_LISTING: u64 = 256 << 20;
 /// Length of a token, and of a proof of one, in bytes.
 pub const TOKEN_LEN: usize = 32;
+/// The code a server stops reading a `PUT`'s body with when it stored the put without it
+/// (it held the object already and added the reference): the client's interrupted write is
+/// then a success, not a failure.
+pub const STOPPED_STORED: u32 = 0x5354;
 
 const MAGIC: &[u8; 2] = b"BQ";
 const FLAG_REFERENCE: u8 = 1;

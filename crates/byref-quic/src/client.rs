@@ -18,7 +18,7 @@ use tokio::sync::Mutex;
 
 use crate::protocol::{
     ListingPage, Location, MAX_LISTING, MAX_LISTING_PAGE, MAX_LOCATION, Op, RESPONSE_LEN, Request,
-    Response, TOKEN_LEN,
+    Response, STOPPED_STORED, TOKEN_LEN,
 };
 use crate::token::{self, TOKEN_VAR, Token};
 use crate::{local, tls, wire};
@@ -304,6 +304,10 @@ impl QuicStore {
         }
         match interrupted {
             None => Ok((response, recv)),
+            // The server held the object already and stored the put without its body.
+            Some(quinn::WriteError::Stopped(code)) if code == STOPPED_STORED.into() => {
+                Ok((response, recv))
+            }
             Some(write) => Err(self.backend(with_causes(&write))),
         }
     }

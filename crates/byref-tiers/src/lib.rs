@@ -680,6 +680,22 @@ impl Store for TieredStore {
         }
     }
 
+    /// In memory, a reference is added to the object there; on disk the body is written again
+    /// (a repair, if it was damaged), as a put does.
+    async fn add_reference(&self, key: &Key, len: u64, options: &PutOptions) -> Result<bool> {
+        let _one_at_a_time = self.keys.lock(key).await;
+        let mut memory = self.memory();
+        let Some(entry) = memory.objects.get_mut(key) else {
+            return Ok(false);
+        };
+        if entry.data.len() as u64 != len {
+            return Ok(false);
+        }
+        entry.refs.add(options.reference);
+        entry.expires = later(entry.expires, options.ttl.map(|t| Instant::now() + t));
+        Ok(true)
+    }
+
     async fn get_opts(&self, key: &Key, options: &GetOptions) -> Result<Fetched<'_>> {
         let memory = self.memory().objects.get(key).map(|e| e.data.clone());
         let (fetched, tier) = match memory {

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::protocol::STOPPED_STORED;
 use byref_core::{Error, Key, PutOptions, RefId};
 
 use super::{Failure, Reply};
@@ -37,6 +38,16 @@ impl Put {
             ttl: self.ttl,
             progress: None,
         };
+        // Content stored already (a task's argument passed again, a result stored by two
+        // workers): the reference is added and the body left unread.
+        if server
+            .store
+            .add_reference(&self.key, self.length, &options)
+            .await?
+        {
+            let _ = recv.stop(STOPPED_STORED.into());
+            return Ok(Reply::Value(0));
+        }
         let mut body = Body::new(recv, self.length, STALL);
         let stored = server
             .store
