@@ -18,4 +18,4 @@ pub use daemon::Daemon;
 pub use http::serve_metrics;
 pub use options::Options;
 pub use run::run;
-pub use signals::serve_until_signalled;
+pub use signals::{serve_on_every_core, serve_until_signalled};

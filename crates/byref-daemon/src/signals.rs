@@ -30,6 +30,21 @@ pub async fn serve_until_signalled(
         .map_err(std::io::Error::other)
 }
 
+/// [`serve_until_signalled`] on a runtime of its own, a worker thread per core: what `byref
+/// serve` runs, so that a login node's cores serve its many clients (the Python extension's
+/// own runtime has two threads, for one process's requests).
+pub fn serve_on_every_core(
+    daemon: Arc<Daemon>,
+    listen: SocketAddr,
+    metrics: Option<SocketAddr>,
+) -> std::io::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("byref-serve")
+        .build()?
+        .block_on(serve_until_signalled(daemon, listen, metrics))
+}
+
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
 

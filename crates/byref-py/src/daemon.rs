@@ -37,10 +37,8 @@ pub(crate) fn serve(
     options.disk_limit = disk_limit.unwrap_or(u64::MAX);
     options.max_connections = max_connections;
     let daemon = Arc::new(Daemon::open(options, token)?);
-    block_on(py, async move {
-        byref_daemon::serve_until_signalled(daemon, listen, metrics).await
-    })
-    .map_err(|e| Error::backend("byref serve", e).into())
+    py.detach(|| byref_daemon::serve_on_every_core(daemon, listen, metrics))
+        .map_err(|e| Error::backend("byref serve", e).into())
 }
 
 /// The status of the daemon at `url` (Prometheus text).
