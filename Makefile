@@ -181,6 +181,8 @@ bench: build $(DEMO_STAMP) $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/value_return.py
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/fanout.py
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/ls.py
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/cluster.py
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benches/cluster.py --crossover
 
 # wrapt's own ObjectProxy tests against byref.Proxy (downloads wrapt's sdist from PyPI).
 wrapt-check: build
