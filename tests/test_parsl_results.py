@@ -5,6 +5,7 @@ by the tasks that use them, and released once nothing in the submitting process 
 from __future__ import annotations
 
 import gc
+import logging
 import time
 from collections.abc import Iterator
 
@@ -35,6 +36,19 @@ def total(x, wait=0.0):
 
     time.sleep(wait)
     return float(np.asarray(x).sum())
+
+
+@pytest.fixture(autouse=True)
+def no_parsl_debug_records() -> Iterator[None]:
+    """No debug records from Parsl while these tests run. pytest's log capture keeps every
+    record until the test ends, with its arguments, and Parsl's debug lines pass it task
+    futures ("Task %s has AppFuture: %r"): a reference to each result, which would then
+    never be released. A script's log (Parsl's file) formats a record and drops it."""
+    logger = logging.getLogger("parsl")
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    yield
+    logger.setLevel(level)
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ def run_lifetime(store: Store, *, results: bool = False) -> ProcessLifetime:
             lifetime = _runs[store.url] = ProcessLifetime(store, label="parsl run")
             # A task's result handed on, resolved here, is stored again: for the run.
             restoring_holders[store.url] = lifetime._native
-        if results and store.url not in _swept:
+        if results:
             _swept.add(store.url)
             # Results arrive here as proxies: each the run's until nothing here refers to it.
             lifetime.adopt_results()
