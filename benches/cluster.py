@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from parsl.serialize import facade
+from parsl_throughput import only_serializer
 from timing import publish
 
 import byref
@@ -72,16 +72,10 @@ def proxystore_over(redis: RedisServer, threshold: int | None) -> Iterator[bool]
     )
     store = ProxyStore("byref-cluster", RedisConnector(redis.host, redis.port), register=True)
     serializer = ProxyStoreSerializer(store=store, should_proxy=policy.should_proxy)
-    saved = dict(facade.methods_for_data)
-    for identifier, kept in saved.items():  # to decode the results workers send by value
-        facade.additional_methods_for_deserialization.setdefault(identifier, kept)
-    facade.methods_for_data.clear()
-    facade.methods_for_data[serializer.identifier] = serializer
     try:
-        yield True
+        with only_serializer(serializer):
+            yield True
     finally:
-        facade.methods_for_data.clear()
-        facade.methods_for_data.update(saved)
         store.close()
 
 
