@@ -67,9 +67,7 @@ def proxystore_over(redis: RedisServer, threshold: int | None) -> Iterator[bool]
     except ImportError:
         yield False
         return
-    policy = byref.parsl.arguments.parsl_policy(
-        threshold or byref.arguments.threshold_for(redis.url)
-    )
+    policy = byref.parsl.arguments.parsl_policy(threshold or byref.Store(redis.url).proxy_threshold)
     store = ProxyStore("byref-cluster", RedisConnector(redis.host, redis.port), register=True)
     serializer = ProxyStoreSerializer(store=store, should_proxy=policy.should_proxy)
     try:

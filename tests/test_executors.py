@@ -125,8 +125,7 @@ def test_the_default_threshold_is_the_stores(file_store, redis_server, shared_da
     ):
         sent = byref.proxy_args(store)(lambda *a: a)(*(bytes(n) for n in sizes))
         assert [byref.is_proxy(a) for a in sent] == proxied, store.url
-    assert byref.arguments.threshold_for("redis+cluster://a:1,b:2/") == 512 << 10
-    assert byref.arguments.threshold_for("memory://") == byref.DEFAULT_THRESHOLD
+    assert byref.Store("memory://").proxy_threshold == byref.DEFAULT_THRESHOLD == 256 << 10
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ from typing_extensions import Buffer as _BufferProtocol
 
 __all__ = [
     "CLOUDPICKLE",
+    "DEFAULT_PROXY_THRESHOLD",
     "PICKLE5",
     "RAW",
     "Buffer",
@@ -38,6 +39,7 @@ __version__: str
 RAW: int
 PICKLE5: int
 CLOUDPICKLE: int
+DEFAULT_PROXY_THRESHOLD: int
 
 @final
 class Buffer:
@@ -84,6 +86,8 @@ class Store:
     def for_handle(url: str) -> Store: ...
     @property
     def url(self) -> str: ...
+    @property
+    def proxy_threshold(self) -> int: ...
     def put(
         self,
         encoding: int,

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from . import _native
 from ._native import Handle
 from .diagnose import walk
 from .proxy import handle_of, is_proxy
@@ -14,34 +15,13 @@ from .store import Store
 if TYPE_CHECKING:
     from .lifetimes import Lifetime
 
-#: Arguments at least this large (in bytes) are proxied by default on a file store (and on a
-#: store of a kind :data:`THRESHOLDS` does not name): where a proxied argument starts to cost
-#: a Parsl task less than an inline one. Measured on a real HTEX with every argument proxied
+#: Arguments at least this large (in bytes) are proxied by default on a file or memory store;
+#: a store's own default is :attr:`byref.Store.proxy_threshold` (decided with the store kinds,
+#: in Rust: larger over a network). Measured on a real HTEX with every argument proxied
 #: (`benches/parsl_throughput.py --crossover`, RESULTS-parsl-crossover.md): at 100 KiB
 #: proxying lost as often as it won (0.83-1.47x), at 256 KiB it won on the file store and on
 #: peer://, one task or 20 (1.02-1.57x), and at 1 MiB by 2.2-3.6x.
-DEFAULT_THRESHOLD = 256 << 10
-
-#: The default threshold by store kind (URL scheme), where proxying starts to win against
-#: inline on a cluster: 200 tasks over 2 nodes at MTU 1500, every argument proxied
-#: (`benches/cluster.py --crossover`, benches/RESULTS-cluster-crossover.md). Over the daemon,
-#: 300 kB arguments were 0.8-0.9x inline, 600 kB 1.0-1.3x, 1 MB 1.4-1.8x; over Redis, 300 kB
-#: 1.0-1.4x, 600 kB 1.3-1.6x (two runs). A request to a server costs a round trip and, for
-#: QUIC, a connection per worker process; S3's requests cost tens of milliseconds (its 4 MiB
-#: is a guess from that, not measured).
-THRESHOLDS = {
-    "quic": 1 << 20,
-    "peer": 1 << 20,
-    "redis": 512 << 10,
-    "rediss": 512 << 10,
-    "redis+cluster": 512 << 10,
-    "s3": 4 << 20,
-}
-
-
-def threshold_for(url: str) -> int:
-    """The default threshold of the store at ``url`` (:data:`THRESHOLDS`)."""
-    return THRESHOLDS.get(url.partition("://")[0].lower(), DEFAULT_THRESHOLD)
+DEFAULT_THRESHOLD: int = _native.DEFAULT_PROXY_THRESHOLD
 
 
 def nbytes(obj: Any) -> int | None:

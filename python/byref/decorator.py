@@ -11,7 +11,7 @@ import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .arguments import Policy, Replacer, arguments, threshold_for
+from .arguments import Policy, Replacer, arguments
 from .lifetimes import Lifetime, ProcessLifetime
 from .proxy import handle_of, is_proxy
 from .store import Store
@@ -88,7 +88,7 @@ def proxy_args(
     >>> future = submit(simulate, big_array, steps=10)   # big_array travels as a proxy
 
     Buffers (numpy arrays, ``bytes``, ``bytearray``, ``memoryview``) of at least ``threshold``
-    bytes (default: the store's, :func:`byref.arguments.threshold_for`), and instances of
+    bytes (default: the store's, :attr:`byref.Store.proxy_threshold`), and instances of
     ``types``, are stored in ``store`` (a :class:`byref.Store` or a URL; default ``Store()``)
     and replaced by proxies, also inside lists, tuples and dicts;
     instances of ``keep`` never are. Works for ``concurrent.futures`` executors, Dask's
@@ -103,7 +103,7 @@ def proxy_args(
 
     def decorate(submit: Callable[..., Any]) -> Callable[..., Any]:
         opened = store if isinstance(store, Store) else Store(store)
-        size = threshold_for(opened.url) if threshold is None else threshold
+        size = opened.proxy_threshold if threshold is None else threshold
         policy = Policy(size, tuple(types), tuple(keep))
         name = getattr(submit, "__qualname__", type(submit).__name__)
         lifetime = _Lazy(opened, f"proxy_args({name})")

@@ -87,6 +87,13 @@ class Store:
         """The URL handles carry: opens this store anywhere."""
         return self._open.url
 
+    @property
+    def proxy_threshold(self) -> int:
+        """Buffers of at least this many bytes are proxied by default on this store: where
+        proxying starts to beat sending them inline, by store kind (256 KiB on file and
+        memory stores, 512 KiB on Redis, 1 MiB over QUIC, 4 MiB on S3)."""
+        return self._open.proxy_threshold
+
     def _put(
         self, obj: Any, evict: bool, ttl: float | None, lifetime: Lifetime | None
     ) -> _native.Handle:

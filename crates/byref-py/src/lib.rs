@@ -48,5 +48,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("RAW", byref::Encoding::Raw as u8)?;
     m.add("PICKLE5", byref::Encoding::Pickle5 as u8)?;
     m.add("CLOUDPICKLE", byref::Encoding::CloudPickle as u8)?;
+    m.add("DEFAULT_PROXY_THRESHOLD", byref::DEFAULT_PROXY_THRESHOLD)?;
     Ok(())
 }

@@ -165,6 +165,11 @@ impl PyStore {
         &self.opened.url
     }
 
+    #[getter]
+    fn proxy_threshold(&self) -> u64 {
+        self.opened.proxy_threshold
+    }
+
     /// Stores one frame built from `stream` and `buffers` (any contiguous buffer-protocol
     /// objects, read in place: nothing is copied into Python bytes) and returns its handle.
     #[pyo3(signature = (encoding, stream, buffers, *, evict = false, ttl = None, holder = None))]

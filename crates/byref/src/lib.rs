@@ -33,9 +33,11 @@ pub mod inventory;
 #[cfg(feature = "fs")]
 mod node;
 mod resolve;
+pub mod threshold;
 pub mod transfer;
 
 pub use resolve::{release, resolve};
+pub use threshold::{DEFAULT_PROXY_THRESHOLD, proxy_threshold};
 
 pub use byref_core::*;
 
@@ -48,6 +50,9 @@ pub struct Opened {
     pub url: String,
     /// Check every fetched object against its key.
     pub verify: bool,
+    /// Buffers of at least this many bytes are worth proxying by default on this store
+    /// ([`proxy_threshold`] of its scheme).
+    pub proxy_threshold: u64,
 }
 
 /// The default store's URL, for every language: `BYREF_URL` (the environment, else
@@ -105,6 +110,7 @@ fn open_parsed(mut parsed: StoreUrl, url: &str) -> Result<Opened> {
         store,
         url: canonical,
         verify,
+        proxy_threshold: proxy_threshold(&scheme),
     })
 }
 

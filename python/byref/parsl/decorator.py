@@ -9,7 +9,6 @@ from typing import Any
 
 from parsl.app.python import PythonApp
 
-from ..arguments import threshold_for
 from ..decorator import submitting
 from ..errors import ConfigError
 from ..store import Store
@@ -44,7 +43,7 @@ def proxy_args(
     """Decorator, directly above ``@python_app``: large arguments travel by reference.
 
     At submission, buffers (numpy arrays, ``bytes``, ``bytearray``, ``memoryview``) of at least
-    ``threshold`` bytes (default: the store's, :func:`byref.arguments.threshold_for`), and
+    ``threshold`` bytes (default: the store's, :attr:`byref.Store.proxy_threshold`), and
     instances of ``types``, are stored in ``store`` (a
     :class:`byref.Store` or a URL; default ``Store()``) and replaced by proxies, also inside
     lists, tuples and dicts. Futures, ``File`` objects and small values are left alone, so
@@ -78,7 +77,7 @@ def proxy_args(
     def decorate(app: Callable[..., Any]) -> Callable[..., Any]:
         remote_only.guard()
         opened = store if isinstance(store, Store) else Store(store)
-        size = threshold_for(opened.url) if threshold is None else threshold
+        size = opened.proxy_threshold if threshold is None else threshold
         policy = parsl_policy(size, types)
         target = app
         if results and not isinstance(app, PythonApp):

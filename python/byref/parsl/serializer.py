@@ -23,7 +23,7 @@ import dill
 from parsl.serialize import facade
 from parsl.serialize.base import SerializerBase
 
-from ..arguments import Policy, threshold_for
+from ..arguments import Policy
 from ..diagnose import naming_missing_imports, pickling_error, probe
 from ..errors import ConfigError
 from ..store import Store
@@ -148,7 +148,7 @@ def install(
     """Makes byref Parsl's serializer in this process, for every executor that uses Parsl's.
 
     Buffers of at least ``threshold`` bytes (default: the store's,
-    :func:`byref.arguments.threshold_for`: 256 KiB for a file store, 512 KiB for Redis, 1 MiB
+    :attr:`byref.Store.proxy_threshold`: 256 KiB for a file store, 512 KiB for Redis, 1 MiB
     for the daemon and ``peer://``), and instances of ``types``, anywhere in a task's
     arguments, go to ``store`` (a :class:`byref.Store` or URL; default ``Store()``) and travel
     as proxies. With ``evict=True`` (the default) each such object is released when the worker
@@ -169,7 +169,7 @@ def install(
     """
     global _saved
     opened = store if isinstance(store, Store) else Store(store)
-    size = threshold_for(opened.url) if threshold is None else threshold
+    size = opened.proxy_threshold if threshold is None else threshold
     policy = parsl_policy(size, types)
     data = ByrefSerializer(opened, policy, evict=evict)
     # What a function carries goes by size alone: `types` name argument types.
