@@ -22,9 +22,10 @@ mod key;
 pub mod mapping;
 mod memory;
 pub mod metrics;
+mod object;
 pub mod own_file;
 pub mod refcount;
-mod refs;
+mod reference;
 pub mod secrets;
 mod size;
 mod store;
@@ -42,10 +43,8 @@ pub use handle::Handle;
 pub use incoming::Incoming;
 pub use key::{Key, KeyHasher};
 pub use memory::{MemoryStore, SCHEME as MEMORY_SCHEME};
-pub use refs::RefSet;
+pub use object::Object;
+pub use reference::{HolderTag, RefId, RefSet, unix_now};
 pub use size::parse_size;
-pub use store::{
-    Capabilities, HolderTag, Listed, Object, Progress, PutOptions, RefId, Store, Usage, head_of,
-    refuse_ttl, unix_now,
-};
+pub use store::{Capabilities, Listed, Progress, PutOptions, Store, Usage, head_of, refuse_ttl};
 pub use store_url::{StoreUrl, UrlBuilder, redact};

@@ -6,7 +6,10 @@ use std::time::Duration;
 use byref_core::{Error, Key, Payload, PutOptions, Store, StoreExt, StoreUrl};
 use byref_daemon::{Daemon, Options};
 use byref_quic::QuicStore;
-use byref_quic::protocol::{Op, REQUEST_LEN, RESPONSE_LEN, Request, Response, Status};
+use byref_quic::protocol::request::layout;
+use byref_quic::protocol::{
+    Head, Header, Op, Put, REQUEST_LEN, RESPONSE_LEN, Request, Response, Status,
+};
 use byref_quic::token::Token;
 use bytes::Bytes;
 use tokio::sync::oneshot;
@@ -250,22 +253,24 @@ fn proof(conn: &quinn::Connection, token: &Token) -> [u8; 32] {
     token.proof(&byref_quic::token::binding(conn).unwrap())
 }
 
-/// A request header carrying `proof`, with no TTL and no range.
-fn request(
-    op: Op,
-    proof: [u8; 32],
-    key: Key,
-    reference: Option<byref_core::RefId>,
-    length: u64,
-) -> Request {
-    Request {
-        op,
+/// A `HEAD` header carrying `proof`.
+fn head_request(proof: [u8; 32], key: Key) -> Header {
+    Header {
         proof,
-        key,
-        reference,
-        length,
-        ttl: None,
-        range: 0..0,
+        request: Request::Head(Head { key }),
+    }
+}
+
+/// A `PUT` header carrying `proof`, announcing `length` bytes, with a new reference.
+fn put_request(proof: [u8; 32], key: Key, length: u64) -> Header {
+    Header {
+        proof,
+        request: Request::Put(Put {
+            key,
+            reference: byref_core::RefId::random(),
+            length,
+            ttl: None,
+        }),
     }
 }
 
@@ -284,13 +289,13 @@ async fn malformed_headers_are_rejected_and_the_daemon_carries_on() {
     let token = Token::random();
     let daemon = Running::start(Options::new(dir.path()), &token);
     let conn = raw(&daemon).await;
-    let valid = request(Op::Head, proof(&conn, &token), Key::of(b"x"), None, 0).encode();
+    let valid = head_request(proof(&conn, &token), Key::of(b"x")).encode();
     let mut bad_version = valid;
-    bad_version[2] = 99;
+    bad_version[layout::VERSION] = 99;
     let mut huge = valid;
-    huge[3] = Op::Put as u8;
-    huge[84] = 1;
-    huge[92..100].copy_from_slice(&u64::MAX.to_le_bytes());
+    huge[layout::OP] = Op::Put as u8;
+    huge[layout::FLAGS] = 1;
+    huge[layout::FIRST].copy_from_slice(&u64::MAX.to_le_bytes());
     for garbage in [
         &b"hello"[..],
         &[0xff; REQUEST_LEN][..],
@@ -315,13 +320,7 @@ async fn an_announced_body_is_not_reserved_before_it_arrives() {
     let token = Token::random();
     let daemon = Running::start(Options::new(dir.path()), &token);
     let conn = raw(&daemon).await;
-    let header = request(
-        Op::Put,
-        proof(&conn, &token),
-        Key::of(b"never sent"),
-        Some(byref_core::RefId::random()),
-        60 << 30,
-    );
+    let header = put_request(proof(&conn, &token), Key::of(b"never sent"), 60 << 30);
     let response = exchange(&conn, &header.encode())
         .await
         .expect("an answer, not an aborted daemon");
@@ -371,9 +370,9 @@ async fn connections_without_the_token_do_not_keep_the_slots() {
     assert!(store.head(&key).await.unwrap().is_some());
     // A connection that made an authenticated request stays open past the deadline.
     let member = raw(&daemon).await;
-    let head = request(Op::Head, proof(&member, &token), key, None, 0);
+    let header = head_request(proof(&member, &token), key);
     assert_eq!(
-        exchange(&member, &head.encode()).await.unwrap().status,
+        exchange(&member, &header.encode()).await.unwrap().status,
         Status::Ok
     );
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -434,12 +433,12 @@ async fn a_fake_server_learns_nothing_it_can_use() {
 
     // Replayed to the real daemon, over a connection of the attacker's own.
     let conn = raw(&daemon).await;
-    let replay = request(Op::Head, stolen, key, None, 0);
+    let replay = head_request(stolen, key);
     let response = exchange(&conn, &replay.encode()).await.unwrap();
     assert_eq!(response.status, Status::Unauthenticated);
     // The same request with a proof made on this connection is served: it is the binding,
     // not the header, that was refused.
-    let genuine = request(Op::Head, proof(&conn, &token), key, None, 0);
+    let genuine = head_request(proof(&conn, &token), key);
     assert_eq!(
         exchange(&conn, &genuine.encode()).await.unwrap().status,
         Status::Ok
@@ -457,13 +456,7 @@ async fn a_body_that_does_not_hash_to_its_key_is_refused() {
     for len in [5usize, 3 << 20] {
         let (genuine, forged) = (vec![1u8; len], vec![2u8; len]);
         let key = Key::of(&genuine);
-        let header = request(
-            Op::Put,
-            proof(&conn, &token),
-            key,
-            Some(byref_core::RefId::random()),
-            len as u64,
-        );
+        let header = put_request(proof(&conn, &token), key, len as u64);
         let mut request = header.encode().to_vec();
         request.extend_from_slice(&forged);
         let response = exchange(&conn, &request).await.unwrap();
@@ -482,13 +475,7 @@ async fn a_client_gone_mid_upload_leaves_nothing() {
     let key = Key::of(&data);
     let conn = raw(&daemon).await;
     let (mut send, _recv) = conn.open_bi().await.unwrap();
-    let header = request(
-        Op::Put,
-        proof(&conn, &token),
-        key,
-        Some(byref_core::RefId::random()),
-        data.len() as u64,
-    );
+    let header = put_request(proof(&conn, &token), key, data.len() as u64);
     send.write_all(&header.encode()).await.unwrap();
     send.write_all(&data[..4 << 20]).await.unwrap();
     conn.close(0u32.into(), b"killed");

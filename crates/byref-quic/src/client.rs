@@ -17,8 +17,9 @@ use bytes::Bytes;
 use tokio::sync::Mutex;
 
 use crate::protocol::{
-    ListingPage, Location, MAX_LISTING, MAX_LISTING_PAGE, MAX_LOCATION, Op, RESPONSE_LEN, Request,
-    Response, STOPPED_STORED, TOKEN_LEN,
+    Get, GetRange, Head, Header, List, ListingPage, Locate, Location, MAX_LISTING,
+    MAX_LISTING_PAGE, MAX_LOCATION, Put, RESPONSE_LEN, Release, Request, Response, STOPPED_STORED,
+    StatusRequest, TOKEN_LEN,
 };
 use crate::token::{self, TOKEN_VAR, Token};
 use crate::{local, tls, wire};
@@ -299,7 +300,7 @@ impl QuicStore {
             .await
             .map_err(|e| self.backend(e))?;
         let message = String::from_utf8_lossy(&message).into_owned();
-        if let Some(e) = response.status.error(&self.url, request.key, message) {
+        if let Some(e) = response.status.error(&self.url, request.key(), message) {
             return Err(e);
         }
         match interrupted {
@@ -323,13 +324,13 @@ impl QuicStore {
         let mut again = true;
         loop {
             let (conn, proof) = self.connection().await?;
-            let request = Request {
+            let header = Header {
                 proof,
-                ..request.clone()
+                request: request.clone(),
             };
             let sent = async {
                 let (mut send, recv) = conn.open_bi().await?;
-                send.write_all(&request.encode()).await?;
+                send.write_all(&header.encode()).await?;
                 Ok::<_, Box<dyn std::error::Error + Send + Sync>>((send, recv))
             }
             .await;
@@ -357,7 +358,8 @@ impl QuicStore {
         if !self.maybe_same_host || len < MAP_MIN {
             return None;
         }
-        let Ok((response, mut recv)) = self.call(request(Op::Locate, key), None).await else {
+        let locate = Request::Locate(Locate { key: *key });
+        let Ok((response, mut recv)) = self.call(locate, None).await else {
             return None;
         };
         if response.value > MAX_LOCATION {
@@ -376,7 +378,7 @@ impl QuicStore {
 
     /// The daemon's status: objects and bytes per tier, requests, hits (Prometheus text).
     pub async fn status(&self) -> Result<String> {
-        let request = request(Op::Status, &Key::from_bytes([0; 32]));
+        let request = Request::Status(StatusRequest);
         let (response, mut recv) = self.call(request, None).await?;
         let body = self.read_body(&mut recv, response.value).await?;
         Ok(String::from_utf8_lossy(&body).into_owned())
@@ -394,12 +396,12 @@ impl Store for QuicStore {
     }
 
     async fn put(&self, key: &Key, payload: &Payload, options: &PutOptions) -> Result<()> {
-        let request = Request {
-            reference: Some(options.reference),
+        let request = Request::Put(Put {
+            key: *key,
+            reference: options.reference,
             length: payload.len(),
             ttl: options.ttl,
-            ..request(Op::Put, key)
-        };
+        });
         self.call(request, Some((payload, options.progress.as_ref())))
             .await
             .map(drop)
@@ -421,16 +423,16 @@ impl Store for QuicStore {
             if let Some(len) = options.expected_len {
                 check_range(&self.url, key, range, len)?;
             }
-            let request = Request {
+            let request = Request::GetRange(GetRange {
+                key: *key,
                 range: range.clone(),
-                ..request(Op::GetRange, key)
-            };
+            });
             let (response, mut recv) = self.call(request, None).await?;
             check_length(&self.url, key, response.value, range.end - range.start)?;
             let data = self.read_body(&mut recv, response.value).await?;
             return Ok(Fetched::Whole(Object::Shared(data)));
         }
-        let (response, mut recv) = self.call(request(Op::Get, key), None).await?;
+        let (response, mut recv) = self.call(Request::Get(Get { key: *key }), None).await?;
         let len = response.value;
         options.check(&self.url, key, len)?;
         if options.delivery == Delivery::Parts {
@@ -442,7 +444,7 @@ impl Store for QuicStore {
     }
 
     async fn head(&self, key: &Key) -> Result<Option<u64>> {
-        match self.call(request(Op::Head, key), None).await {
+        match self.call(Request::Head(Head { key: *key }), None).await {
             Ok((response, _)) => Ok(Some(response.value)),
             Err(Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
@@ -456,7 +458,7 @@ impl Store for QuicStore {
         let mut read = 0;
         loop {
             let after = listed.last().map_or(Key::from_bytes([0; 32]), |l| l.key);
-            let (response, mut recv) = self.call(request(Op::List, &after), None).await?;
+            let (response, mut recv) = self.call(Request::List(List { after }), None).await?;
             if response.value > MAX_LISTING_PAGE {
                 return Err(self.backend(format!(
                     "a listing page of {} bytes (the limit is {MAX_LISTING_PAGE})",
@@ -486,10 +488,10 @@ impl Store for QuicStore {
     }
 
     async fn release(&self, key: &Key, reference: Option<&RefId>) -> Result<bool> {
-        let request = Request {
+        let request = Request::Release(Release {
+            key: *key,
             reference: reference.copied(),
-            ..request(Op::Release, key)
-        };
+        });
         let (response, _) = self.call(request, None).await?;
         Ok(response.value == 1)
     }
@@ -506,19 +508,6 @@ async fn forget_when_closed(slot: Weak<Mutex<Option<Live>>>, connection: quinn::
         {
             *slot = None;
         }
-    }
-}
-
-/// A request header; its proof is filled in when it is sent, on a connection.
-fn request(op: Op, key: &Key) -> Request {
-    Request {
-        op,
-        proof: [0; TOKEN_LEN],
-        key: *key,
-        reference: None,
-        length: 0,
-        ttl: None,
-        range: 0..0,
     }
 }
 

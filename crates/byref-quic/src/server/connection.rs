@@ -8,8 +8,8 @@ use std::time::Duration;
 use byref_core::Object;
 
 use super::Server;
-use super::cmd::{Command, Failure, Reply};
-use crate::protocol::{MAX_MESSAGE, REQUEST_LEN, Request, Response, Status};
+use super::cmd::{self, Failure, Reply};
+use crate::protocol::{Header, MAX_MESSAGE, REQUEST_LEN, Response, Status};
 use crate::token::{self, BINDING_LEN};
 
 /// A client that opens a stream must send its header within this time.
@@ -106,11 +106,11 @@ async fn request(
         Ok(Ok(())) => {}
         _ => return Err(Failure::bad_request("incomplete request header")),
     }
-    let request = Request::decode(&head, server.max_object).map_err(|e| {
+    let Header { proof, request } = Header::decode(&head, server.max_object).map_err(|e| {
         server.metrics.refused();
         Failure::bad_request(e)
     })?;
-    if !server.token.proven_by(binding, &request.proof) {
+    if !server.token.proven_by(binding, &proof) {
         server.metrics.refused();
         return Err(Failure(
             Status::Unauthenticated,
@@ -118,8 +118,8 @@ async fn request(
         ));
     }
     authenticated.store(true, Ordering::Release);
-    server.metrics.request(request.op);
-    Command::from(request).apply(server, recv).await
+    server.metrics.request(request.op());
+    cmd::apply(request, server, recv).await
 }
 
 async fn respond(

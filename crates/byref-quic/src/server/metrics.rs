@@ -12,16 +12,8 @@ use crate::protocol::Op;
 /// Counters, each bumped where its event happens.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    /// Authenticated requests, per operation.
-    puts: AtomicU64,
-    gets: AtomicU64,
-    heads: AtomicU64,
-    releases: AtomicU64,
-    statuses: AtomicU64,
-    get_ranges: AtomicU64,
-    /// Same-host clients asking where to map an object: each one a transfer saved.
-    locates: AtomicU64,
-    lists: AtomicU64,
+    /// Authenticated requests, per operation (at its [`Op::index`]).
+    requests: [AtomicU64; Op::ALL.len()],
     /// `GET`s of absent objects: a client resolving something already released.
     misses: AtomicU64,
     /// Bad tokens, malformed headers, connections past the limit: the signs of abuse.
@@ -79,22 +71,8 @@ impl Transport {
 }
 
 impl Metrics {
-    /// The counter of `op`'s requests: a new operation fails to compile here until counted.
-    fn requests(&self, op: Op) -> &AtomicU64 {
-        match op {
-            Op::Put => &self.puts,
-            Op::Get => &self.gets,
-            Op::Head => &self.heads,
-            Op::Release => &self.releases,
-            Op::Status => &self.statuses,
-            Op::GetRange => &self.get_ranges,
-            Op::Locate => &self.locates,
-            Op::List => &self.lists,
-        }
-    }
-
     pub(super) fn request(&self, op: Op) {
-        self.requests(op).fetch_add(1, Ordering::Relaxed);
+        self.requests[op.index()].fetch_add(1, Ordering::Relaxed);
     }
 
     pub(super) fn miss(&self) {
@@ -140,19 +118,12 @@ impl Metrics {
     /// The counters as Prometheus text.
     pub fn render(&self) -> String {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let ops = [
-            ("put", Op::Put),
-            ("get", Op::Get),
-            ("head", Op::Head),
-            ("release", Op::Release),
-            ("status", Op::Status),
-            ("get_range", Op::GetRange),
-            ("locate", Op::Locate),
-            ("list", Op::List),
-        ];
-        let requests = ops
+        let requests = Op::ALL
             .iter()
-            .map(|(name, op)| (format!("{{op=\"{name}\"}}"), load(self.requests(*op))))
+            .map(|op| {
+                let served = load(&self.requests[op.index()]);
+                (format!("{{op=\"{}\"}}", op.name()), served)
+            })
             .collect();
         let total = |n: &AtomicU64| vec![(String::new(), load(n))];
         let wire = self.transport();

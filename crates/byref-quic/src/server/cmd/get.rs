@@ -1,16 +1,11 @@
 //! `GET`: the whole object.
 
-use byref_core::Key;
-
-use super::{Failure, Reply, fetch};
+use super::{Command, Failure, Reply, fetch};
+use crate::protocol::Get;
 use crate::server::Server;
 
-pub(crate) struct Get {
-    pub(super) key: Key,
-}
-
-impl Get {
-    pub(super) async fn apply(self, server: &Server) -> Result<Reply, Failure> {
+impl Command for Get {
+    async fn apply(self, server: &Server, _: &mut quinn::RecvStream) -> Result<Reply, Failure> {
         Ok(Reply::Body(fetch(server, &self.key).await?))
     }
 }

@@ -1,19 +1,13 @@
 //! `GET_RANGE`: bytes `start..end` of the object.
 
-use std::ops::Range;
+use byref_core::{Object, check_range};
 
-use byref_core::{Key, Object, check_range};
-
-use super::{Failure, Reply, fetch};
+use super::{Command, Failure, Reply, fetch};
+use crate::protocol::GetRange;
 use crate::server::Server;
 
-pub(crate) struct GetRange {
-    pub(super) key: Key,
-    pub(super) range: Range<u64>,
-}
-
-impl GetRange {
-    pub(super) async fn apply(self, server: &Server) -> Result<Reply, Failure> {
+impl Command for GetRange {
+    async fn apply(self, server: &Server, _: &mut quinn::RecvStream) -> Result<Reply, Failure> {
         let object = fetch(server, &self.key).await?;
         check_range(
             server.store.url(),

@@ -1,16 +1,13 @@
 //! `HEAD`: the object's length.
 
-use byref_core::{Error, Key};
+use byref_core::Error;
 
-use super::{Failure, Reply};
+use super::{Command, Failure, Reply};
+use crate::protocol::Head;
 use crate::server::Server;
 
-pub(crate) struct Head {
-    pub(super) key: Key,
-}
-
-impl Head {
-    pub(super) async fn apply(self, server: &Server) -> Result<Reply, Failure> {
+impl Command for Head {
+    async fn apply(self, server: &Server, _: &mut quinn::RecvStream) -> Result<Reply, Failure> {
         match server.store.head(&self.key).await? {
             Some(len) => Ok(Reply::Value(len)),
             None => Err(Failure::from(Error::NotFound {

@@ -1,5 +1,5 @@
-//! One handler per operation (mini-redis's `cmd/`): a request header becomes a [`Command`]
-//! holding just the fields its operation uses, and each command applies itself to the store.
+//! One handler per operation (mini-redis's `cmd/`): each [`Request`] variant's struct, which
+//! holds just the fields its operation uses, applies itself to the store.
 
 mod get;
 mod get_range;
@@ -13,7 +13,7 @@ mod status;
 use byref_core::{Error, Object, StoreExt};
 
 use super::Server;
-use crate::protocol::{Op, Request, Status};
+use crate::protocol::{Request, Status};
 
 /// What a successful request answers.
 pub(super) enum Reply {
@@ -38,63 +38,28 @@ impl From<Error> for Failure {
     }
 }
 
-/// A decoded, authenticated request.
-pub(super) enum Command {
-    Put(put::Put),
-    Get(get::Get),
-    GetRange(get_range::GetRange),
-    Head(head::Head),
-    Release(release::Release),
-    Status(status::Status),
-    Locate(locate::Locate),
-    List(list::List),
+/// An operation's handler, one per file: the request's own struct (from the protocol crate)
+/// applies itself to the server's store.
+pub(super) trait Command {
+    /// Runs the request; `recv` is the rest of its stream (a `PUT`'s body).
+    async fn apply(self, server: &Server, recv: &mut quinn::RecvStream) -> Result<Reply, Failure>;
 }
 
-impl From<Request> for Command {
-    fn from(r: Request) -> Self {
-        let key = r.key;
-        match r.op {
-            Op::Put => Command::Put(put::Put {
-                key,
-                reference: r
-                    .reference
-                    .expect("Request::decode refuses a PUT without one"),
-                length: r.length,
-                ttl: r.ttl,
-            }),
-            Op::Get => Command::Get(get::Get { key }),
-            Op::GetRange => Command::GetRange(get_range::GetRange {
-                key,
-                range: r.range,
-            }),
-            Op::Head => Command::Head(head::Head { key }),
-            Op::Release => Command::Release(release::Release {
-                key,
-                reference: r.reference,
-            }),
-            Op::Status => Command::Status(status::Status),
-            Op::Locate => Command::Locate(locate::Locate { key }),
-            Op::List => Command::List(list::List { after: key }),
-        }
-    }
-}
-
-impl Command {
-    pub(super) async fn apply(
-        self,
-        server: &Server,
-        recv: &mut quinn::RecvStream,
-    ) -> Result<Reply, Failure> {
-        match self {
-            Command::Put(cmd) => cmd.apply(server, recv).await,
-            Command::Get(cmd) => cmd.apply(server).await,
-            Command::GetRange(cmd) => cmd.apply(server).await,
-            Command::Head(cmd) => cmd.apply(server).await,
-            Command::Release(cmd) => cmd.apply(server).await,
-            Command::Status(cmd) => Ok(cmd.apply(server)),
-            Command::Locate(cmd) => cmd.apply(server).await,
-            Command::List(cmd) => cmd.apply(server).await,
-        }
+/// Runs a decoded, authenticated request.
+pub(super) async fn apply(
+    request: Request,
+    server: &Server,
+    recv: &mut quinn::RecvStream,
+) -> Result<Reply, Failure> {
+    match request {
+        Request::Put(r) => r.apply(server, recv).await,
+        Request::Get(r) => r.apply(server, recv).await,
+        Request::Head(r) => r.apply(server, recv).await,
+        Request::Release(r) => r.apply(server, recv).await,
+        Request::Status(r) => r.apply(server, recv).await,
+        Request::GetRange(r) => r.apply(server, recv).await,
+        Request::Locate(r) => r.apply(server, recv).await,
+        Request::List(r) => r.apply(server, recv).await,
     }
 }
 

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use crate::protocol::STOPPED_STORED;
-use byref_core::{Error, Key, PutOptions, RefId};
+use byref_core::{Error, PutOptions};
 
-use super::{Failure, Reply};
+use super::{Command, Failure, Reply};
+use crate::protocol::{Put, STOPPED_STORED};
 use crate::server::Server;
 use crate::wire::Body;
 
@@ -13,26 +13,11 @@ use crate::wire::Body;
 /// a client trickling bytes cannot hold a buffer for ever.
 const STALL: Duration = Duration::from_secs(30);
 
-pub(crate) struct Put {
-    /// Where the body goes: the body must hash to it.
-    pub(super) key: Key,
-    /// The reference the put adds.
-    pub(super) reference: RefId,
-    /// Body bytes announced, already checked against the object limit.
-    pub(super) length: u64,
-    /// Drop the object after this long.
-    pub(super) ttl: Option<Duration>,
-}
-
-impl Put {
+impl Command for Put {
     /// The store checks room before the body (a full store says so without receiving
     /// gigabytes first), streams it into the tier it will live in, and checks its hash before
     /// it becomes visible. A client that stops early (killed mid-upload) leaves nothing.
-    pub(super) async fn apply(
-        self,
-        server: &Server,
-        recv: &mut quinn::RecvStream,
-    ) -> Result<Reply, Failure> {
+    async fn apply(self, server: &Server, recv: &mut quinn::RecvStream) -> Result<Reply, Failure> {
         let options = PutOptions {
             reference: self.reference,
             ttl: self.ttl,

@@ -2,13 +2,12 @@
 
 use byref_core::Object;
 
-use super::Reply;
+use super::{Command, Failure, Reply};
+use crate::protocol::StatusRequest;
 use crate::server::Server;
 
-pub(crate) struct Status;
-
-impl Status {
-    pub(super) fn apply(self, server: &Server) -> Reply {
-        Reply::Body(Object::Shared(server.status().into()))
+impl Command for StatusRequest {
+    async fn apply(self, server: &Server, _: &mut quinn::RecvStream) -> Result<Reply, Failure> {
+        Ok(Reply::Body(Object::Shared(server.status().into())))
     }
 }
