@@ -161,18 +161,30 @@ _CAPABILITY_METHODS = {
 }
 
 
+#: Capability bits by class, worked out once per class (as `functools.singledispatch` caches
+#: its dispatch): a proxy is made per stored value, most of them of a few classes.
+_class_capabilities: weakref.WeakKeyDictionary[type, int] = weakref.WeakKeyDictionary()
+
+
 def capabilities_of(obj: Any) -> int:
     """The optional special methods ``obj``'s class has, as capability bits."""
+    cls = type(obj)
+    bits = _class_capabilities.get(cls)
+    if bits is None:
+        bits = _class_capabilities.setdefault(cls, _capabilities_of_class(cls))
+    return bits
+
+
+def _capabilities_of_class(cls: type) -> int:
     # Looked up in the class's own namespace: `hasattr(cls, "__call__")` is true of any class.
-    mro = type(obj).__mro__
     bits = sum(
         bit
         for bit, (name, *_) in _CAPABILITY_METHODS.items()
-        if any(name in c.__dict__ for c in mro)
+        if any(name in c.__dict__ for c in cls.__mro__)
     )
     # A path as a string: `os.fspath` and `open` take a str or bytes as it is, and must take
     # its proxy too (they accept only real str/bytes or a `__fspath__`).
-    return bits | (_FSPATH if isinstance(obj, (str, bytes)) else 0)
+    return bits | (_FSPATH if issubclass(cls, (str, bytes)) else 0)
 
 
 def _p(handle: bytes, kind: int | str | None = None, capabilities: int = 0) -> Proxy:

@@ -21,7 +21,7 @@ from typing import Any
 import cloudpickle
 
 from ._native import CLOUDPICKLE, PICKLE5, RAW
-from .diagnose import naming_missing_imports, pickling_error, probe
+from .diagnose import import_error, pickling_error, probe
 from .errors import DeserializationError
 
 #: ``bytes``/``bytearray`` objects at least this large go out-of-band (``memoryview`` objects
@@ -99,8 +99,33 @@ class _CloudPickler(cloudpickle.Pickler):
         return self._buffers.persistent_id(obj)
 
 
+# Values with nothing a pickler hook would act on: no buffer, nothing from ``__main__``.
+_SCALARS = frozenset({int, float, str, bool, type(None)})
+# Containers this short are checked item by item for the C pickler alone (a longer one costs
+# the check as much as the hooks it would save).
+_FLAT_MAX = 64
+
+
+def _flat_and_plain(obj: Any) -> bool:
+    """Whether ``obj`` is a scalar, or a short dict, list, tuple or set of scalars: pickled
+    the same with or without byref's hooks, so by the C pickler alone (a small value's
+    round trip is mostly this)."""
+    kind = type(obj)
+    if kind in _SCALARS:
+        return True
+    if kind is dict:
+        return len(obj) <= _FLAT_MAX and all(
+            type(k) in _SCALARS and type(v) in _SCALARS for k, v in obj.items()
+        )
+    if kind in (list, tuple, set, frozenset):
+        return len(obj) <= _FLAT_MAX and all(type(x) in _SCALARS for x in obj)
+    return False
+
+
 def dumps(obj: Any) -> tuple[int, bytes, list[memoryview]]:
     """Pickles ``obj``: returns (encoding, stream, out-of-band buffers)."""
+    if _flat_and_plain(obj):
+        return PICKLE5, pickle.dumps(obj, protocol=5), []
     buffers = _Buffers()
     stream = io.BytesIO()
     try:
@@ -174,8 +199,16 @@ def loads(
             seen.append(buf)
             yield buf
 
-    with naming_missing_imports(what):
-        try:
-            return _Unpickler(stream, feed(), seen).load()
-        except (pickle.UnpicklingError, EOFError) as e:
-            raise DeserializationError(f"{what()} does not unpickle: {e}") from e
+    try:
+        if not buffers:
+            # Nothing out of band, so no persistent ids (a stream that has one anyway fails
+            # as malformed): the C unpickler by itself.
+            return pickle.loads(stream)
+        return _Unpickler(stream, feed(), seen).load()
+    except (pickle.UnpicklingError, EOFError) as e:
+        raise DeserializationError(f"{what()} does not unpickle: {e}") from e
+    except (ModuleNotFoundError, AttributeError) as e:
+        missing = import_error(e, what())
+        if missing is None:
+            raise
+        raise missing from None
