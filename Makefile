@@ -9,7 +9,7 @@ PY_STAMP := $(VENV)/.deps-installed
 STAMP := $(VENV)/.test-deps-installed
 REDIS_SERVER := /usr/bin/redis-server
 STRACE := /usr/bin/strace
-PY_DEPS := maturin==1.16.0 numpy cloudpickle pytest pytest-xdist typing_extensions ruff mypy "moto[server]" redis parsl pyyaml distributed globus-compute-sdk ziglang proxystore
+PY_DEPS := maturin==1.16.0 numpy cloudpickle pytest pytest-xdist typing_extensions ruff mypy import-linter "moto[server]" redis parsl pyyaml distributed globus-compute-sdk ziglang proxystore
 # The demo plots (ProxyStore, which it measures in the same run, is a test dependency: the
 # tests run byref.proxystore.Connector under ProxyStore's own Store).
 DEMO_DEPS := matplotlib
@@ -19,7 +19,7 @@ DOCS_DEPS := mkdocs-material "mkdocstrings[python]"
 DOCS_STAMP := $(VENV)/.docs-deps-installed
 
 .PHONY: demo test build wheel docs lint rust-test py-test fuzz bench wrapt-check clean \
-	format-check test-build test-fuzz test-fuzz-build fuzz-build stubtest
+	format-check import-cycles test-build test-fuzz test-fuzz-build fuzz-build stubtest
 
 # Every process a `make` here starts carries this mark in its environment (children inherit
 # it): `make test` ends by failing on any process of its run still alive (tests/strays.py).
@@ -78,7 +78,7 @@ demo: build $(DEMO_STAMP)
 
 # The lints by themselves (`make test` has clippy lint as it builds: test-build).
 # stubtest checks python/byref/_native.pyi against the built extension.
-lint: build format-check
+lint: build format-check import-cycles
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
 	$(MAKE) --no-print-directory stubtest
 
@@ -86,6 +86,12 @@ format-check: $(STAMP)
 	cargo fmt --all --check
 	$(VENV)/bin/ruff check python tests benches
 	$(VENV)/bin/ruff format --check python tests benches
+
+# No two modules use each other, directly or around a circle: Python's (import-linter, its
+# contract in pyproject.toml; type-only imports count) and each Rust crate's (use crate::).
+import-cycles: $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache
+	$(PY) .ci/module_cycles.py crates
 
 # The Rust tests and pytest, each by itself, on `make test`'s build (test-build, below).
 # byref-py has no Rust tests: it is tested through Python, by pytest.

@@ -16,6 +16,7 @@ __all__ = [
     "Handle",
     "Holder",
     "Inventory",
+    "InventoryEntry",
     "ProxyBase",
     "Store",
     "__version__",
@@ -123,19 +124,18 @@ class Store:
     def evict(self, key: str) -> bool: ...
     def inventory(self, kinds: bool = True) -> Inventory: ...
     def gc(self, plan: GcPlan) -> tuple[int, int]: ...
-
-@final
-class Holder:
-    """Holds references in one store, released together."""
-
-    def __new__(
-        cls,
-        store: Store,
+    def holder(
+        self,
         kind: str = "process",
         label: str = "",
         lease: float | None = None,
         tag: str | None = None,
     ) -> Holder: ...
+
+@final
+class Holder:
+    """Holds references in one store, released together (made by :meth:`Store.holder`)."""
+
     @property
     def tag(self) -> str: ...
     @property
@@ -153,13 +153,28 @@ def adopt(handle: bytes) -> tuple[bytes, str, Holder] | None: ...
 class Inventory:
     """A store's objects and their holders, as listed at one moment."""
 
-    def objects(
-        self,
-    ) -> list[tuple[str, int, str | None, int | None, list[str], bool]]: ...
+    def objects(self) -> list[InventoryEntry]: ...
     def holders(self) -> dict[str, tuple[str, str, str]]: ...
     def plan(
         self, dead: bool = False, older_than: float | None = None, holder: str | None = None
     ) -> GcPlan: ...
+
+@final
+class InventoryEntry:
+    """One listed object."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def kind(self) -> str | None: ...
+    @property
+    def age(self) -> int | None: ...
+    @property
+    def holders(self) -> list[str]: ...
+    @property
+    def is_record(self) -> bool: ...
 
 @final
 class GcPlan:

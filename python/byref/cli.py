@@ -77,14 +77,16 @@ def _age(seconds: int | None) -> str:
 
 
 def _ls(store: Store) -> None:
-    inventory = store._open.inventory(True)
+    inventory = store.native.inventory(True)
     print(f"{'KEY':64}  {'SIZE':>10}  {'KIND':11}  {'AGE':>5}  HOLDERS")
-    for key, size, kind, age, tags, _record in sorted(inventory.objects(), key=lambda r: r[0]):
+    for entry in sorted(inventory.objects(), key=lambda e: e.key):
+        tags = entry.holders
         held = ",".join(
             (t if t != NOBODY else "-") + (f"x{tags.count(t)}" if tags.count(t) > 1 else "")
             for t in sorted(set(tags))
         )
-        print(f"{key}  {size_text(size):>10}  {kind or '-':11}  {_age(age):>5}  {held}")
+        kind, age = entry.kind or "-", _age(entry.age)
+        print(f"{entry.key}  {size_text(entry.size):>10}  {kind:11}  {age:>5}  {held}")
 
 
 def _du(store: Store) -> None:

@@ -25,19 +25,20 @@ def stats(inventory: _native.Inventory) -> dict[str, Any]:
         for tag, fields in holders(inventory).items()
     }
     totals = {"objects": 0, "bytes": 0, "references": 0, "records": 0}
-    for _key, size, _kind, _age, tags, record in inventory.objects():
-        if record:
+    for listed in inventory.objects():
+        if listed.is_record:
             totals["records"] += 1
             continue
+        tags = listed.holders
         totals["objects"] += 1
-        totals["bytes"] += size
+        totals["bytes"] += listed.size
         totals["references"] += len(tags)
         for tag in set(tags):
             entry = per.setdefault(
                 tag, {"kind": None, "state": "no record", "objects": 0, "bytes": 0, "references": 0}
             )
             entry["objects"] += 1
-            entry["bytes"] += size
+            entry["bytes"] += listed.size
             entry["references"] += tags.count(tag)
     return {**totals, "holders": per}
 

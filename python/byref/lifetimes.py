@@ -44,7 +44,7 @@ class Lifetime:
     def __init__(self, store: Store | str | None = None, *, label: str = "", **native: Any) -> None:
         self.store = store if isinstance(store, Store) else Store(store)
         self.label = label
-        self._native = _native.Holder(self.store._open, self._kind, label, **native)
+        self._holder = self.store.native.holder(self._kind, label, **native)
         self._lock = threading.Lock()
         self.closed = False
         # A forked child inherits this object: its exit must not release what the parent holds.
@@ -52,21 +52,26 @@ class Lifetime:
         _open.add(self)
 
     @property
+    def holder(self) -> _native.Holder:
+        """The extension's holder: what a put made for this lifetime hands the native store."""
+        return self._holder
+
+    @property
     def tag(self) -> str:
         """The holder tag its references carry (16 hex digits), as ``byref ls`` shows it."""
-        return self._native.tag
+        return self._holder.tag
 
     def adopt_results(self) -> None:
         """From now on, in this process, results other processes stored on this lifetime's
         behalf (with its tag, released on first resolve: a Parsl worker's) become this
         lifetime's as they are unpickled here: their proxies resolve any number of times, and
         each reference is released once its proxy is gone (at the latest by :meth:`close`)."""
-        self._native.start_adopting()
+        self._holder.start_adopting()
 
     def release(self, keys: Iterable[str]) -> int:
         """Releases one of this lifetime's references to each of ``keys`` now (what a task
         that has finished no longer needs); returns how many objects that deleted."""
-        return self._native.release(list(keys))[1]
+        return self._holder.release(list(keys))[1]
 
     def close(self, *, sweep: bool = False) -> tuple[int, int]:
         """Releases everything stored on this lifetime's behalf, then its record; with
@@ -77,7 +82,7 @@ class Lifetime:
                 return (0, 0)
             self.closed = True
         _open.discard(self)
-        return self._native.release(None, sweep)
+        return self._holder.release(None, sweep)
 
     def __enter__(self) -> Lifetime:
         return self
@@ -124,7 +129,7 @@ class LeaseLifetime(Lifetime):
         """Moves the lease's end to ``seconds`` from now."""
         if self.closed:
             raise ConfigError("this lease has ended")
-        self._native.extend(seconds)
+        self._holder.extend(seconds)
         self._schedule(seconds)
 
     def close(self, *, sweep: bool = False) -> tuple[int, int]:
@@ -141,7 +146,7 @@ class OnBehalf(Lifetime):
     def __init__(self, store: Store | str | None, tag: str) -> None:
         self.store = store if isinstance(store, Store) else Store(store)
         self.label = ""
-        self._native = _native.Holder(self.store._open, tag=tag)
+        self._holder = self.store.native.holder(tag=tag)
         self._lock = threading.Lock()
         self.closed = False
 

@@ -450,8 +450,19 @@ class Proxy(_native.ProxyBase):
 
 #: Per store URL, the holder a value stored again when its proxy is pickled belongs to (a
 #: Parsl run's, while it runs: a task's result handed on to the next task is the run's).
-#: Without one, it is stored plainly.
-restoring_holders: dict[str, Any] = {}
+#: Without one, it is stored plainly. Set through `restore_for` and `stop_restoring`.
+_restoring: dict[str, _native.Holder] = {}
+
+
+def restore_for(url: str, holder: _native.Holder) -> None:
+    """Values of proxies of the store at ``url`` stored again as they are pickled (changed
+    since they were fetched) are held by ``holder`` from now on."""
+    _restoring[url] = holder
+
+
+def stop_restoring(url: str) -> None:
+    """Values stored again for the store at ``url`` are stored plainly from now on."""
+    _restoring.pop(url, None)
 
 
 def _reduce_value(proxy: Proxy, target: Any, protocol: Any) -> tuple[Any, tuple[Any, ...]]:
@@ -477,7 +488,7 @@ def _reduce_value(proxy: Proxy, target: Any, protocol: Any) -> tuple[Any, tuple[
         parts = [pickle.PickleBuffer(b) if in_band else bytes(b) for b in buffers]
         return _inline, (encoding, stream, parts)
     # Stored again, with a fresh reference that is released on resolve if the old one was.
-    holder = restoring_holders.get(decoded.url)
+    holder = _restoring.get(decoded.url)
     # Opened as the handle's store, not the user's: a handle may come from anyone.
     fresh = _native.Store.for_handle(decoded.url).put(
         encoding, stream, buffers, evict=decoded.evict, holder=holder

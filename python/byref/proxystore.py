@@ -53,19 +53,21 @@ class Connector:
         return key
 
     def put_batch(self, objs: Sequence[bytes | bytearray | memoryview]) -> list[ByrefKey]:
-        handles = self._store._open.put_many([(RAW, obj, []) for obj in objs])
+        handles = self._store.native.put_many([(RAW, obj, []) for obj in objs])
         return [ByrefKey(h.key) for h in handles]
 
     def get(self, key: ByrefKey) -> memoryview | None:
         """The object's bytes (a view of this process's copy), or None if absent."""
         try:
-            return memoryview(self._store._open.get(key.key).stream)
+            return memoryview(self._store.native.get(key.key).stream)
         except ObjectNotFound:
             return None
 
     def get_batch(self, keys: Sequence[ByrefKey]) -> list[memoryview | None]:
         try:
-            return [memoryview(f.stream) for f in self._store._open.get_many([k.key for k in keys])]
+            return [
+                memoryview(f.stream) for f in self._store.native.get_many([k.key for k in keys])
+            ]
         except ObjectNotFound:
             return [self.get(k) for k in keys]  # which are missing: one at a time
 

@@ -5,16 +5,13 @@ from __future__ import annotations
 import atexit
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from . import _native, inventory
 from .errors import ConfigError
 from .proxy import Proxy, extract, handle_of, is_proxy, is_resolved, proxy_of
 from .serialize import dumps, loads
-
-if TYPE_CHECKING:
-    from .lifetimes import Lifetime
 
 # A peer:// store serves from this process: when it exits, tell connected workers at once
 # (instead of after their idle timeout) and remove its spill directory.
@@ -27,13 +24,24 @@ def default_url() -> str:
     return _native.default_url()
 
 
-def _holder(lifetime: Lifetime | None) -> Any:
+class Holding(Protocol):
+    """What a store needs of a :class:`byref.Lifetime` its puts are made for (the classes
+    are in :mod:`byref.lifetimes`, which builds on this module)."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    @property
+    def holder(self) -> _native.Holder: ...
+
+
+def _holder(lifetime: Holding | None) -> _native.Holder | None:
     """What a put hands the native store: the lifetime's holder, checked open."""
     if lifetime is None:
         return None
     if lifetime.closed:
         raise ConfigError(f"{lifetime!r} is closed: nothing more can be stored in it")
-    return lifetime._native
+    return lifetime.holder
 
 
 @dataclass(frozen=True)
@@ -77,7 +85,9 @@ class Store:
         )
 
     @property
-    def _open(self) -> _native.Store:
+    def native(self) -> _native.Store:
+        """The extension's store this one wraps (for byref's own modules: the Parsl plugin,
+        the ProxyStore connector, the command line)."""
         if self._native is None:
             raise ConfigError("this Store is closed")
         return self._native
@@ -85,23 +95,23 @@ class Store:
     @property
     def url(self) -> str:
         """The URL handles carry: opens this store anywhere."""
-        return self._open.url
+        return self.native.url
 
     @property
     def proxy_threshold(self) -> int:
         """Buffers of at least this many bytes are proxied by default on this store: where
         proxying starts to beat sending them inline, by store kind (256 KiB on file and
         memory stores, 512 KiB on Redis, 1 MiB over QUIC, 4 MiB on S3)."""
-        return self._open.proxy_threshold
+        return self.native.proxy_threshold
 
     def _put(
-        self, obj: Any, evict: bool, ttl: float | None, lifetime: Lifetime | None
+        self, obj: Any, evict: bool, ttl: float | None, lifetime: Holding | None
     ) -> _native.Handle:
         encoding, stream, buffers = dumps(obj)
         holder = _holder(lifetime)
-        return self._open.put(encoding, stream, buffers, evict=evict, ttl=ttl, holder=holder)
+        return self.native.put(encoding, stream, buffers, evict=evict, ttl=ttl, holder=holder)
 
-    def put(self, obj: Any, *, ttl: float | None = None, lifetime: Lifetime | None = None) -> str:
+    def put(self, obj: Any, *, ttl: float | None = None, lifetime: Holding | None = None) -> str:
         """Stores ``obj`` and returns its key (the BLAKE3 digest of the stored bytes).
 
         ``ttl`` (seconds) drops the object after that long, on stores with expiry (Redis);
@@ -113,7 +123,7 @@ class Store:
 
     def get(self, key: str) -> Any:
         """The value stored under ``key``; :class:`byref.ObjectNotFound` if absent."""
-        return self._load(key, self._open.get(key))
+        return self._load(key, self.native.get(key))
 
     def proxy(
         self,
@@ -122,7 +132,7 @@ class Store:
         evict: bool = False,
         ttl: float | None = None,
         hold: bool = True,
-        lifetime: Lifetime | None = None,
+        lifetime: Holding | None = None,
     ) -> Proxy:
         """Stores ``obj`` and returns a proxy whose pickle is a ~100-byte handle.
 
@@ -139,7 +149,7 @@ class Store:
         return proxy_of(handle.encode(), obj, hold=hold)
 
     def put_many(
-        self, objs: Iterable[Any], *, ttl: float | None = None, lifetime: Lifetime | None = None
+        self, objs: Iterable[Any], *, ttl: float | None = None, lifetime: Holding | None = None
     ) -> list[str]:
         """Stores each of ``objs`` (many stored at once) and returns their keys, in order."""
         return [h.key for h in self._put_many(objs, evict=False, ttl=ttl, lifetime=lifetime)]
@@ -147,7 +157,7 @@ class Store:
     def get_many(self, keys: Iterable[str]) -> list[Any]:
         """The values stored under ``keys`` (many fetched at once), in order."""
         keys = list(keys)
-        frames = self._open.get_many(keys)
+        frames = self.native.get_many(keys)
         return [self._load(key, frame) for key, frame in zip(keys, frames, strict=True)]
 
     def proxy_many(
@@ -157,7 +167,7 @@ class Store:
         evict: bool = False,
         ttl: float | None = None,
         hold: bool = True,
-        lifetime: Lifetime | None = None,
+        lifetime: Holding | None = None,
     ) -> list[Proxy]:
         """:meth:`proxy` of each of ``objs``, stored many at once."""
         objs = list(objs)
@@ -165,14 +175,14 @@ class Store:
         return [proxy_of(h.encode(), o, hold=hold) for h, o in zip(handles, objs, strict=True)]
 
     async def aput(
-        self, obj: Any, *, ttl: float | None = None, lifetime: Lifetime | None = None
+        self, obj: Any, *, ttl: float | None = None, lifetime: Holding | None = None
     ) -> str:
         """:meth:`put`, awaitable: the write runs on byref's runtime, the GIL released."""
         return (await self._aput(obj, evict=False, ttl=ttl, lifetime=lifetime)).key
 
     async def aget(self, key: str) -> Any:
         """:meth:`get`, awaitable: the fetch runs on byref's runtime, the GIL released."""
-        return self._load(key, await self._open.get_async(key))
+        return self._load(key, await self.native.get_async(key))
 
     async def aproxy(
         self,
@@ -181,24 +191,24 @@ class Store:
         evict: bool = False,
         ttl: float | None = None,
         hold: bool = True,
-        lifetime: Lifetime | None = None,
+        lifetime: Holding | None = None,
     ) -> Proxy:
         """:meth:`proxy`, awaitable: the write runs on byref's runtime, the GIL released."""
         handle = await self._aput(obj, evict=evict, ttl=ttl, lifetime=lifetime)
         return proxy_of(handle.encode(), obj, hold=hold)
 
     def _put_many(
-        self, objs: Iterable[Any], evict: bool, ttl: float | None, lifetime: Lifetime | None
+        self, objs: Iterable[Any], evict: bool, ttl: float | None, lifetime: Holding | None
     ) -> list[Any]:
         frames = [dumps(o) for o in objs]
-        return self._open.put_many(frames, evict=evict, ttl=ttl, holder=_holder(lifetime))
+        return self.native.put_many(frames, evict=evict, ttl=ttl, holder=_holder(lifetime))
 
     async def _aput(
-        self, obj: Any, evict: bool, ttl: float | None, lifetime: Lifetime | None
+        self, obj: Any, evict: bool, ttl: float | None, lifetime: Holding | None
     ) -> _native.Handle:
         encoding, stream, buffers = dumps(obj)
         holder = _holder(lifetime)
-        return await self._open.put_async(
+        return await self.native.put_async(
             encoding, stream, buffers, evict=evict, ttl=ttl, holder=holder
         )
 
@@ -209,7 +219,7 @@ class Store:
 
     def exists(self, key: str) -> bool:
         """Whether ``key`` is stored."""
-        return self._open.exists(key)
+        return self.native.exists(key)
 
     def evict(self, key: str) -> bool:
         """Drops one reference to ``key``; returns whether that deleted the object.
@@ -217,22 +227,19 @@ class Store:
         Equal values share one stored object, counted once per ``put``/``proxy``: the object
         goes when the last reference does.
         """
-        return self._open.evict(key)
+        return self.native.evict(key)
 
     def ls(self, *, kinds: bool = True) -> list[Listed]:
         """Every stored object: key, size, kind (read from its first bytes, unless
         ``kinds=False``), age and holders. Holder records are listed too (kind ``holder``)."""
-        listing = self._open.inventory(kinds)
-        return [
-            Listed(key, size, kind, age, tuple(holders))
-            for key, size, kind, age, holders, _record in listing.objects()
-        ]
+        listing = self.native.inventory(kinds)
+        return [Listed(e.key, e.size, e.kind, e.age, tuple(e.holders)) for e in listing.objects()]
 
     def stats(self) -> dict[str, Any]:
         """Totals (``objects``, ``bytes``, ``references``) and, under ``holders``, each holder
         by tag: its record (``kind``, ``label``, ``host``, ``pid``...), its ``state`` as
         judged from here (``alive``, ``gone``, ``unknown``), and what it holds."""
-        return inventory.stats(self._open.inventory(False))
+        return inventory.stats(self.native.inventory(False))
 
     def gc(
         self,
@@ -250,7 +257,7 @@ class Store:
         A dry run by default: says what it would drop; ``dry_run=False`` drops it. Holders on
         other hosts cannot be checked from here, and are kept (counted under ``unknown``).
         """
-        return inventory.collect(self._open, dead, older_than, holder, dry_run)
+        return inventory.collect(self.native, dead, older_than, holder, dry_run)
 
     def close(self) -> None:
         """Stops using this store object (the process's shared backend stays open)."""

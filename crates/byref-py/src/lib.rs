@@ -12,10 +12,12 @@ mod daemon;
 mod errors;
 mod handle;
 mod holders;
+mod inventory;
 mod key;
 mod proxy_base;
 mod registry;
 mod runtime;
+mod seconds;
 mod store;
 mod transfer;
 
@@ -29,8 +31,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<handle::PyHandle>()?;
     m.add_class::<proxy_base::ProxyBase>()?;
     m.add_class::<holders::PyHolder>()?;
-    m.add_class::<holders::PyInventory>()?;
-    m.add_class::<holders::GcPlan>()?;
+    m.add_class::<inventory::PyInventory>()?;
+    m.add_class::<inventory::Entry>()?;
+    m.add_class::<inventory::GcPlan>()?;
     m.add_function(wrap_pyfunction!(store::resolve, m)?)?;
     m.add_function(wrap_pyfunction!(holders::adopt, m)?)?;
     m.add_function(wrap_pyfunction!(store::default_url, m)?)?;

@@ -12,9 +12,11 @@ use pyo3::prelude::*;
 use crate::buffer::{Buffer, Region};
 use crate::errors::{PyByrefResult, evicted};
 use crate::handle::PyHandle;
-use crate::holders::{GcPlan, PyHolder, PyInventory, seconds};
+use crate::holders::PyHolder;
+use crate::inventory::{self, GcPlan, PyInventory};
 use crate::registry;
 use crate::runtime::{awaitable, block_on};
+use crate::seconds::seconds;
 
 /// A fetched object, split into the pieces `pickle.loads(stream, buffers=buffers)` takes.
 #[pyclass(frozen, module = "byref._native")]
@@ -283,22 +285,30 @@ impl PyStore {
     /// is, from its first bytes).
     #[pyo3(signature = (kinds = true))]
     fn inventory(&self, py: Python<'_>, kinds: bool) -> PyByrefResult<PyInventory> {
-        self.take_inventory(py, kinds)
+        inventory::take(py, self.opened.store.clone(), kinds)
     }
 
     /// Drops what `plan` lists; `(references, objects)` released.
     fn gc(&self, py: Python<'_>, plan: &GcPlan) -> PyByrefResult<(u64, u64)> {
-        self.apply_plan(py, plan)
+        inventory::apply(py, self.opened.store.clone(), plan)
+    }
+
+    /// A new holder of `kind` (`process` or `lease`, for `lease` seconds) in this store, its
+    /// record written now; or, with `tag`, a scope of that holder (no record of its own).
+    #[pyo3(signature = (kind = "process", label = "", lease = None, tag = None))]
+    fn holder(
+        &self,
+        py: Python<'_>,
+        kind: &str,
+        label: &str,
+        lease: Option<f64>,
+        tag: Option<&str>,
+    ) -> PyByrefResult<PyHolder> {
+        PyHolder::open(py, &self.opened, kind, label, lease, tag)
     }
 
     fn __repr__(&self) -> String {
         format!("Store({:?})", self.opened.url)
-    }
-}
-
-impl PyStore {
-    pub(crate) fn opened(&self) -> &Arc<Opened> {
-        &self.opened
     }
 }
 

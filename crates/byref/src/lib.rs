@@ -26,7 +26,6 @@
 
 use std::sync::Arc;
 
-pub mod adopt;
 pub mod cache;
 pub mod holders;
 pub mod inventory;

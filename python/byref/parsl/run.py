@@ -20,7 +20,7 @@ from parsl.dataflow.dflow import DataFlowKernel
 
 from ..errors import ByrefError
 from ..lifetimes import ProcessLifetime
-from ..proxy import restoring_holders
+from ..proxy import restore_for, stop_restoring
 from ..store import Store
 
 _lock = threading.Lock()
@@ -38,7 +38,7 @@ def run_lifetime(store: Store, *, results: bool = False) -> ProcessLifetime:
         if lifetime is None or lifetime.closed:
             lifetime = _runs[store.url] = ProcessLifetime(store, label="parsl run")
             # A task's result handed on, resolved here, is stored again: for the run.
-            restoring_holders[store.url] = lifetime._native
+            restore_for(store.url, lifetime.holder)
         if results:
             _swept.add(store.url)
             # Results arrive here as proxies: each the run's until nothing here refers to it.
@@ -81,7 +81,7 @@ def close_runs() -> None:
         _runs.clear()
         _swept.clear()
         for url in runs:
-            restoring_holders.pop(url, None)
+            stop_restoring(url)
     if not runs:
         return
     with ThreadPoolExecutor(len(runs)) as pool:

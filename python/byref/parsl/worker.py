@@ -14,7 +14,7 @@ import dill
 from ..arguments import Policy, Replacer
 from ..diagnose import naming_missing_imports
 from ..lifetimes import OnBehalf
-from ..proxy import restoring_holders
+from ..proxy import restore_for
 from ..store import Store
 from .errors import WorkerImportError
 from .pickler import dumps_function
@@ -81,7 +81,7 @@ class WorkerSide:
             lifetime = OnBehalf(Store(results.url), results.tag)
             # A proxied argument the task changes and returns is stored again as it is
             # pickled (after this returns): for the run, which releases it at its end.
-            restoring_holders[results.url] = lifetime._native
+            restore_for(results.url, lifetime.holder)
         value = self._func(*args, **kwargs)
         if results is not None and results.policy is not None:
             # Pickled at once as the task's result: no need to hold (and re-hash) the value.

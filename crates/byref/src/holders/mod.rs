@@ -13,6 +13,8 @@
 //! Plain puts are held by nobody in particular ([`HolderTag::NOBODY`]): they stay until
 //! evicted or collected by age, and cost no record.
 
+pub mod adopt;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -302,7 +304,7 @@ impl Holder {
             }
         }
         if keys.is_none() {
-            crate::adopt::stop_adopting(self);
+            adopt::stop_adopting(self);
         }
         let mut released = release_all(self.store.as_ref(), &mine).await?;
         if keys.is_none() {

@@ -11,8 +11,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
+use super::Holder;
 use crate::Handle;
-use crate::holders::Holder;
 
 /// A holder that adopts, in the process that registered it.
 struct Adopter {
