@@ -103,7 +103,7 @@ rust-test: test-build
 PYTEST_ARGS ?=
 py-test: test-build
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" BYREF_WHEEL_DIR=$(CURDIR)/$(TEST_WHEEL_DIR) \
-		$(PY) -m pytest -n 4 --durations=10 $(PYTEST_ARGS)
+		$(PY) -m pytest -n 4 -rs --durations=10 $(PYTEST_ARGS)
 
 # libFuzzer on every decoder of untrusted bytes (handles, object frames, wire headers), from
 # the seed corpus in fuzz/corpus, FUZZ_SECONDS per target; what a run finds new goes to a

@@ -174,7 +174,10 @@ mod tests {
         std::fs::write(&path, "x=1").unwrap();
         match rustix::fs::chown(&path, Some(rustix::fs::Uid::from_raw(65534)), None) {
             Ok(()) => refused(&path, "belongs to user 65534"),
-            Err(e) => eprintln!("skipped: the foreign-owner case needs root ({e})"),
+            Err(e) => byref_testing::skipped(
+                "own_file: another user's file",
+                &format!("the foreign-owner case needs root ({e})"),
+            ),
         }
     }
 }

@@ -36,7 +36,7 @@ fn main() {
     let name = "a_hostile_same_host_server_cannot_have_a_client_map_its_own_file";
     match run() {
         Ok(()) => println!("test {name} ... ok"),
-        Err(Skip(why)) => println!("test {name} ... skipped: {why}"),
+        Err(Skip(why)) => byref_testing::skipped(name, &why),
     }
 }
 

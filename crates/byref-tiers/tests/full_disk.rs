@@ -39,7 +39,10 @@ async fn a_flush_onto_a_full_disk_keeps_every_object_that_fits() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("small-disk");
     let Some(_mounted) = mount_tmpfs(&root, "1m") else {
-        eprintln!("skipped: cannot mount a 1 MiB tmpfs here (needs root and mount rights)");
+        byref_testing::skipped(
+            "full_disk",
+            "cannot mount a 1 MiB tmpfs here (needs root and mount rights)",
+        );
         return;
     };
     let store = TieredStore::open("flush test", &root, u64::MAX, u64::MAX).unwrap();

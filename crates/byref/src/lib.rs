@@ -266,7 +266,10 @@ mod tests {
                     super::open_for_handle(&format!("file://{}", theirs.display())).unwrap_err();
                 assert!(err.to_string().contains("belongs to user 65534"), "{err}");
             }
-            Err(e) => eprintln!("skipped: another user's store needs root to make ({e})"),
+            Err(e) => byref_testing::skipped(
+                "open_for_handle: another user's store",
+                &format!("another user's store needs root to make ({e})"),
+            ),
         }
 
         #[cfg(feature = "quic")]
