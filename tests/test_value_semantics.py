@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import byref
-from byref.proxy import INLINE_MAX
+from byref.pickling import INLINE_MAX
 
 BIG = INLINE_MAX // 8 * 2  # float64 elements: twice the inline limit
 

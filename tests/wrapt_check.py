@@ -30,7 +30,8 @@ PLUGIN = '''
 import wrapt
 
 import byref
-from byref.proxy import capabilities_of, proxy_class
+from byref.forwarding import capabilities_of
+from byref.proxy import proxy_class
 
 
 class ByrefProxy(byref.Proxy):

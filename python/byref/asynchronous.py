@@ -9,7 +9,8 @@ from typing import Any
 
 from . import _native
 from .errors import BackendError
-from .proxy import Proxy, _target, adopt, extract, is_resolved, naming_object
+from .proxy import Proxy, extract, is_resolved
+from .resolution import adopt, naming_object, target_of
 
 #: Fetches that :func:`prefetch` runs at once (each waits with the GIL released).
 PREFETCH_THREADS = 8
@@ -61,7 +62,7 @@ def prefetch(*proxies: Any) -> list[Future[Any]]:
     """
     pool = _prefetch_pool()
     return [
-        pool.submit(_target, p)
+        pool.submit(target_of, p)
         for p in proxies
         if issubclass(type(p), Proxy) and not is_resolved(p)
     ]

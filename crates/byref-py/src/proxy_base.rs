@@ -32,8 +32,8 @@ impl ProxyBase {
     ) -> PyResult<()> {
         let py = slf.py();
         let target = py
-            .import("byref.proxy")?
-            .getattr("_target")?
+            .import("byref.resolution")?
+            .getattr("target_of")?
             .call1((&slf,))?;
         // The target fills the view and becomes its owner (`view->obj`), so releasing the view
         // goes to the target's own release slot, not to ours.

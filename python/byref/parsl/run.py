@@ -20,7 +20,7 @@ from parsl.dataflow.dflow import DataFlowKernel
 
 from ..errors import ByrefError
 from ..lifetimes import ProcessLifetime
-from ..proxy import restore_for, stop_restoring
+from ..pickling import restore_for, stop_restoring
 from ..store import Store
 
 _lock = threading.Lock()

@@ -14,7 +14,7 @@ import dill
 from ..arguments import Policy, Replacer
 from ..diagnose import naming_missing_imports
 from ..lifetimes import OnBehalf
-from ..proxy import restore_for
+from ..pickling import restore_for
 from ..store import Store
 from .errors import WorkerImportError
 from .pickler import dumps_function
