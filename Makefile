@@ -90,7 +90,7 @@ format-check: $(STAMP)
 # No two modules use each other, directly or around a circle: Python's (import-linter, its
 # contract in pyproject.toml; type-only imports count) and each Rust crate's (use crate::).
 import-cycles: $(STAMP)
-	$(VENV)/bin/lint-imports --no-cache
+	PYTHONPATH=python $(VENV)/bin/lint-imports --no-cache
 	$(PY) .ci/module_cycles.py crates
 
 # The Rust tests and pytest, each by itself, on `make test`'s build (test-build, below).
