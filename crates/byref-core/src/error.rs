@@ -41,7 +41,7 @@ pub enum Error {
 
     /// The backend has no room for the object (disk full, memory limit reached).
     #[error("{store} is full: {source}")]
-    StorageFull { store: String, source: Source },
+    StoreFull { store: String, source: Source },
 
     /// The backend refused our credentials (wrong or missing password, key or token).
     #[error("{store} refused the credentials: {source}")]

@@ -200,7 +200,7 @@ impl FileStore {
             *used = (self.usage().bytes, Some(Instant::now()));
         }
         if used.0 + len > limit {
-            return Err(Error::StorageFull {
+            return Err(Error::StoreFull {
                 store: self.url.clone(),
                 source: format!(
                     "object {key} of {len} bytes does not fit: {} of max_size={limit} bytes in use",
@@ -260,7 +260,7 @@ impl FileStore {
             // EFBIG (a per-file size limit) leaves the store as unable to take the object as
             // a full disk does.
             ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge => {
-                Error::StorageFull {
+                Error::StoreFull {
                     store: self.url.clone(),
                     source,
                 }

@@ -50,7 +50,7 @@ impl Status {
         match e {
             Error::NotFound { .. } => Status::NotFound,
             Error::ReferenceGone { .. } => Status::ReferenceGone,
-            Error::StorageFull { .. } => Status::StoreFull,
+            Error::StoreFull { .. } => Status::StoreFull,
             Error::Unauthenticated { .. } => Status::Unauthenticated,
             _ => Status::Internal,
         }
@@ -68,7 +68,7 @@ impl Status {
                 store,
                 source: message.into(),
             },
-            Status::StoreFull => Error::StorageFull {
+            Status::StoreFull => Error::StoreFull {
                 store,
                 source: message.into(),
             },
@@ -132,7 +132,7 @@ mod tests {
                 store: "s".into(),
                 key,
             },
-            Error::StorageFull {
+            Error::StoreFull {
                 store: "s".into(),
                 source: "full".into(),
             },

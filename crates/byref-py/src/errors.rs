@@ -52,7 +52,7 @@ impl From<PyByrefError> for PyErr {
             Error::Handle(_) => HandleError::new_err(message),
             Error::Integrity { .. } => IntegrityError::new_err(message),
             Error::Config(_) | Error::NotSupported { .. } => ConfigError::new_err(message),
-            Error::StorageFull { .. } => StoreFull::new_err(message),
+            Error::StoreFull { .. } => StoreFull::new_err(message),
             Error::Unauthenticated { .. } => AuthenticationError::new_err(message),
             _ => BackendError::new_err(message),
         }

@@ -2,7 +2,7 @@
 //! one over QUIC.
 //!
 //! A put goes to memory while it fits and to disk after that ("spilling"); nothing is ever
-//! dropped to make room. When both tiers are full a put fails with `StorageFull`, and an
+//! dropped to make room. When both tiers are full a put fails with `StoreFull`, and an
 //! object leaves only when its last reference is released or its TTL passes. The disk tier
 //! is a byref file store (atomic writes, reference counts in the filesystem), so it survives
 //! restarts, TTLs included (one small file per object with a TTL); on a graceful shutdown
@@ -148,7 +148,7 @@ impl Drop for Reservation<'_> {
 /// Whether a disk put answers to the disk limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DiskLimit {
-    /// An ordinary spill: refused with `StorageFull` past the limit.
+    /// An ordinary spill: refused with `StoreFull` past the limit.
     Enforced,
     /// The shutdown flush: keeping objects is worth more than the limit, and only a truly
     /// full disk stops it.
@@ -170,7 +170,7 @@ pub struct TieredStore {
     disk_objects: AtomicU64,
     /// Bytes on disk, likewise.
     disk_used: AtomicU64,
-    /// Bytes the disk tier may hold before puts fail with `StorageFull`.
+    /// Bytes the disk tier may hold before puts fail with `StoreFull`.
     disk_limit: u64,
     /// `GET`s answered from each tier: memory, disk.
     hits: [AtomicU64; 2],
@@ -232,7 +232,7 @@ impl TieredStore {
 
     /// The error of a put of `len` bytes that fits neither tier.
     fn full(&self, len: u64) -> Error {
-        Error::StorageFull {
+        Error::StoreFull {
             store: self.name.clone(),
             source: format!(
                 "an object of {len} bytes fits neither the memory tier ({} of {} bytes used) \
@@ -301,7 +301,7 @@ impl TieredStore {
     }
 
     /// Sets `len` bytes aside for a put of `key` whose body is still to come: in memory if
-    /// the object is there already or fits, else on disk; [`Error::StorageFull`] if neither.
+    /// the object is there already or fits, else on disk; [`Error::StoreFull`] if neither.
     fn reserve(&self, key: &Key, len: u64) -> Result<Reservation<'_>> {
         let on_disk = self.disk.holds(key);
         {
@@ -795,7 +795,7 @@ mod tests {
 
     /// Eight clients put one 2 MiB value into the disk tier at once: one object of 2 MiB is
     /// counted, nothing once every reference is released, and a 20 MiB tier still takes 18
-    /// MiB more (before: 8 objects, 7 left after the releases, and `StorageFull` at 6 MiB).
+    /// MiB more (before: 8 objects, 7 left after the releases, and `StoreFull` at 6 MiB).
     /// (With one put of a key at a time, the puts cannot all begin at once: each body gives up
     /// waiting for the others after 100 ms.)
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -897,10 +897,7 @@ mod tests {
         let second = store
             .put_incoming(&Key::of(&data), 5 << 20, &mut whole, &PutOptions::new())
             .await;
-        assert!(
-            matches!(second, Err(Error::StorageFull { .. })),
-            "{second:?}"
-        );
+        assert!(matches!(second, Err(Error::StoreFull { .. })), "{second:?}");
         assert!(
             whole.sent.is_some(),
             "refused before a byte of its body was read"
