@@ -96,7 +96,7 @@ import-cycles: $(STAMP)
 # The Rust tests and pytest, each by itself, on `make test`'s build (test-build, below).
 # byref-py has no Rust tests: it is tested through Python, by pytest.
 rust-test: test-build
-	$(TEST_ENV) cargo test --workspace --exclude byref-py --quiet
+	$(TEST_ENV) cargo test --workspace --exclude byref-py --exclude byref-benches --quiet
 
 # pytest in 4 processes (pytest-xdist; tests/README.md says what tests may share), the ten
 # slowest tests at the end. PYTEST_ARGS picks tests: `make py-test PYTEST_ARGS=tests/test_cli.py`.
@@ -157,11 +157,13 @@ test-fuzz:
 # why): clippy lints the workspace's crates as they compile (.ci/clippy-rustc), not in a
 # check build of its own; the Rust tests run from that build; the extension pytest imports
 # and the wheel tests/test_wheel.py installs (manylinux_2_28, linked by zig) are linked from
-# it. `make wheel` and `make build` stay the optimised builds users get.
+# it. `make wheel` and `make build` stay the optimised builds users get. The criterion benches
+# (byref-benches) build in `make bench`: their dependencies are a minute of a clean build and
+# would give shared crates features the extension's build lacks (compiling those twice).
 TEST_ENV := env PATH="$(CURDIR)/$(VENV)/bin:$$PATH" RUSTC_WORKSPACE_WRAPPER=$(CURDIR)/.ci/clippy-rustc
 TEST_WHEEL_DIR := target/test-wheels
 test-build: $(PY_STAMP)
-	$(TEST_ENV) cargo test --workspace --exclude byref-py --all-targets --no-run --quiet
+	$(TEST_ENV) cargo test --workspace --exclude byref-py --exclude byref-benches --all-targets --no-run --quiet
 	$(TEST_ENV) VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop --quiet --profile dev \
 		-- -C linker=$(CURDIR)/.ci/zig-cc-glibc-2.28
 	rm -f $(TEST_WHEEL_DIR)/byref-*.whl
