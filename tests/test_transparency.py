@@ -154,9 +154,9 @@ def test_every_combination_of_optional_methods_makes_a_class(memory: byref.Store
     p = arrive(memory, CallableCountdown(2))
     assert p() == "called" and isinstance(p, byref.CallableProxy)
     assert isinstance(p, AsyncIterator) and not isinstance(p, os.PathLike)
-    for capabilities in range(64):
-        cls = byref.proxy.proxy_class(capabilities)
-        assert cls._byref_capabilities == capabilities and issubclass(cls, byref.Proxy)
+    for methods in range(64):
+        cls = byref.proxy.proxy_class(methods)
+        assert cls._byref_optional_methods == methods and issubclass(cls, byref.Proxy)
 
 
 class Factory:

@@ -30,7 +30,7 @@ PLUGIN = '''
 import wrapt
 
 import byref
-from byref.forwarding import capabilities_of
+from byref.forwarding import optional_methods_of
 from byref.proxy import proxy_class
 
 
@@ -40,11 +40,11 @@ class ByrefProxy(byref.Proxy):
     __slots__ = ()
 
     def __new__(cls, wrapped, *args, **kwargs):
-        capabilities = capabilities_of(wrapped)
-        if cls is ByrefProxy and capabilities:  # the optional methods byref gives this target
-            bases = (ByrefProxy, proxy_class(capabilities))
-            cls = _with_capabilities.setdefault(
-                capabilities, type("ByrefProxy", bases, {"__slots__": ()})
+        methods = optional_methods_of(wrapped)
+        if cls is ByrefProxy and methods:  # the optional methods byref gives this target
+            bases = (ByrefProxy, proxy_class(methods))
+            cls = _with_methods.setdefault(
+                methods, type("ByrefProxy", bases, {"__slots__": ()})
             )
         return byref.Proxy.__new__(cls)
 
@@ -52,7 +52,7 @@ class ByrefProxy(byref.Proxy):
         byref.Proxy.__init__(self, b"", wrapped)
 
 
-_with_capabilities = {}
+_with_methods = {}
 
 
 def pytest_configure(config):

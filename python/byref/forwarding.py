@@ -13,10 +13,10 @@ from .resolution import target_of, unwrap
 
 # Special methods that only some targets have. A proxy class defines them only if its target's
 # class does, so that checks such as `callable(p)`, `isinstance(p, os.PathLike)` or
-# `inspect.isawaitable(p)` answer as for the target. Each is a bit in a proxy's capabilities.
+# `inspect.isawaitable(p)` answer as for the target. Each is a bit in a proxy's methods.
 # The first name of each is the one looked for on the target's class.
 CALL, FSPATH, AWAIT, AITER, ANEXT, ACONTEXT = 1, 2, 4, 8, 16, 32
-CAPABILITY_METHODS = {
+OPTIONAL_METHODS = {
     CALL: ("__call__",),
     FSPATH: ("__fspath__",),
     AWAIT: ("__await__",),
@@ -26,25 +26,25 @@ CAPABILITY_METHODS = {
 }
 
 
-#: Capability bits by class, worked out once per class (as `functools.singledispatch` caches
+#: Optional-method bits by class, worked out once per class (as `functools.singledispatch` caches
 #: its dispatch): a proxy is made per stored value, most of them of a few classes.
-_class_capabilities: weakref.WeakKeyDictionary[type, int] = weakref.WeakKeyDictionary()
+_class_optional_methods: weakref.WeakKeyDictionary[type, int] = weakref.WeakKeyDictionary()
 
 
-def capabilities_of(obj: Any) -> int:
-    """The optional special methods ``obj``'s class has, as capability bits."""
+def optional_methods_of(obj: Any) -> int:
+    """The optional special methods ``obj``'s class has, as optional-method bits."""
     cls = type(obj)
-    bits = _class_capabilities.get(cls)
+    bits = _class_optional_methods.get(cls)
     if bits is None:
-        bits = _class_capabilities.setdefault(cls, _capabilities_of_class(cls))
+        bits = _class_optional_methods.setdefault(cls, _optional_methods_of_class(cls))
     return bits
 
 
-def _capabilities_of_class(cls: type) -> int:
+def _optional_methods_of_class(cls: type) -> int:
     # Looked up in the class's own namespace: `hasattr(cls, "__call__")` is true of any class.
     bits = sum(
         bit
-        for bit, (name, *_) in CAPABILITY_METHODS.items()
+        for bit, (name, *_) in OPTIONAL_METHODS.items()
         if any(name in c.__dict__ for c in cls.__mro__)
     )
     # A path as a string: `os.fspath` and `open` take a str or bytes as it is, and must take
@@ -130,11 +130,11 @@ def _fspath(self: Any, /) -> Any:
 
 
 def _mixin(bit: int) -> type:
-    """A class with capability ``bit``'s special methods, each forwarded to the target."""
-    methods = {name: _forwarding(name) for name in CAPABILITY_METHODS[bit]}
+    """A class with optional-method ``bit``'s special methods, each forwarded to the target."""
+    methods = {name: _forwarding(name) for name in OPTIONAL_METHODS[bit]}
     if bit == FSPATH:
         methods["__fspath__"] = _fspath
     return type(f"_Forwards{bit}", (), {"__slots__": (), **methods})
 
 
-MIXINS = {bit: _mixin(bit) for bit in CAPABILITY_METHODS}
+MIXINS = {bit: _mixin(bit) for bit in OPTIONAL_METHODS}

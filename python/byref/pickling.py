@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _native
-from .forwarding import capabilities_of
+from .forwarding import optional_methods_of
 from .kinds import class_name, kind_code
 from .serialize import dumps
 
@@ -45,17 +45,17 @@ def stop_restoring(url: str) -> None:
 
 
 def reduce_handle(
-    rebuild: Rebuild, handle: bytes, kind: str | None, capabilities: int
+    rebuild: Rebuild, handle: bytes, kind: str | None, methods: int
 ) -> tuple[Any, tuple[Any, ...]]:
-    """What pickles as an unresolved proxy of ``handle`` (no capabilities: two bytes fewer),
+    """What pickles as an unresolved proxy of ``handle`` (no methods: two bytes fewer),
     rebuilt by ``rebuild``."""
     code = kind_code(kind)
-    return rebuild, (handle, code, capabilities) if capabilities else (handle, code)
+    return rebuild, (handle, code, methods) if methods else (handle, code)
 
 
 def reduce_stored(rebuild: Rebuild, handle: bytes, obj: Any) -> tuple[Any, tuple[Any, ...]]:
     """What pickles as a proxy of ``obj``, just stored under ``handle``."""
-    return reduce_handle(rebuild, handle, class_name(type(obj)), capabilities_of(obj))
+    return reduce_handle(rebuild, handle, class_name(type(obj)), optional_methods_of(obj))
 
 
 def reduce_value(
@@ -79,7 +79,7 @@ def reduce_value(
         if decoded.evict:
             object.__setattr__(proxy, "_byref_owns_handle", False)
         kind = get(proxy, "_byref_kind")
-        return reduce_handle(rebuild, handle, kind, proxy._byref_capabilities)
+        return reduce_handle(rebuild, handle, kind, proxy._byref_optional_methods)
     if len(stream) + sum(b.nbytes for b in buffers) < INLINE_MAX:
         in_band = protocol is not None and protocol >= 5
         parts = [pickle.PickleBuffer(b) if in_band else bytes(b) for b in buffers]

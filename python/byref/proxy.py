@@ -21,7 +21,7 @@ import weakref
 from typing import Any
 
 from . import _native
-from .forwarding import CALL, MIXINS, capabilities_of, forward_operators
+from .forwarding import CALL, MIXINS, forward_operators, optional_methods_of
 from .kinds import class_name, find_class, kind_name
 from .pickling import reduce_handle, reduce_value
 from .resolution import UNRESOLVED, is_proxy, target_of, unwrap
@@ -40,13 +40,13 @@ __all__ = [
 ]
 
 
-def _p(handle: bytes, kind: int | str | None = None, capabilities: int = 0) -> Proxy:
+def _p(handle: bytes, kind: int | str | None = None, methods: int = 0) -> Proxy:
     """Rebuilds a proxy from the handle it pickled as (no I/O until first use).
 
     Every pickled proxy names this function, so its name is short: ``byref`` exports it, and
     it pickles as ``byref._p``.
     """
-    cls = proxy_class(capabilities)
+    cls = proxy_class(methods)
     adopted = _native.adopt(handle)
     if adopted is None:
         return cls(handle, kind=kind_name(kind))
@@ -118,8 +118,8 @@ class Proxy(_native.ProxyBase):
         "_byref_target",
     )
 
-    #: The optional special methods this class defines (see `CAPABILITY_METHODS`).
-    _byref_capabilities = 0
+    #: The optional special methods this class defines (see `OPTIONAL_METHODS`).
+    _byref_optional_methods = 0
 
     def __init__(self, handle: bytes, target: Any = UNRESOLVED, kind: str | None = None) -> None:
         object.__setattr__(self, "_byref_handle", handle)
@@ -145,7 +145,9 @@ class Proxy(_native.ProxyBase):
             handle = get(self, "_byref_handle")
             target = get(self, "_byref_target")
             if target is UNRESOLVED:
-                return reduce_handle(_p, handle, get(self, "_byref_kind"), self._byref_capabilities)
+                return reduce_handle(
+                    _p, handle, get(self, "_byref_kind"), self._byref_optional_methods
+                )
             return reduce_value(self, target, protocol, _p, _inline)
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
@@ -296,7 +298,7 @@ class CallableProxy(MIXINS[CALL], Proxy):  # type: ignore[misc, valid-type]
     """
 
     __slots__ = ()
-    _byref_capabilities = CALL
+    _byref_optional_methods = CALL
 
 
 forward_operators(Proxy)
@@ -304,31 +306,31 @@ _take_from_target(Proxy)  # its subclasses take them in `__init_subclass__`
 _classes: dict[int, type[Proxy]] = {0: Proxy, CALL: CallableProxy}
 
 
-def proxy_class(capabilities: int) -> type[Proxy]:
-    """The proxy class defining exactly the optional special methods ``capabilities`` names."""
-    cls = _classes.get(capabilities)
+def proxy_class(methods: int) -> type[Proxy]:
+    """The proxy class defining exactly the optional special methods ``methods`` names."""
+    cls = _classes.get(methods)
     if cls is None:
         # CallableProxy brings `__call__`: the other mixins go in front of it.
-        base = CallableProxy if capabilities & CALL else Proxy
-        others = capabilities & ~CALL
+        base = CallableProxy if methods & CALL else Proxy
+        others = methods & ~CALL
         mixins = tuple(mixin for bit, mixin in MIXINS.items() if others & bit)
         cls = type(
             base.__name__,
             (*mixins, base),
             {
                 "__slots__": (),
-                "_byref_capabilities": capabilities,
+                "_byref_optional_methods": methods,
                 "__module__": __name__,
                 "__doc__": base.__doc__,
             },
         )
-        cls = _classes.setdefault(capabilities, cls)  # another thread may have made one
+        cls = _classes.setdefault(methods, cls)  # another thread may have made one
     return cls
 
 
 def proxy_of(handle: bytes, obj: Any, *, hold: bool) -> Proxy:
     """A proxy of ``obj``, just stored under ``handle``; holding ``obj`` itself if ``hold``."""
-    cls = proxy_class(capabilities_of(obj))
+    cls = proxy_class(optional_methods_of(obj))
     if hold:
         return cls(handle, obj)
     return cls(handle, kind=class_name(type(obj)))
