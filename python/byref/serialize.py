@@ -21,7 +21,7 @@ from typing import Any
 import cloudpickle
 
 from ._native import CLOUDPICKLE, PICKLE5, RAW
-from .diagnose import import_error, pickling_error, probe
+from .diagnose import naming_missing_imports, pickling_error, probe
 from .errors import DeserializationError
 
 #: ``bytes``/``bytearray`` objects at least this large go out-of-band (``memoryview`` objects
@@ -199,16 +199,12 @@ def loads(
             seen.append(buf)
             yield buf
 
-    try:
-        if not buffers:
-            # Nothing out of band, so no persistent ids (a stream that has one anyway fails
-            # as malformed): the C unpickler by itself.
-            return pickle.loads(stream)
-        return _Unpickler(stream, feed(), seen).load()
-    except (pickle.UnpicklingError, EOFError) as e:
-        raise DeserializationError(f"{what()} does not unpickle: {e}") from e
-    except (ModuleNotFoundError, AttributeError) as e:
-        missing = import_error(e, what())
-        if missing is None:
-            raise
-        raise missing from None
+    with naming_missing_imports(what):
+        try:
+            if not buffers:
+                # Nothing out of band, so no persistent ids (a stream that has one anyway
+                # fails as malformed): the C unpickler by itself.
+                return pickle.loads(stream)
+            return _Unpickler(stream, feed(), seen).load()
+        except (pickle.UnpicklingError, EOFError) as e:
+            raise DeserializationError(f"{what()} does not unpickle: {e}") from e

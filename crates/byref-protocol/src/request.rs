@@ -238,6 +238,8 @@ impl Request {
         };
         let no_numbers = || unused("length, TTL or range", f.first != 0 || f.second != 0);
         let no_reference = || unused("reference", f.reference.is_some());
+        // The key is all these carry.
+        let plain = || no_numbers().and_then(|()| no_reference());
         let key = f.key;
         Ok(match f.op {
             Op::Put => {
@@ -277,20 +279,26 @@ impl Request {
                     reference: f.reference,
                 })
             }
-            op => {
-                no_numbers()?;
-                no_reference()?;
-                match op {
-                    Op::Get => Request::Get(Get { key }),
-                    Op::Head => Request::Head(Head { key }),
-                    Op::Locate => Request::Locate(Locate { key }),
-                    Op::List => Request::List(List { after: key }),
-                    Op::Status => {
-                        unused("key", key != NO_KEY)?;
-                        Request::Status(StatusRequest)
-                    }
-                    Op::Put | Op::GetRange | Op::Release => unreachable!("matched above"),
-                }
+            Op::Get => {
+                plain()?;
+                Request::Get(Get { key })
+            }
+            Op::Head => {
+                plain()?;
+                Request::Head(Head { key })
+            }
+            Op::Locate => {
+                plain()?;
+                Request::Locate(Locate { key })
+            }
+            Op::List => {
+                plain()?;
+                Request::List(List { after: key })
+            }
+            Op::Status => {
+                plain()?;
+                unused("key", key != NO_KEY)?;
+                Request::Status(StatusRequest)
             }
         })
     }
