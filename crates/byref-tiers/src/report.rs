@@ -40,7 +40,7 @@ impl TieredStore {
         ] {
             write_family(&mut out, name, kind, help, &rows);
         }
-        let recovered = self.recovered;
+        let recovered = self.disk.recovered;
         write_family(
             &mut out,
             "recovered_at_start",
