@@ -178,10 +178,10 @@ class InventoryEntry:
 
 @final
 class GcPlan:
-    """What a collection would drop, until applied."""
+    """What a collection would release, until applied."""
 
     @property
-    def drops(self) -> list[tuple[str, str, str, str]]: ...
+    def releases(self) -> list[tuple[str, str, str, str]]: ...
     @property
     def objects(self) -> int: ...
     @property

@@ -19,7 +19,7 @@ store in ``~/.cache/byref``), with a progress bar on a terminal.
     byref du [--store URL]                     # totals, and per holder
     byref gc --dead [--older-than 7d] [--apply]
 
-show what a store holds and who holds it, and drop what no live holder holds (a dry run
+show what a store holds and who holds it, and release what no live holder holds (a dry run
 unless ``--apply``).
 
     byref explain task.pkl
@@ -112,7 +112,8 @@ def _du(store: Store) -> None:
 def _gc(store: Store, args: argparse.Namespace) -> int:
     if not (args.dead or args.older_than or args.holder):
         print(
-            "byref gc: say what to drop: --dead, --older-than AGE or --holder TAG", file=sys.stderr
+            "byref gc: say what to release: --dead, --older-than AGE or --holder TAG",
+            file=sys.stderr,
         )
         return 2
     report = store.gc(
@@ -128,7 +129,7 @@ def _gc(store: Store, args: argparse.Namespace) -> int:
     for why, n in report["unknown"].items():
         print(f"kept {n} references of holders that cannot be checked from here: {why}")
     if not args.apply and report["references"]:
-        print("(a dry run: --apply drops them)")
+        print("(a dry run: --apply releases them)")
     return 0
 
 
@@ -166,11 +167,11 @@ def _parser() -> argparse.ArgumentParser:
     get.add_argument("-o", "--output", help="file to write (default: standard output)")
     stat = with_store("stat", "size and kind of stored objects")
     stat.add_argument("keys", nargs="+")
-    evict = with_store("evict", "drop one reference to each object (the last deletes it)")
+    evict = with_store("evict", "release one reference to each object (the last deletes it)")
     evict.add_argument("keys", nargs="+")
     with_store("ls", "every object: key, size, kind, age, holders")
     with_store("du", "objects, bytes and references: in total and per holder")
-    gc = with_store("gc", "drop references nobody live holds (a dry run unless --apply)")
+    gc = with_store("gc", "release references nobody live holds (a dry run unless --apply)")
     gc.add_argument(
         "--dead",
         action="store_true",
@@ -181,7 +182,7 @@ def _parser() -> argparse.ArgumentParser:
         "--older-than", type=parse_age, metavar="AGE", help="those made longer ago (90s, 2h, 7d)"
     )
     gc.add_argument("--holder", metavar="TAG", help="all of one holder's (a tag, as ls shows)")
-    gc.add_argument("--apply", action="store_true", help="drop them (default: only say what)")
+    gc.add_argument("--apply", action="store_true", help="release them (default: only say what)")
     explain = commands.add_parser(
         "explain",
         help="what byref would proxy in a pickled value, and what would fail on a worker",

@@ -53,12 +53,12 @@ def collect(
     """Plans a collection and, unless ``dry_run``, carries it out."""
     plan = store.inventory(False).plan(dead, older_than, holder)
     report: dict[str, Any] = {
-        "references": len(plan.drops),
+        "references": len(plan.releases),
         "objects": plan.objects,
         "bytes": plan.bytes,
         "drops": [
             {"key": key, "reference": ref, "holder": tag, "why": why}
-            for key, ref, tag, why in plan.drops
+            for key, ref, tag, why in plan.releases
         ],
         "unknown": plan.unknown,
         "dry_run": dry_run,

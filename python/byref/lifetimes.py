@@ -7,7 +7,7 @@
 >>> run = byref.ProcessLifetime(store)         # released when this process exits
 
 Every reference records its holder (this process, its host and boot), in the store itself:
-what a process killed with -9 held is found and dropped by ``byref gc --dead`` (or
+what a process killed with -9 held is found and released by ``byref gc --dead`` (or
 ``store.gc(dead=True)``) from any process on its host, and a lease's once it has ended.
 Plain ``store.put``/``store.proxy`` without a lifetime keep their objects until evicted
 or collected by age (``byref gc --older-than 7d``).
@@ -35,7 +35,7 @@ class Lifetime:
     ``proxy``, ``put_many``...), released together by :meth:`close`.
 
     Its holder record (kind, process, host, label) is written to ``store`` when it is made,
-    so ``byref ls`` shows who holds what and ``byref gc --dead`` can drop what it held if its
+    so ``byref ls`` shows who holds what and ``byref gc --dead`` can release what it held if its
     process dies without closing it.
     """
 
@@ -101,7 +101,7 @@ class ContextLifetime(Lifetime):
 
 class ProcessLifetime(Lifetime):
     """Released when this process exits; if it is killed instead, ``byref gc --dead`` on its
-    host drops what it held."""
+    host releases what it held."""
 
 
 class LeaseLifetime(Lifetime):

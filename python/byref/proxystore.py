@@ -7,7 +7,7 @@
 Everything built on ProxyStore's ``Store`` works unchanged (``store.proxy``, Parsl's
 ``ProxyStoreSerializer``, ProxyStore's executors), with the bytes in byref's store: file,
 Redis, S3, the QUIC daemon or ``peer://``. Keys are byref's content addresses; each ``put``
-adds a reference and each ``evict`` drops one, so equal objects put twice survive one evict.
+adds a reference and each ``evict`` releases one, so equal objects put twice survive one evict.
 The connector's configuration, which travels inside every ProxyStore proxy, is the store's
 handle URL: no secret travels in it.
 """
@@ -75,7 +75,8 @@ class Connector:
         return self._store.exists(key.key)
 
     def evict(self, key: ByrefKey) -> None:
-        """Drops one reference (the object goes with the last); an absent key is no error."""
+        """Releases one reference (the object is deleted with the last); an absent key is no
+        error."""
         try:
             self._store.evict(key.key)
         except ObjectNotFound:

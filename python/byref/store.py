@@ -114,7 +114,7 @@ class Store:
     def put(self, obj: Any, *, ttl: float | None = None, lifetime: Holding | None = None) -> str:
         """Stores ``obj`` and returns its key (the BLAKE3 digest of the stored bytes).
 
-        ``ttl`` (seconds) drops the object after that long, on stores with expiry (Redis);
+        ``ttl`` (seconds) deletes the object after that long, on stores with expiry (Redis);
         others raise :class:`byref.ConfigError`. With a ``lifetime``
         (:class:`byref.ContextLifetime`, ...), the object is released when it ends; without,
         it stays until evicted or collected (``byref gc``).
@@ -222,7 +222,8 @@ class Store:
         return self.native.exists(key)
 
     def evict(self, key: str) -> bool:
-        """Drops one reference to ``key``; returns whether that deleted the object.
+        """Releases one reference to ``key`` (ProxyStore's name for it: evict); returns whether
+        that deleted the object.
 
         Equal values share one stored object, counted once per ``put``/``proxy``: the object
         goes when the last reference does.
@@ -249,12 +250,12 @@ class Store:
         holder: str | None = None,
         dry_run: bool = True,
     ) -> dict[str, Any]:
-        """Drops references nobody live holds, and the objects that go with their last.
+        """Releases references nobody live holds; objects are deleted with their last.
 
         ``dead``: those of holders that are gone (processes exited or killed on this host,
         leases past their end, holders with no record). ``older_than``: those made more than
         that many seconds ago, whoever holds them. ``holder``: all of one holder's (a tag).
-        A dry run by default: says what it would drop; ``dry_run=False`` drops it. Holders on
+        A dry run by default: says what it would release; ``dry_run=False`` releases it. Holders on
         other hosts cannot be checked from here, and are kept (counted under ``unknown``).
         """
         return inventory.collect(self.native, dead, older_than, holder, dry_run)

@@ -7,7 +7,7 @@
 //! ```
 //!
 //! A reference is a name, so the file's link count is the reference count, kept by the
-//! filesystem: adding a reference is one `link`, dropping one is one `unlink`, and the bytes go
+//! filesystem: adding a reference is one `link`, releasing one is one `unlink`, and the bytes go
 //! when the last name does. No per-object directory, no marker files.
 //!
 //! Objects are fanned out by the first three hex digits of their key: 4096 directories, made

@@ -14,7 +14,7 @@
 //! | 3 | 1 | operation ([`Op`]): 1 `PUT`, 2 `GET`, 3 `HEAD`, 4 `RELEASE`, 5 `STATUS`, 6 `GET_RANGE`, 7 `LOCATE`, 8 `LIST` |
 //! | 4 | 32 | proof of the token, bound to this connection (`byref_quic::token`) |
 //! | 36 | 32 | key (BLAKE3 digest); zero for `STATUS`; for `LIST`, the last key of the page before (zero for the first page) |
-//! | 68 | 16 | reference: added by `PUT`, dropped by `RELEASE` |
+//! | 68 | 16 | reference: added by `PUT`, released by `RELEASE` |
 //! | 84 | 1 | flags: bit 0, "reference given" (`PUT` always; `RELEASE` without it drops any one) |
 //! | 85 | 7 | zero |
 //! | 92 | 8 | `PUT`: body length; `GET_RANGE`: first byte |

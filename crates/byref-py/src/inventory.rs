@@ -79,7 +79,7 @@ impl PyInventory {
             .collect()
     }
 
-    /// What `gc` would drop: see [`GcPlan`].
+    /// What `gc` would release: see [`GcPlan`].
     #[pyo3(signature = (dead = false, older_than = None, holder = None))]
     fn plan(
         &self,
@@ -98,7 +98,7 @@ impl PyInventory {
     }
 }
 
-/// What `gc` would drop, until applied.
+/// What `gc` would release, until applied.
 #[pyclass(frozen, name = "GcPlan", module = "byref._native")]
 pub(crate) struct GcPlan {
     inner: Plan,
@@ -106,11 +106,11 @@ pub(crate) struct GcPlan {
 
 #[pymethods]
 impl GcPlan {
-    /// The references to drop: `(key, reference, holder tag, why)`.
+    /// The references to release: `(key, reference, holder tag, why)`.
     #[getter]
-    fn drops(&self) -> Vec<(String, String, String, String)> {
+    fn releases(&self) -> Vec<(String, String, String, String)> {
         self.inner
-            .drops
+            .releases
             .iter()
             .map(|d| {
                 (
@@ -155,7 +155,7 @@ pub(crate) fn take(
     Ok(PyInventory { inner })
 }
 
-/// Drops what `plan` lists from `store`; `(references, objects)` released.
+/// Releases what `plan` lists from `store`; `(references, objects)` released.
 pub(crate) fn apply(
     py: Python<'_>,
     store: Arc<dyn Store>,

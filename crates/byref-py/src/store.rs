@@ -233,7 +233,7 @@ impl PyStore {
     /// Fetches (and unless `verify=false`, verifies) the object `key`.
     fn get(&self, py: Python<'_>, key: &str) -> PyByrefResult<Frame> {
         let key = parse_key(key)?;
-        let object = block_on(py, self.opened.fetch(&key, None))?;
+        let object = block_on(py, self.opened.fetch(&key, None, None))?;
         Frame::new(py, &self.opened.url, &key, object)
     }
 
@@ -244,7 +244,7 @@ impl PyStore {
             .map(|key| parse_key(key))
             .collect::<PyByrefResult<Vec<_>>>()?;
         let opened = &self.opened;
-        let fetches = stream::iter(keys.iter().map(|key| opened.fetch(key, None)));
+        let fetches = stream::iter(keys.iter().map(|key| opened.fetch(key, None, None)));
         let objects: Vec<Object> = block_on(py, fetches.buffered(IN_FLIGHT).try_collect())?;
         keys.iter()
             .zip(objects)
@@ -257,7 +257,7 @@ impl PyStore {
         let key = parse_key(key)?;
         let opened = self.opened.clone();
         Ok(awaitable(py, async move {
-            let object = opened.fetch(&key, None).await?;
+            let object = opened.fetch(&key, None, None).await?;
             Ok(Fetched {
                 url: opened.url.clone(),
                 key,
@@ -272,7 +272,8 @@ impl PyStore {
         Ok(block_on(py, self.opened.store.head(&key))?.is_some())
     }
 
-    /// Drops one reference to `key`; returns whether that deleted the object.
+    /// Releases one reference to `key` (ProxyStore's name for it: evict); returns whether
+    /// that deleted the object.
     fn evict(&self, py: Python<'_>, key: &str) -> PyByrefResult<bool> {
         let key = parse_key(key)?;
         Ok(block_on(
@@ -288,7 +289,7 @@ impl PyStore {
         inventory::take(py, self.opened.store.clone(), kinds)
     }
 
-    /// Drops what `plan` lists; `(references, objects)` released.
+    /// Releases what `plan` lists; `(references, objects)` released.
     fn gc(&self, py: Python<'_>, plan: &GcPlan) -> PyByrefResult<(u64, u64)> {
         inventory::apply(py, self.opened.store.clone(), plan)
     }

@@ -111,12 +111,12 @@ impl DiskTier {
         Ok(!existed)
     }
 
-    /// Drops a reference (any one if `reference` is `None`); whether that deleted the object.
+    /// Releases a reference (any one if `reference` is `None`); whether that deleted the object.
     pub(crate) async fn release(&self, key: &Key, reference: Option<&RefId>) -> Result<bool> {
         let len = self.files.head(key).await?;
         let deleted = self.files.release(key, reference).await?;
         if deleted {
-            self.forget(key, len.unwrap_or(0));
+            self.deleted(key, len.unwrap_or(0));
         }
         Ok(deleted)
     }
@@ -127,9 +127,9 @@ impl DiskTier {
     }
 
     /// Deletes the object, all its references at once (its TTL has passed).
-    pub(crate) async fn remove(&self, key: &Key) -> Result<()> {
+    pub(crate) async fn delete(&self, key: &Key) -> Result<()> {
         let len = self.files.head(key).await?.unwrap_or(0);
-        // Each release drops one reference; the last deletes the file.
+        // Each release gives up one reference; the last deletes the file.
         loop {
             match self.files.release(key, None).await {
                 Ok(true) | Err(Error::NotFound { .. }) => break,
@@ -137,14 +137,15 @@ impl DiskTier {
                 Err(e) => return Err(e),
             }
         }
-        self.forget(key, len);
+        self.deleted(key, len);
         Ok(())
     }
 
-    fn forget(&self, key: &Key, len: u64) {
+    /// Counts out an object deleted from disk, and its expiry.
+    fn deleted(&self, key: &Key, len: u64) {
         self.used.fetch_sub(len, Ordering::Relaxed);
         self.objects.fetch_sub(1, Ordering::Relaxed);
-        self.expiry.forget(key);
+        self.expiry.remove(key);
     }
 
     /// Objects, and their bytes with the room reserved for bodies still arriving.

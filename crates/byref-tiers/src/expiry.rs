@@ -61,8 +61,8 @@ impl DiskExpiry {
         }
     }
 
-    /// Forgets the expiry of an object no longer on disk.
-    pub(crate) fn forget(&self, key: &Key) {
+    /// Removes the expiry of an object deleted from disk.
+    pub(crate) fn remove(&self, key: &Key) {
         if self.times().remove(key).is_some() {
             // Left behind, it would give a later object of equal data this one's expiry after
             // a restart. Failing to remove it fails nothing now: it is retried on the next one.
@@ -121,7 +121,7 @@ fn read_times(dir: &Path, disk: &FileStore) -> HashMap<Key, Instant> {
                 .parse()
                 .ok()?;
             let at = UNIX_EPOCH + Duration::from_millis(ms);
-            // Already past: due now, and the first sweep drops it.
+            // Already past: due now, and the first sweep deletes it.
             Some((key, now + at.duration_since(wall).unwrap_or_default()))
         })
         .collect()

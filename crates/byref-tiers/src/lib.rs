@@ -2,7 +2,7 @@
 //! one over QUIC.
 //!
 //! A put goes to memory while it fits and to disk after that ("spilling"); nothing is ever
-//! dropped to make room. When both tiers are full a put fails with `StoreFull`, and an
+//! deleted to make room. When both tiers are full a put fails with `StoreFull`, and an
 //! object leaves only when its last reference is released or its TTL passes. The disk tier
 //! is a byref file store (atomic writes, reference counts in the filesystem), so it survives
 //! restarts, TTLs included (one small file per object with a TTL); on a graceful shutdown
@@ -95,18 +95,18 @@ impl TieredStore {
         }
     }
 
-    /// Drops every object whose TTL has passed, with all its references.
+    /// Deletes every object whose TTL has passed, with all its references.
     pub async fn expire(&self) -> Result<()> {
         let now = Instant::now();
         self.memory.expire(now);
         for key in self.disk.due(now) {
             let _one_at_a_time = self.keys.lock(&key).await;
-            self.disk.remove(&key).await?;
+            self.disk.delete(&key).await?;
         }
         Ok(())
     }
 
-    /// Drops expired objects every 200 ms, for as long as the store lives (the task ends
+    /// Deletes expired objects every 200 ms, for as long as the store lives (the task ends
     /// with its last other holder).
     pub async fn expire_forever(self: Arc<Self>) {
         let store = Arc::downgrade(&self);

@@ -34,7 +34,7 @@ struct Contents {
     /// that put then lands in pages the daemon already has. Fresh pages cost the kernel a
     /// fault and zeroing each: measured over a veth pair, 17% of both cores went to them
     /// while the daemon took 1 GB puts, its largest cost. Counted in `used`, so the daemon
-    /// never holds more than its limit, and dropped when a put needs the room.
+    /// never holds more than its limit, and freed when a put needs the room.
     spare: Vec<u8>,
 }
 
@@ -72,7 +72,7 @@ impl Contents {
     /// way.
     fn make_room(&mut self, len: u64, limit: u64) -> bool {
         if self.used + len > limit {
-            self.drop_spare();
+            self.free_spare();
         }
         let fits = self.used + len <= limit;
         if fits {
@@ -81,14 +81,14 @@ impl Contents {
         fits
     }
 
-    fn drop_spare(&mut self) {
+    fn free_spare(&mut self) {
         self.used -= self.spare.capacity() as u64;
         self.spare = Vec::new();
     }
 
-    /// Takes the object out, and keeps its buffer as the spare if nobody else holds it (a
+    /// Deletes the object, and keeps its buffer as the spare if nobody else holds it (a
     /// response still sending it) and it is large enough to be worth it.
-    fn remove(&mut self, key: &Key) {
+    fn delete(&mut self, key: &Key) {
         let Some(entry) = self.objects.remove(key) else {
             return;
         };
@@ -100,7 +100,7 @@ impl Contents {
         if buffer.capacity() < SPARE_MIN {
             return;
         }
-        self.drop_spare();
+        self.free_spare();
         self.used += buffer.capacity() as u64;
         self.spare = buffer;
     }
@@ -198,7 +198,7 @@ impl MemoryTier {
         Ok(took_reserved)
     }
 
-    /// Drops a reference (any one if `reference` is `None`); `None` if the object is not
+    /// Releases a reference (any one if `reference` is `None`); `None` if the object is not
     /// here, else whether that was its last (and it is gone).
     pub(crate) fn release(
         &self,
@@ -213,12 +213,12 @@ impl MemoryTier {
             Err(e) => return Some(Err(e)),
         };
         if last {
-            contents.remove(key);
+            contents.delete(key);
         }
         Some(Ok(last))
     }
 
-    /// Drops every object whose TTL has passed by `now`, with all its references.
+    /// Deletes every object whose TTL has passed by `now`, with all its references.
     pub(crate) fn expire(&self, now: Instant) {
         let mut contents = self.contents();
         let mut freed = 0;
@@ -235,7 +235,7 @@ impl MemoryTier {
     /// Takes every object out (to be written to disk on shutdown), and the spare with them.
     pub(crate) fn take_all(&self) -> HashMap<Key, Entry> {
         let mut contents = self.contents();
-        contents.drop_spare();
+        contents.free_spare();
         let objects = std::mem::take(&mut contents.objects);
         contents.used -= objects.values().map(|e| e.data.len() as u64).sum::<u64>();
         objects

@@ -127,7 +127,7 @@ impl ObjectCache {
         true
     }
 
-    /// Forgets `key`, so this process sees an evicted object as gone.
+    /// Removes `key`, so this process sees a deleted object as gone.
     pub fn remove(&self, key: &Key) {
         let mut lru = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((data, last)) = lru.entries.remove(key) {

@@ -120,7 +120,7 @@ fn frame_kind(head: &[u8]) -> &'static str {
     crate::Encoding::of_head(head).map_or("unknown", crate::Encoding::name)
 }
 
-/// What `gc` drops.
+/// What `gc` releases.
 #[derive(Debug, Clone, Default)]
 pub struct GcOptions {
     /// References of holders that are gone: processes that exited or were killed on this
@@ -132,9 +132,9 @@ pub struct GcOptions {
     pub holder: Option<HolderTag>,
 }
 
-/// One reference `gc` drops, and why.
+/// One reference `gc` releases, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Drop {
+pub struct Release {
     /// The object.
     pub key: Key,
     /// The reference.
@@ -146,8 +146,8 @@ pub struct Drop {
 /// What `gc` would do.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
-    /// The references to drop.
-    pub drops: Vec<Drop>,
+    /// The references to release.
+    pub releases: Vec<Release>,
     /// Objects that would go with their last reference.
     pub objects: u64,
     /// Their bytes.
@@ -191,7 +191,7 @@ impl Inventory {
         }
     }
 
-    /// What `gc` would drop under `options`: references first, then the records of holders
+    /// What `gc` would release under `options`: references first, then the records of holders
     /// that are gone and hold nothing more.
     pub fn plan(&self, options: &GcOptions) -> Plan {
         let now = unix_now();
@@ -207,7 +207,7 @@ impl Inventory {
             for reference in &listed.references {
                 match self.verdict(reference, options, now) {
                     Ok(Some(why)) => {
-                        plan.drops.push(Drop {
+                        plan.releases.push(Release {
                             key: listed.key,
                             reference: *reference,
                             why,
@@ -249,7 +249,7 @@ impl Inventory {
                     None => None,
                 };
                 if let Some(why) = why {
-                    plan.drops.push(Drop {
+                    plan.releases.push(Release {
                         key: listed.key,
                         reference: *reference,
                         why: format!("holder record: {why}"),
@@ -265,9 +265,10 @@ impl Inventory {
     }
 }
 
-/// Carries out `plan`: drops its references (those released meanwhile are skipped).
+/// Carries out `plan`: releases its references (those released meanwhile are skipped).
 pub async fn apply(store: &dyn Store, plan: &Plan) -> Result<Released> {
-    let references: Vec<(Key, RefId)> = plan.drops.iter().map(|d| (d.key, d.reference)).collect();
+    let references: Vec<(Key, RefId)> =
+        plan.releases.iter().map(|d| (d.key, d.reference)).collect();
     release_all(store, &references).await
 }
 
@@ -325,19 +326,23 @@ mod tests {
         });
         // Only the orphan past its grace: not the fresh one (its record may be on its way),
         // the live holder's, or a plain put's.
-        assert_eq!(plan.drops.len(), 1, "{plan:?}");
-        assert_eq!(plan.drops[0].reference.holder(), closed);
+        assert_eq!(plan.releases.len(), 1, "{plan:?}");
+        assert_eq!(plan.releases[0].reference.holder(), closed);
         assert_eq!(plan.objects, 0);
         let aged = inventory.plan(&GcOptions {
             older_than: Some(Duration::from_secs(60)),
             ..GcOptions::default()
         });
-        assert_eq!(aged.drops.len(), 3);
+        assert_eq!(aged.releases.len(), 3);
         let all = inventory.plan(&GcOptions {
             holder: Some(live.tag()),
             ..GcOptions::default()
         });
-        assert_eq!(all.drops.len(), 2, "its reference and its record: {all:?}");
+        assert_eq!(
+            all.releases.len(),
+            2,
+            "its reference and its record: {all:?}"
+        );
         apply(store.as_ref(), &plan).await.unwrap();
         let left = store.list().await.unwrap();
         assert_eq!(left.iter().map(|l| l.references.len()).sum::<usize>(), 4);
@@ -370,7 +375,7 @@ mod tests {
             ..GcOptions::default()
         });
         assert!(
-            plan.drops.iter().all(|d| d.key != data),
+            plan.releases.iter().all(|d| d.key != data),
             "the live holder's object would go: {plan:?}"
         );
         // Once the holder holds nothing, the forgery is what goes, not the holder's record.
@@ -382,8 +387,8 @@ mod tests {
             dead: true,
             ..GcOptions::default()
         });
-        let dropped: Vec<Key> = plan.drops.iter().map(|d| d.key).collect();
-        assert_eq!(dropped, vec![forged_key], "{plan:?}");
+        let released: Vec<Key> = plan.releases.iter().map(|d| d.key).collect();
+        assert_eq!(released, vec![forged_key], "{plan:?}");
     }
 
     #[tokio::test]

@@ -227,10 +227,10 @@ mod tests {
         *bytes.last_mut().unwrap() ^= 1;
         std::fs::write(&path, bytes).unwrap();
         for _ in 0..2 {
-            trusting.fetch(&key, None).await.unwrap();
+            trusting.fetch(&key, None, None).await.unwrap();
         }
         let checking = super::open(&format!("{url}?verify=true")).unwrap();
-        let err = checking.fetch(&key, None).await.unwrap_err();
+        let err = checking.fetch(&key, None, None).await.unwrap_err();
         assert!(matches!(err, super::Error::Integrity { .. }), "{err}");
     }
 

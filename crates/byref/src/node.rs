@@ -23,7 +23,7 @@ pub(crate) fn node_cache() -> Option<&'static NodeCache> {
 /// A cache that cannot take it (a full filesystem) costs a private fetch and a warning,
 /// never an error. Bytes that fail the check on entry are fetched again, privately and
 /// verified: a damaged transfer heals, a store that holds other bytes is an error.
-pub(crate) async fn fetch(
+pub(crate) async fn get_once_per_node(
     opened: &Opened,
     node: &'static NodeCache,
     key: &Key,

@@ -1,4 +1,4 @@
-//! The one way a handle becomes bytes: the store opened for it, then [`Opened::fetch_held`]
+//! The one way a handle becomes bytes: the store opened for it, then [`Opened::fetch`]
 //! (same-host mapping, node cache, process cache, fetch; each checked as it says), then the
 //! release of an `evict=True` handle's reference. Bindings call this and decide nothing.
 
@@ -6,7 +6,7 @@ use crate::{Error, Handle, Key, Object, Opened, RefId, Result, Store, StoreExt, 
 #[cfg(feature = "fs")]
 use crate::{is_local, node};
 
-/// Drops one reference to `key` ([`Store::release`]): the one way byref releases, so that an
+/// Releases one reference to `key` ([`Store::release`]): the one way byref releases, so that an
 /// object deleted is gone from this process's cache too, whoever released it (a resolve of
 /// an `evict=True` handle, an explicit evict, a holder's release).
 pub async fn release(store: &dyn Store, key: &Key, reference: Option<&RefId>) -> Result<bool> {
@@ -23,7 +23,7 @@ pub async fn release(store: &dyn Store, key: &Key, reference: Option<&RefId>) ->
 pub async fn resolve(opened: &Opened, handle: &Handle) -> Result<Object> {
     let key = &handle.key;
     let object = opened
-        .fetch_held(key, Some(handle.len), handle.evict.as_ref())
+        .fetch(key, Some(handle.len), handle.evict.as_ref())
         .await?;
     if let Some(reference) = &handle.evict {
         match release(opened.store.as_ref(), key, Some(reference)).await {
@@ -48,13 +48,10 @@ impl Opened {
     /// (`BYREF_NODE_CACHE`): one fetch per machine, one copy mapped by every process. Before
     /// either, a server on this host that keeps the object in a file has it mapped from there
     /// ([`StoreExt::map_local`]): no transfer at all.
-    pub async fn fetch(&self, key: &Key, expected: Option<u64>) -> Result<Object> {
-        self.fetch_held(key, expected, None).await
-    }
-
-    /// [`Opened::fetch`], through the reference `held` that the caller holds (an
-    /// `evict=True` handle's), which spares a file store the lookup of the key.
-    pub async fn fetch_held(
+    ///
+    /// `held` is a reference the caller holds (an `evict=True` handle's), which spares a
+    /// file store the lookup of the key.
+    pub async fn fetch(
         &self,
         key: &Key,
         expected: Option<u64>,
@@ -69,7 +66,7 @@ impl Opened {
         if !is_local(self.url.split("://").next().unwrap_or_default())
             && let Some(node) = node::node_cache()
         {
-            return node::fetch(self, node, key, expected).await;
+            return node::get_once_per_node(self, node, key, expected).await;
         }
         let cache = cache::process_cache();
         if let Some(data) = cache.get(key) {

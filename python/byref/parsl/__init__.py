@@ -17,9 +17,9 @@ content, and a worker that lacks a module raises :class:`byref.WorkerImportError
 Errors raised here are also Parsl's own types (:mod:`byref.parsl.errors`).
 """
 
-from ..arguments import DEFAULT_THRESHOLD, Policy
 from . import errors, memo, remote_only
-from .decorator import proxy_args
+from .apps import proxy_args
+from .arguments import DEFAULT_THRESHOLD, Policy
 from .serializer import ByrefCallableSerializer, ByrefSerializer, install, uninstall
 
 __all__ = [

@@ -1,4 +1,6 @@
-"""What Parsl must see as it is: futures and files, which it tracks as dependencies."""
+"""Which arguments travel by reference under Parsl: :mod:`byref.arguments` re-exported, and a
+policy that leaves alone what Parsl must see as it is (futures and files, which it tracks as
+dependencies)."""
 
 from __future__ import annotations
 
@@ -15,3 +17,6 @@ DEPENDENCIES = (Future, File)
 def parsl_policy(threshold: int = DEFAULT_THRESHOLD, types: tuple[type, ...] = ()) -> Policy:
     """A :class:`byref.arguments.Policy` that leaves Parsl's dependencies alone."""
     return Policy(threshold, tuple(types), keep=DEPENDENCIES)
+
+
+__all__ = ["DEFAULT_THRESHOLD", "DEPENDENCIES", "Policy", "parsl_policy"]

@@ -1,7 +1,9 @@
-"""byref's errors, as Parsl's own types too: code that catches Parsl's exceptions catches these.
+"""byref's errors as a Parsl user meets them: :mod:`byref.errors` re-exported, with the three
+that cross Parsl's serialization also of Parsl's own types, so that code catching Parsl's
+exceptions catches these.
 
-Each is still a :class:`byref.ByrefError` (the first base, whose message is the one shown) and
-pickles with standard types: a message string and two string attributes.
+Each of those is still a :class:`byref.ByrefError` (the first base, whose message is the one
+shown) and pickles with standard types: a message string and two string attributes.
 """
 
 from __future__ import annotations
@@ -9,6 +11,17 @@ from __future__ import annotations
 from parsl.serialize import errors as parsl_errors
 
 from .. import errors
+from ..errors import (
+    AuthenticationError,
+    BackendError,
+    ByrefError,
+    ConfigError,
+    DeserializationError,
+    HandleError,
+    IntegrityError,
+    ObjectNotFound,
+    StoreFull,
+)
 
 _TROUBLESHOOTING = "https://parsl.readthedocs.io/en/latest/faq.html#addressing-serializationerror"
 
@@ -53,4 +66,17 @@ class RemoteOnlyError(errors.WorkerImportError, parsl_errors.DeserializationErro
         self.remote_traceback = remote_traceback
 
 
-__all__ = ["RemoteOnlyError", "SerializationError", "WorkerImportError"]
+__all__ = [
+    "AuthenticationError",
+    "BackendError",
+    "ByrefError",
+    "ConfigError",
+    "DeserializationError",
+    "HandleError",
+    "IntegrityError",
+    "ObjectNotFound",
+    "RemoteOnlyError",
+    "SerializationError",
+    "StoreFull",
+    "WorkerImportError",
+]

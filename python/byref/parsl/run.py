@@ -4,7 +4,7 @@ The decorator and the serializer plugin store a run's arguments (and, with
 ``results=True``, the workers store its results) on behalf of one :class:`ProcessLifetime`
 per store, made at the run's first task and closed when its DataFlowKernel cleans up (at the
 end of ``with parsl.load(config):``, or at exit). If the submitting process is killed
-instead, ``byref gc --dead`` on its host drops all of it, the workers' results included:
+instead, ``byref gc --dead`` on its host releases all of it, the workers' results included:
 they carry the run's holder tag.
 """
 
@@ -60,7 +60,7 @@ def _close(url: str, lifetime: ProcessLifetime, sweep: bool) -> None:
         lifetime.close(sweep=sweep)
     except ByrefError as e:
         # A store gone before the run's end (a daemon stopped): the cleanup goes on, and
-        # `byref gc --dead` drops what the run held once the store is back.
+        # `byref gc --dead` releases what the run held once the store is back.
         warnings.warn(
             f"byref: the Parsl run's objects in {url} were not released: {e}", stacklevel=2
         )

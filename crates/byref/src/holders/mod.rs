@@ -11,7 +11,7 @@
 //! - `lease`: until a time, which can be extended; reaped once past it.
 //!
 //! Plain puts are held by nobody in particular ([`HolderTag::NOBODY`]): they stay until
-//! evicted or collected by age, and cost no record.
+//! released (`evict`) or collected by age, and cost no record.
 
 pub mod adopt;
 
@@ -91,7 +91,7 @@ pub struct HolderRecord {
 pub enum Liveness {
     /// It does.
     Alive,
-    /// It is gone, and why: its references may be dropped.
+    /// It is gone, and why: its references may be released.
     Gone(String),
     /// It cannot be checked from here (another host), and why: its references stay.
     Unknown(String),
@@ -198,7 +198,7 @@ pub struct Holder {
 /// What closing a holder released.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Released {
-    /// References dropped.
+    /// References released.
     pub references: u64,
     /// Objects deleted with their last reference.
     pub objects: u64,

@@ -2,13 +2,13 @@
 
 use byref_core::{Object, check_range};
 
-use super::{Command, Failure, Reply, fetch};
+use super::{Command, Failure, Reply, stored_object};
 use crate::protocol::GetRange;
 use crate::server::Server;
 
 impl Command for GetRange {
     async fn apply(self, server: &Server, _: &mut quinn::RecvStream) -> Result<Reply, Failure> {
-        let object = fetch(server, &self.key).await?;
+        let object = stored_object(server, &self.key).await?;
         check_range(
             server.store.url(),
             &self.key,

@@ -63,8 +63,8 @@ pub(super) async fn apply(
     }
 }
 
-/// Fetches `key` for a `GET` or `GET_RANGE`, counting a miss.
-async fn fetch(server: &Server, key: &byref_core::Key) -> Result<Object, Failure> {
+/// The object a `GET` or `GET_RANGE` asks for, counting a miss.
+async fn stored_object(server: &Server, key: &byref_core::Key) -> Result<Object, Failure> {
     server.store.get(key).await.map_err(|e| {
         if matches!(e, Error::NotFound { .. }) {
             server.metrics.miss();

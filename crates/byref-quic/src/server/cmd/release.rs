@@ -1,4 +1,4 @@
-//! `RELEASE`: drop a reference (any one without it); answers 1 if the object went.
+//! `RELEASE`: release a reference (any one without it); answers 1 if the object went.
 
 use super::{Command, Failure, Reply};
 use crate::protocol::Release;
