@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import shutil
 import tempfile
 import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -162,6 +164,24 @@ def test_resolve_is_resolved_extract(store: byref.Store) -> None:
     assert byref.is_resolved(p)
     assert byref.extract(p) == {"k": "v"} and type(byref.extract(p)) is dict
     assert byref.handle_of(p).url == store.url
+
+
+def test_a_proxy_in_its_own_target_is_collected(store: byref.Store) -> None:
+    """A proxy's state is native: the collector must still see through it, or a target that
+    holds its own proxy (a list appended to while proxied) would never be freed."""
+    target: list[object] = []
+    p = store.proxy(target)
+    target.append(p)
+    seen = weakref.ref(p)
+    del p, target
+    gc.collect()
+    assert seen() is None
+
+
+def test_a_proxy_of_none_holds_none(store: byref.Store) -> None:
+    p = store.proxy(None)
+    assert byref.is_resolved(p) and byref.extract(p) is None
+    assert byref.extract(pickle.loads(pickle.dumps(p))) is None
 
 
 def test_the_producer_keeps_its_value_without_a_fetch(store: byref.Store) -> None:

@@ -46,10 +46,10 @@ class ByrefProxy(byref.Proxy):
             cls = _with_methods.setdefault(
                 methods, type("ByrefProxy", bases, {"__slots__": ()})
             )
-        return byref.Proxy.__new__(cls)
+        return byref.Proxy.__new__(cls, b"", wrapped)
 
     def __init__(self, wrapped):
-        byref.Proxy.__init__(self, b"", wrapped)
+        pass  # made whole by __new__ (a byref proxy's state is its native base's)
 
 
 _with_methods = {}

@@ -1,15 +1,18 @@
 """Type stubs for byref's Rust extension module."""
 
 from collections.abc import Awaitable, Sequence
-from typing import Self, final
+from typing import Any, Self, final
 
 from typing_extensions import Buffer as _BufferProtocol
+from typing_extensions import disjoint_base
 
 __all__ = [
     "CLOUDPICKLE",
     "DEFAULT_PROXY_THRESHOLD",
+    "INLINE_MAX",
     "PICKLE5",
     "RAW",
+    "UNRESOLVED",
     "Buffer",
     "Frame",
     "GcPlan",
@@ -21,17 +24,20 @@ __all__ = [
     "Store",
     "__version__",
     "adopt",
+    "class_name",
     "close_peers",
     "default_url",
     "get_file",
     "key_of",
     "parse_size",
     "put_file",
+    "reduce_handle",
     "resolve",
     "resolve_async",
     "serve",
     "stat",
     "status",
+    "target_of",
 ]
 
 __version__: str
@@ -189,11 +195,35 @@ class GcPlan:
     @property
     def unknown(self) -> dict[str, int]: ...
 
+@disjoint_base
 class ProxyBase:
-    """Native base of ``byref.Proxy``: lends it the target's buffer protocol."""
+    """Native base of ``byref.Proxy``: its state, and the target's buffer protocol."""
 
-    def __new__(cls, *_args: object, **_kwargs: object) -> Self: ...
+    def __new__(cls, handle: bytes, *target: object, kind: str | None = None) -> Self: ...
     def __buffer__(self, flags: int, /) -> memoryview: ...
+    @property
+    def _byref_handle(self) -> bytes: ...
+    @property
+    def _byref_target(self) -> Any: ...
+    @property
+    def _byref_kind(self) -> str | None: ...
+    @property
+    def _byref_lock(self) -> Any: ...
+    @property
+    def _byref_owns_handle(self) -> bool: ...
+    def _byref_adopt(self, target: Any) -> Any: ...
+    def _byref_hand_on_once(self) -> None: ...
+    def _byref_restored(self, handle: bytes, kind: str | None, owns: bool) -> None: ...
+    def __reduce_ex__(self, protocol: object, /) -> tuple[Any, tuple[Any, ...]]: ...
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]: ...
+
+UNRESOLVED: object
+
+def target_of(proxy: ProxyBase) -> Any: ...
+def class_name(cls: type) -> str | None: ...
+def reduce_handle(handle: bytes, kind: str | None, methods: int) -> tuple[Any, tuple[Any, ...]]: ...
+
+INLINE_MAX: int
 
 def resolve(handle: bytes) -> Frame: ...
 def resolve_async(handle: bytes) -> Awaitable[Frame]: ...

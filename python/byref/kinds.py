@@ -7,11 +7,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from . import _native
 
-def class_name(cls: type) -> str | None:
-    """``module:qualname`` when that finds ``cls`` again, else None."""
-    name = f"{cls.__module__}:{cls.__qualname__}"
-    return name if "<" not in name else None
+#: ``module:qualname`` of a class when that finds it again, else None (native: a proxy made
+#: with its target names the target's class there too).
+class_name = _native.class_name
 
 
 # The classes proxies most often stand for: a pickled proxy carries the class's index here

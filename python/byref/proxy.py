@@ -16,14 +16,12 @@ from __future__ import annotations
 import copy
 import math
 import operator
-import threading
 import weakref
 from typing import Any
 
 from . import _native
 from .forwarding import CALL, MIXINS, forward_operators, optional_methods_of
 from .kinds import class_name, find_class, kind_name
-from .pickling import reduce_handle, reduce_value
 from .resolution import UNRESOLVED, is_proxy, target_of, unwrap
 from .serialize import loads
 
@@ -109,49 +107,16 @@ class Proxy(_native.ProxyBase):
     docstring and the README).
     """
 
-    __slots__ = (
-        "__weakref__",
-        "_byref_handle",
-        "_byref_kind",
-        "_byref_lock",
-        "_byref_owns_handle",
-        "_byref_target",
-    )
+    # Its state (handle, target, the target's class name, its lock) is the native base's:
+    # ``Proxy(handle)``, ``Proxy(handle, target)`` or ``Proxy(handle, kind="module:qualname")``.
+    __slots__ = ()
 
     #: The optional special methods this class defines (see `OPTIONAL_METHODS`).
     _byref_optional_methods = 0
 
-    def __init__(self, handle: bytes, target: Any = UNRESOLVED, kind: str | None = None) -> None:
-        object.__setattr__(self, "_byref_handle", handle)
-        object.__setattr__(self, "_byref_target", target)
-        # The target's class, by name: pickled along, so that `isinstance` checks (Parsl makes
-        # some on every result) answer without fetching the target.
-        if kind is None and target is not UNRESOLVED:
-            kind = class_name(type(target))
-        object.__setattr__(self, "_byref_kind", kind)
-        # Reentrant: pickling a target that contains its own proxy must fail, not hang.
-        object.__setattr__(self, "_byref_lock", threading.RLock())
-        # Whether pickling may hand on `handle` itself: true for a proxy made here with its
-        # target (store.proxy) until a handle released on resolve has been handed on once.
-        object.__setattr__(self, "_byref_owns_handle", target is not UNRESOLVED)
-
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         _take_from_target(cls)
-
-    def __reduce_ex__(self, protocol: Any) -> tuple[Any, tuple[Any, ...]]:
-        get = object.__getattribute__
-        with get(self, "_byref_lock"):
-            handle = get(self, "_byref_handle")
-            target = get(self, "_byref_target")
-            if target is UNRESOLVED:
-                return reduce_handle(
-                    _p, handle, get(self, "_byref_kind"), self._byref_optional_methods
-                )
-            return reduce_value(self, target, protocol, _p, _inline)
-
-    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        return self.__reduce_ex__(None)
 
     def __copy__(self) -> Any:
         return copy.copy(target_of(self))

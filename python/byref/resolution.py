@@ -1,4 +1,8 @@
-"""Resolving a proxy: its target fetched and unpickled on first use, once, under its lock."""
+"""Resolving a proxy: its target fetched and unpickled on first use, once, under its lock.
+
+The way there is native (:func:`target_of`, ``crates/byref-py/src/proxy/``): a resolved
+proxy's target costs no Python frame, and a plain pickle is unpickled there; what it cannot
+unpickle itself it hands to :func:`adopt`."""
 
 from __future__ import annotations
 
@@ -9,7 +13,11 @@ from .errors import BackendError
 from .serialize import loads
 
 #: A proxy's target before it is fetched.
-UNRESOLVED: Any = object()
+UNRESOLVED: Any = _native.UNRESOLVED
+
+#: The proxy's target, fetching and unpickling it on first use (once, under the proxy's lock:
+#: threads touching one proxy fetch it once; an evict=True proxy can be fetched only once).
+target_of = _native.target_of
 
 
 def label(handle: bytes) -> str:
@@ -27,25 +35,6 @@ def unwrap(obj: Any) -> Any:
     return target_of(obj) if is_proxy(obj) else obj
 
 
-def target_of(proxy: _native.ProxyBase) -> Any:
-    """The proxy's target, fetching and unpickling it on first use."""
-    target = object.__getattribute__(proxy, "_byref_target")
-    if target is not UNRESOLVED:
-        return target
-    # One lock per proxy: threads touching the same proxy fetch it once (an evict=True
-    # proxy can only be fetched once); threads with different proxies never wait on each other.
-    with object.__getattribute__(proxy, "_byref_lock"):
-        target = object.__getattribute__(proxy, "_byref_target")
-        if target is UNRESOLVED:
-            handle = object.__getattribute__(proxy, "_byref_handle")
-            try:
-                frame = _native.resolve(handle)
-            except BackendError as e:
-                raise naming_object(e, handle) from None
-            target = adopt(proxy, frame)
-    return target
-
-
 def naming_object(error: BackendError, handle: bytes) -> BackendError:
     """``error`` naming the object too: the backend's message names only the store."""
     return type(error)(f"{error} (resolving {_native.Handle.decode(handle).key})")
@@ -56,8 +45,5 @@ def adopt(proxy: _native.ProxyBase, frame: _native.Frame) -> Any:
     the proxy's lock held, while it is unresolved."""
     handle = object.__getattribute__(proxy, "_byref_handle")
     target = loads(frame.encoding, frame.stream, frame.buffers, lambda: label(handle))
-    object.__setattr__(proxy, "_byref_target", target)
-    # A fetched proxy's handle may have been released by this very resolve, and is the
-    # sender's to hand on in any case: from now on this proxy travels as its value.
-    object.__setattr__(proxy, "_byref_owns_handle", False)
-    return target
+    # From now on the proxy travels as its value.
+    return _native.ProxyBase._byref_adopt(proxy, target)

@@ -33,6 +33,13 @@ pub(crate) struct Frame {
 }
 
 impl Frame {
+    /// The stream, if it is a pickle with nothing out of band: `pickle.loads` alone
+    /// rebuilds it.
+    pub(crate) fn plain_stream(&self) -> Option<&Py<Buffer>> {
+        (self.encoding == Encoding::Pickle5 as u8 && self.buffers.is_empty())
+            .then_some(&self.stream)
+    }
+
     fn new(py: Python<'_>, store: &str, key: &Key, object: Object) -> PyByrefResult<Self> {
         let layout = Layout::parse(object.as_slice(), store, key)?;
         let region = Arc::new(Region::new(object));

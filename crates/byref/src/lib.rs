@@ -34,6 +34,7 @@ mod node;
 mod resolve;
 pub mod threshold;
 pub mod transfer;
+pub mod travel;
 
 pub use resolve::{release, resolve};
 pub use threshold::{DEFAULT_PROXY_THRESHOLD, proxy_threshold};

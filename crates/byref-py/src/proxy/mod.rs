@@ -1,0 +1,289 @@
+//! The native base of `byref.Proxy`: a proxy's state, its constructor, the way to its target,
+//! and the one protocol Python 3.11 classes cannot offer.
+//!
+//! The state lives here, not in Python slots, so that making a proxy and reaching a resolved
+//! proxy's target cost no Python frame (a small value's round trip is mostly such steps).
+//! What a proxy pickles as is decided in Python (`byref.pickling`); resolving is the one
+//! resolve pipeline (`byref::resolve`), its value unpickled as `byref.serialize` would.
+//!
+//! A class written in Python gets the buffer protocol only from 3.12 (`__buffer__`); so that
+//! `memoryview(proxy)` works on 3.11 too, this class's buffer slot resolves the proxy and
+//! hands out its target's buffer.
+#![allow(unsafe_code)]
+
+use std::ffi::c_int;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyString, PyTuple, PyType};
+use pyo3::{PyTraverseError, PyVisit, ffi};
+
+pub(crate) mod pickle;
+
+use crate::errors::BackendError;
+use crate::store::resolve;
+
+/// A proxy's target before it is fetched (`byref.resolution.UNRESOLVED`).
+static UNRESOLVED: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// The sentinel for "no target yet", made once.
+pub(crate) fn unresolved(py: Python<'_>) -> &Py<PyAny> {
+    UNRESOLVED.get_or_init(py, || {
+        py.get_type::<pyo3::types::PyAny>()
+            .call0()
+            .expect("object() does not fail")
+            .unbind()
+    })
+}
+
+/// Base class of `byref.Proxy`: a handle, and the target once given or fetched.
+#[pyclass(subclass, frozen, weakref, module = "byref._native")]
+pub(crate) struct ProxyBase {
+    /// What it pickles as while unresolved or unchanged; replaced when a changed value is
+    /// stored again.
+    handle: Mutex<Py<PyBytes>>,
+    /// The target, once given (`store.proxy`) or fetched; `None` before. Only ever set, except
+    /// by the garbage collector breaking a cycle.
+    target: Mutex<Option<Py<PyAny>>>,
+    /// The target's class as `module:qualname`, pickled along so that `isinstance` (Parsl
+    /// makes such checks on every result) answers without fetching.
+    kind: Mutex<Option<Py<PyString>>>,
+    /// Whether pickling may hand on `handle` itself: true for a proxy made here with its
+    /// target until a handle released on resolve has been handed on once.
+    owns_handle: AtomicBool,
+    /// Held while resolving or pickling: threads touching one proxy fetch it once (an
+    /// `evict=True` proxy can be fetched only once). Reentrant, so that pickling a target that
+    /// contains its own proxy fails rather than hangs.
+    lock: Py<PyAny>,
+}
+
+/// Locks one of a proxy's fields. No section calls into Python, so none waits on the GIL.
+fn field<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// `module:qualname` of `cls` when that finds it again (no `<locals>`), else `None`.
+#[pyfunction]
+pub(crate) fn class_name(cls: &Bound<'_, PyType>) -> PyResult<Option<String>> {
+    let module = cls.getattr(pyo3::intern!(cls.py(), "__module__"))?;
+    let name = format!("{module}:{}", cls.qualname()?);
+    Ok((!name.contains('<')).then_some(name))
+}
+
+impl ProxyBase {
+    pub(crate) fn target(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        field(&self.target).as_ref().map(|t| t.clone_ref(py))
+    }
+
+    /// Makes `target` the proxy's: from now on it travels as its value (a fetched proxy's
+    /// handle may have been released by this very resolve, and is the sender's in any case).
+    fn set_target(&self, target: &Bound<'_, PyAny>) -> Py<PyAny> {
+        *field(&self.target) = Some(target.clone().unbind());
+        self.owns_handle.store(false, Ordering::Release);
+        target.clone().unbind()
+    }
+}
+
+#[pymethods]
+impl ProxyBase {
+    /// A proxy of the object stored under `handle`; `target` is that object itself when the
+    /// caller has it (it then travels as its value), and `kind` its class's name otherwise.
+    #[new]
+    #[pyo3(signature = (handle, *target, kind = None))]
+    fn new(
+        handle: Bound<'_, PyBytes>,
+        target: &Bound<'_, PyTuple>,
+        kind: Option<Bound<'_, PyString>>,
+    ) -> PyResult<Self> {
+        let py = handle.py();
+        let target = match target.len() {
+            0 => None,
+            1 => Some(target.get_item(0)?),
+            n => {
+                return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                    "a proxy takes a handle and at most one target, not {n}"
+                )));
+            }
+        }
+        .filter(|t| !t.is(unresolved(py)));
+        let kind = match (kind, &target) {
+            (Some(kind), _) => Some(kind.unbind()),
+            (None, Some(target)) => {
+                class_name(&target.get_type())?.map(|name| PyString::new(py, &name).unbind())
+            }
+            (None, None) => None,
+        };
+        static RLOCK: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        let lock = RLOCK.import(py, "threading", "RLock")?.call0()?.unbind();
+        Ok(ProxyBase {
+            handle: Mutex::new(handle.unbind()),
+            owns_handle: AtomicBool::new(target.is_some()),
+            target: Mutex::new(target.map(Bound::unbind)),
+            kind: Mutex::new(kind),
+            lock,
+        })
+    }
+
+    #[getter]
+    pub(crate) fn _byref_handle(&self, py: Python<'_>) -> Py<PyBytes> {
+        field(&self.handle).clone_ref(py)
+    }
+
+    /// The target, or `UNRESOLVED`.
+    #[getter]
+    fn _byref_target(&self, py: Python<'_>) -> Py<PyAny> {
+        self.target(py)
+            .unwrap_or_else(|| unresolved(py).clone_ref(py))
+    }
+
+    #[getter]
+    pub(crate) fn _byref_kind(&self, py: Python<'_>) -> Option<Py<PyString>> {
+        field(&self.kind).as_ref().map(|k| k.clone_ref(py))
+    }
+
+    #[getter]
+    fn _byref_lock(&self, py: Python<'_>) -> Py<PyAny> {
+        self.lock.clone_ref(py)
+    }
+
+    #[getter]
+    pub(crate) fn _byref_owns_handle(&self) -> bool {
+        self.owns_handle.load(Ordering::Acquire)
+    }
+
+    /// Makes `target`, fetched for this proxy, its target (with its lock held).
+    fn _byref_adopt(&self, target: &Bound<'_, PyAny>) -> Py<PyAny> {
+        self.set_target(target)
+    }
+
+    /// Its handle was handed on, and was one released on resolve: it goes only once.
+    pub(crate) fn _byref_hand_on_once(&self) {
+        self.owns_handle.store(false, Ordering::Release);
+    }
+
+    /// Its value was stored again, under `handle`, as a `kind`; `owns` as for a new proxy.
+    fn _byref_restored(
+        &self,
+        handle: Bound<'_, PyBytes>,
+        kind: Option<Bound<'_, PyString>>,
+        owns: bool,
+    ) {
+        *field(&self.handle) = handle.unbind();
+        *field(&self.kind) = kind.map(Bound::unbind);
+        self.owns_handle.store(owns, Ordering::Release);
+    }
+
+    fn __reduce_ex__<'py>(
+        slf: &Bound<'py, Self>,
+        protocol: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let _held = hold(slf.get().lock.bind(slf.py()))?;
+        pickle::reduce(slf, protocol)
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        Self::__reduce_ex__(slf, &slf.py().None().into_bound(slf.py()))
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        // Never blocks: a field is locked only for moments that run no Python, and so no
+        // collection.
+        if let Ok(target) = self.target.try_lock()
+            && let Some(target) = target.as_ref()
+        {
+            visit.call(target)?;
+        }
+        visit.call(&self.lock)
+    }
+
+    fn __clear__(&self) {
+        field(&self.target).take();
+    }
+
+    /// # Safety
+    /// Called by CPython with a valid `view` to fill.
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: c_int,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        let target = target_of(py, slf.as_any())?;
+        // The target fills the view and becomes its owner (`view->obj`), so releasing the view
+        // goes to the target's own release slot, not to ours.
+        // SAFETY: `view` is valid (CPython's contract) and `target` is a live object.
+        if unsafe { ffi::PyObject_GetBuffer(target.as_ptr(), view, flags) } == -1 {
+            return Err(PyErr::fetch(py));
+        }
+        Ok(())
+    }
+}
+
+/// The proxy's target, fetching and unpickling it on first use.
+#[pyfunction]
+pub(crate) fn target_of(py: Python<'_>, proxy: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    let base = proxy.cast::<ProxyBase>()?.get();
+    match base.target(py) {
+        Some(target) => Ok(target),
+        None => fetch_target(py, proxy, base),
+    }
+}
+
+/// Holds a proxy's lock until dropped.
+struct Held<'a, 'py>(&'a Bound<'py, PyAny>);
+
+/// Takes a proxy's `lock`, waiting with the GIL released (the lock's own `acquire`).
+fn hold<'a, 'py>(lock: &'a Bound<'py, PyAny>) -> PyResult<Held<'a, 'py>> {
+    lock.call_method0(pyo3::intern!(lock.py(), "acquire"))?;
+    Ok(Held(lock))
+}
+
+impl Drop for Held<'_, '_> {
+    fn drop(&mut self) {
+        // Releasing a lock this thread holds cannot fail.
+        let _ = self.0.call_method0(pyo3::intern!(self.0.py(), "release"));
+    }
+}
+
+/// Fetches and unpickles the target, once, under the proxy's lock.
+fn fetch_target(py: Python<'_>, proxy: &Bound<'_, PyAny>, base: &ProxyBase) -> PyResult<Py<PyAny>> {
+    let _held = hold(base.lock.bind(py))?;
+    if let Some(target) = base.target(py) {
+        return Ok(target);
+    }
+    static RESOLUTION: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+    let resolution = RESOLUTION
+        .get_or_try_init(py, || py.import("byref.resolution").map(Bound::unbind))?
+        .bind(py);
+    let handle = base._byref_handle(py);
+    let frame = match resolve(py, handle.as_bytes(py)) {
+        Ok(frame) => frame,
+        Err(e) => {
+            let error = PyErr::from(e);
+            if !error.is_instance_of::<BackendError>(py) {
+                return Err(error);
+            }
+            // The backend's message names only the store: the object is named too.
+            let named = resolution.call_method1(
+                pyo3::intern!(py, "naming_object"),
+                (error.into_value(py), &handle),
+            )?;
+            return Err(PyErr::from_value(named));
+        }
+    };
+    // A plain pickle (no out-of-band buffers) is unpickled right here; anything else, or one
+    // that fails (it is then unpickled again there, to name what is missing), by
+    // `byref.resolution.adopt`.
+    if let Some(stream) = frame.plain_stream() {
+        static LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        if let Ok(target) = LOADS.import(py, "pickle", "loads")?.call1((stream,)) {
+            return Ok(base.set_target(&target));
+        }
+    }
+    let frame = Py::new(py, frame)?;
+    Ok(resolution
+        .call_method1(pyo3::intern!(py, "adopt"), (proxy, frame))?
+        .unbind())
+}
