@@ -116,7 +116,7 @@ impl ProxyBase {
             (None, None) => None,
         };
         static RLOCK: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-        let lock = RLOCK.import(py, "threading", "RLock")?.call0()?.unbind();
+        let lock = RLOCK.import(py, "_thread", "RLock")?.call0()?.unbind();
         Ok(ProxyBase {
             handle: Mutex::new(handle.unbind()),
             owns_handle: AtomicBool::new(target.is_some()),
