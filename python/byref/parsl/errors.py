@@ -11,17 +11,7 @@ from __future__ import annotations
 from parsl.serialize import errors as parsl_errors
 
 from .. import errors
-from ..errors import (
-    AuthenticationError,
-    BackendError,
-    ByrefError,
-    ConfigError,
-    DeserializationError,
-    HandleError,
-    IntegrityError,
-    ObjectNotFound,
-    StoreFull,
-)
+from ..errors import *  # noqa: F403  (re-exported: the module extends byref.errors)
 
 _TROUBLESHOOTING = "https://parsl.readthedocs.io/en/latest/faq.html#addressing-serializationerror"
 
@@ -66,17 +56,4 @@ class RemoteOnlyError(errors.WorkerImportError, parsl_errors.DeserializationErro
         self.remote_traceback = remote_traceback
 
 
-__all__ = [
-    "AuthenticationError",
-    "BackendError",
-    "ByrefError",
-    "ConfigError",
-    "DeserializationError",
-    "HandleError",
-    "IntegrityError",
-    "ObjectNotFound",
-    "RemoteOnlyError",
-    "SerializationError",
-    "StoreFull",
-    "WorkerImportError",
-]
+__all__ = sorted({*errors.__all__, "RemoteOnlyError"})
