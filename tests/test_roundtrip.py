@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import byref
-from byref import serialize
+from byref import _native, serialize
 
 from .conftest import resolve_elsewhere
 
@@ -72,6 +72,34 @@ def test_large_buffers_never_enter_the_pickle_stream() -> None:
     assert encoding == serialize.PICKLE5
     assert len(stream) < 1000
     assert sorted(len(memoryview(b)) for b in buffers) == [300_000, 500_000, 1_600_000]
+
+
+class _TaggedDict(dict):  # type: ignore[type-arg]
+    """A dict subclass: its class must travel with it, so byref's pickler sees it."""
+
+
+@pytest.mark.parametrize(
+    ("value", "plain"),
+    [
+        ({"task": 1, "name": "small", "ok": True, "x": 0.5, "none": None}, True),
+        ([1, "a", 2.0], True),
+        ((1, 2), True),
+        ({1, 2}, True),
+        (frozenset({"a"}), True),
+        ("text", True),
+        ({"blob": b"q" * 10}, False),  # bytes may leave the stream as a buffer
+        ([[1]], False),  # nested: not flat
+        (list(range(65)), False),  # longer than checking is worth
+        (_TaggedDict(a=1), False),
+        ({"a": np.float64(1.0)}, False),
+    ],
+)
+def test_only_flat_plain_values_skip_byrefs_pickler(value: object, plain: bool) -> None:
+    assert _native.flat_and_plain(value) is plain
+    encoding, stream, buffers = serialize.dumps(value)
+    assert serialize.loads(encoding, stream, buffers) == value
+    if plain:
+        assert (stream, buffers) == (pickle.dumps(value, protocol=5), [])
 
 
 def test_the_same_buffer_twice_is_stored_once() -> None:

@@ -27,6 +27,7 @@ __all__ = [
     "class_name",
     "close_peers",
     "default_url",
+    "flat_and_plain",
     "get_file",
     "key_of",
     "parse_size",
@@ -221,6 +222,7 @@ UNRESOLVED: object
 
 def target_of(proxy: ProxyBase) -> Any: ...
 def class_name(cls: type) -> str | None: ...
+def flat_and_plain(value: object) -> bool: ...
 def reduce_handle(handle: bytes, kind: str | None, methods: int) -> tuple[Any, tuple[Any, ...]]: ...
 
 INLINE_MAX: int

@@ -20,6 +20,7 @@ from typing import Any
 
 import cloudpickle
 
+from . import _native
 from ._native import CLOUDPICKLE, PICKLE5, RAW
 from .diagnose import naming_missing_imports, pickling_error, probe
 from .errors import DeserializationError
@@ -99,27 +100,10 @@ class _CloudPickler(cloudpickle.Pickler):
         return self._buffers.persistent_id(obj)
 
 
-# Values with nothing a pickler hook would act on: no buffer, nothing from ``__main__``.
-_SCALARS = frozenset({int, float, str, bool, type(None)})
-# Containers this short are checked item by item for the C pickler alone (a longer one costs
-# the check as much as the hooks it would save).
-_FLAT_MAX = 64
-
-
-def _flat_and_plain(obj: Any) -> bool:
-    """Whether ``obj`` is a scalar, or a short dict, list, tuple or set of scalars: pickled
-    the same with or without byref's hooks, so by the C pickler alone (a small value's
-    round trip is mostly this)."""
-    kind = type(obj)
-    if kind in _SCALARS:
-        return True
-    if kind is dict:
-        return len(obj) <= _FLAT_MAX and all(
-            type(k) in _SCALARS and type(v) in _SCALARS for k, v in obj.items()
-        )
-    if kind in (list, tuple, set, frozenset):
-        return len(obj) <= _FLAT_MAX and all(type(x) in _SCALARS for x in obj)
-    return False
+#: Whether a value is a scalar, or a short dict, list, tuple or set of scalars: pickled the
+#: same with or without byref's hooks, so by the C pickler alone (a small value's round trip
+#: is mostly this; checked natively).
+_flat_and_plain = _native.flat_and_plain
 
 
 def dumps(obj: Any) -> tuple[int, bytes, list[memoryview]]:

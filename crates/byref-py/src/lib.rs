@@ -14,6 +14,7 @@ mod handle;
 mod holders;
 mod inventory;
 mod key;
+mod plain;
 mod proxy;
 mod registry;
 mod runtime;
@@ -44,6 +45,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(store::default_url, m)?)?;
     m.add_function(wrap_pyfunction!(store::resolve_async, m)?)?;
     m.add_function(wrap_pyfunction!(key::key_of, m)?)?;
+    m.add_function(wrap_pyfunction!(plain::flat_and_plain, m)?)?;
     m.add_function(wrap_pyfunction!(daemon::serve, m)?)?;
     m.add_function(wrap_pyfunction!(daemon::status, m)?)?;
     m.add_function(wrap_pyfunction!(daemon::close_peers, m)?)?;
