@@ -178,6 +178,18 @@ def test_a_proxy_in_its_own_target_is_collected(store: byref.Store) -> None:
     assert seen() is None
 
 
+def test_pickling_a_proxy_inside_its_own_target_fails_rather_than_hangs(
+    store: byref.Store,
+) -> None:
+    """Its lock is reentrant: the inner pickle of the same proxy takes it again, and the
+    recursion ends in an error (not a deadlock, nor a crash of the native frames between)."""
+    target: list[object] = []
+    p = store.proxy(target)
+    target.append(p)
+    with pytest.raises((RecursionError, byref.ByrefError)):
+        pickle.dumps(p)
+
+
 def test_a_proxy_of_none_holds_none(store: byref.Store) -> None:
     p = store.proxy(None)
     assert byref.is_resolved(p) and byref.extract(p) is None
