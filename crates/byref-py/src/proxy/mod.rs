@@ -1,10 +1,11 @@
 //! The native base of `byref.Proxy`: a proxy's state, its constructor, the way to its target,
 //! and the one protocol Python 3.11 classes cannot offer.
 //!
-//! The state lives here, not in Python slots, so that making a proxy and reaching a resolved
-//! proxy's target cost no Python frame (a small value's round trip is mostly such steps).
-//! What a proxy pickles as is decided in Python (`byref.pickling`); resolving is the one
-//! resolve pipeline (`byref::resolve`), its value unpickled as `byref.serialize` would.
+//! The state lives here, not in Python slots, so that making a proxy, reaching a resolved
+//! proxy's target and pickling a proxy cost no Python frame of byref's (a small value's round
+//! trip is mostly such steps). Resolving is the one resolve pipeline (`byref::resolve`), a
+//! plain pickle unpickled here and anything else by `byref.resolution.adopt`; what a proxy
+//! pickles as is decided by `byref::travel` ([`pickle`]).
 //!
 //! A class written in Python gets the buffer protocol only from 3.12 (`__buffer__`); so that
 //! `memoryview(proxy)` works on 3.11 too, this class's buffer slot resolves the proxy and
