@@ -14,6 +14,7 @@ mod handle;
 mod holders;
 mod inventory;
 mod key;
+mod pid;
 mod plain;
 mod proxy;
 mod registry;

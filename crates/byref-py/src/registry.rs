@@ -19,7 +19,7 @@ type Stores = HashMap<String, Arc<Opened>>;
 /// which the child lacks (dropping them could wait on it), and a fresh open costs no I/O
 /// until first use.
 fn this_process<T: Default>(slot: &mut Option<(u32, T)>) -> &mut T {
-    let pid = std::process::id();
+    let pid = crate::pid::current();
     if slot.as_ref().is_some_and(|(owner, _)| *owner != pid) {
         std::mem::forget(slot.take());
     }

@@ -18,7 +18,7 @@ use crate::errors::PyByrefResult;
 static RUNTIME: Mutex<Option<(u32, Arc<Runtime>)>> = Mutex::new(None);
 
 fn runtime() -> Arc<Runtime> {
-    let pid = std::process::id();
+    let pid = crate::pid::current();
     let mut slot = RUNTIME
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
