@@ -9,7 +9,7 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PySet, Py
 const FLAT_MAX: usize = 64;
 
 /// A value with nothing a pickler hook would act on: no buffer, nothing from `__main__`.
-fn scalar(value: &Bound<'_, PyAny>) -> bool {
+pub(crate) fn scalar(value: &Bound<'_, PyAny>) -> bool {
     value.is_none()
         || value.is_exact_instance_of::<PyInt>()
         || value.is_exact_instance_of::<PyFloat>()

@@ -9,7 +9,7 @@
 use byref::travel::{Travel, how_a_value_travels};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyBytes, PyComplex, PyFloat, PyInt, PyRange, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyComplex, PyRange, PyString, PyTuple};
 
 use super::ProxyBase;
 use crate::key::frame_key;
@@ -46,13 +46,9 @@ pub(crate) fn reduce_handle<'py>(
 /// Whether instances of `value`'s class cannot change: a proxy of one needs no hashing to
 /// tell that its value is unchanged.
 fn immutable(value: &Bound<'_, PyAny>) -> bool {
-    value.is_none()
+    crate::plain::scalar(value)
         || value.is_exact_instance_of::<PyBytes>()
-        || value.is_exact_instance_of::<PyString>()
-        || value.is_exact_instance_of::<PyInt>()
-        || value.is_exact_instance_of::<PyFloat>()
         || value.is_exact_instance_of::<PyComplex>()
-        || value.is_exact_instance_of::<PyBool>()
         || value.is_exact_instance_of::<PyRange>()
 }
 
