@@ -306,17 +306,18 @@ async fn many_clients_at_once_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let token = Token::random();
     let daemon = Served::tiered(dir.path(), 1 << 30, &token);
-    // What this checks is that nothing is lost, not how fast: on a loaded 2-core CI machine
-    // (beside the Python suite and the fuzzers) one of the 4,096 requests once waited past the
-    // default 30 s request timeout.
+    // What this checks is that nothing is lost, not how fast. 64 connections at once: with 256,
+    // on a loaded 2-core CI machine (beside the Python suite and the fuzzers), one request
+    // waited past the default 30 s request timeout, and once a connection sent its first
+    // request after the server's 30 s deadline for it.
     let url = format!("{}&timeout=300", daemon.url());
     let mut clients = tokio::task::JoinSet::new();
-    for c in 0..256u32 {
+    for c in 0..64u32 {
         let store = QuicStore::open_with_token(StoreUrl::parse(&url).unwrap(), Some(token.clone()))
             .unwrap();
         clients.spawn(async move {
             let mut keys = Vec::new();
-            for i in 0..8u32 {
+            for i in 0..32u32 {
                 let data = payload(format!("client {c} object {i}").as_bytes());
                 keys.push((
                     store.put_payload(&data, &PutOptions::new()).await.unwrap(),
