@@ -8,7 +8,7 @@
 //! it.
 #![allow(unsafe_code)]
 
-use std::sync::Once;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The id, once read; set again by [`forked`] in every child.
@@ -22,13 +22,21 @@ extern "C" fn forked() {
 
 /// This process's id.
 pub(crate) fn current() -> u32 {
-    static WATCHING: Once = Once::new();
-    WATCHING.call_once(|| {
+    // Whether the fork handler is in place: only then is the cached id kept up to date.
+    static WATCHING: OnceLock<bool> = OnceLock::new();
+    let watching = *WATCHING.get_or_init(|| {
         // SAFETY: `forked` is a plain function that stays loaded (the extension is never
         // unloaded) and only calls `getpid`, which is async-signal-safe.
-        unsafe { libc::pthread_atfork(None, None, Some(forked)) };
+        let registered = unsafe { libc::pthread_atfork(None, None, Some(forked)) } == 0;
         // Read after the handler is in place: a fork from here on updates it in the child.
         PID.store(std::process::id(), Ordering::Release);
+        registered
     });
-    PID.load(Ordering::Acquire)
+    if watching {
+        PID.load(Ordering::Acquire)
+    } else {
+        // No handler (pthread_atfork failed: out of memory): a child would keep the parent's
+        // id, so ask the kernel every time.
+        std::process::id()
+    }
 }
