@@ -95,7 +95,7 @@ class _TaggedDict(dict):  # type: ignore[type-arg]
     ],
 )
 def test_only_flat_plain_values_skip_byrefs_pickler(value: object, plain: bool) -> None:
-    assert _native.flat_and_plain(value) is plain
+    assert (_native.plain_pickle(value) is not None) is plain
     encoding, stream, buffers = serialize.dumps(value)
     assert serialize.loads(encoding, stream, buffers) == value
     if plain:

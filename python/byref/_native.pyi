@@ -23,14 +23,15 @@ __all__ = [
     "ProxyBase",
     "Store",
     "__version__",
+    "_p",
     "adopt",
     "class_name",
     "close_peers",
     "default_url",
-    "flat_and_plain",
     "get_file",
     "key_of",
     "parse_size",
+    "plain_pickle",
     "put_file",
     "reduce_handle",
     "resolve",
@@ -101,6 +102,14 @@ class Store:
         encoding: int,
         stream: _BufferProtocol,
         buffers: Sequence[_BufferProtocol],
+        *,
+        evict: bool = False,
+        ttl: float | None = None,
+        holder: Holder | None = None,
+    ) -> Handle: ...
+    def put_value(
+        self,
+        value: object,
         *,
         evict: bool = False,
         ttl: float | None = None,
@@ -222,7 +231,8 @@ UNRESOLVED: object
 
 def target_of(proxy: ProxyBase) -> Any: ...
 def class_name(cls: type) -> str | None: ...
-def flat_and_plain(value: object) -> bool: ...
+def plain_pickle(value: object) -> bytes | None: ...
+def _p(handle: bytes, kind: int | str | None = None, methods: int = 0) -> ProxyBase: ...
 def reduce_handle(handle: bytes, kind: str | None, methods: int) -> tuple[Any, tuple[Any, ...]]: ...
 
 INLINE_MAX: int

@@ -21,7 +21,7 @@ from typing import Any
 
 from . import _native
 from .forwarding import CALL, MIXINS, forward_operators, optional_methods_of
-from .kinds import class_name, find_class, kind_name
+from .kinds import class_name, find_class
 from .resolution import UNRESOLVED, is_proxy, target_of, unwrap
 from .serialize import loads
 
@@ -38,25 +38,26 @@ __all__ = [
 ]
 
 
-def _p(handle: bytes, kind: int | str | None = None, methods: int = 0) -> Proxy:
-    """Rebuilds a proxy from the handle it pickled as (no I/O until first use).
+#: Rebuilds a proxy from the handle it pickled as, with no I/O until first use: ``_p(handle,
+#: kind=None, methods=0)``. Every pickled proxy names it, so its name is short: ``byref``
+#: exports it, and it pickles as ``byref._p``. Native (``crates/byref-py/src/proxy/
+#: rebuild.rs``): a small value's round trip unpickles a proxy once.
+_p = _native._p
+_p.__module__ = "byref"
 
-    Every pickled proxy names this function, so its name is short: ``byref`` exports it, and
-    it pickles as ``byref._p``.
-    """
+
+def rebuild_adopting(handle: bytes, kind: str | None, methods: int) -> Proxy:
+    """:data:`_p` while a lifetime of this process may adopt handles (a Parsl run's)."""
     cls = proxy_class(methods)
     adopted = _native.adopt(handle)
     if adopted is None:
-        return cls(handle, kind=kind_name(kind))
-    # A result stored for a lifetime of this process (a Parsl run's), come back: the lifetime
-    # now holds it, and releases it once no future, task or name here refers to this proxy.
+        return cls(handle, kind=kind)
+    # A result stored for a lifetime of this process, come back: the lifetime now holds it,
+    # and releases it once no future, task or name here refers to this proxy.
     kept, key, holder = adopted
-    proxy = cls(kept, kind=kind_name(kind))
+    proxy = cls(kept, kind=kind)
     weakref.finalize(proxy, holder.release_soon, key).atexit = False
     return proxy
-
-
-_p.__module__ = "byref"
 
 
 def _inline(encoding: int, stream: bytes, buffers: list[Any]) -> Any:
@@ -293,9 +294,20 @@ def proxy_class(methods: int) -> type[Proxy]:
     return cls
 
 
+#: The proxy class of each class of values proxied here: a plain dict (one lookup per proxy;
+#: a weak one costs a weak reference per lookup), emptied when it reaches `_CLASSES_MAX`
+#: classes, so that classes made on the fly are not kept for ever.
+_class_for: dict[type, type[Proxy]] = {}
+_CLASSES_MAX = 1024
+
+
 def proxy_of(handle: bytes, obj: Any, *, hold: bool) -> Proxy:
     """A proxy of ``obj``, just stored under ``handle``; holding ``obj`` itself if ``hold``."""
-    cls = proxy_class(optional_methods_of(obj))
+    cls = _class_for.get(type(obj))
+    if cls is None:
+        if len(_class_for) >= _CLASSES_MAX:
+            _class_for.clear()
+        cls = _class_for[type(obj)] = proxy_class(optional_methods_of(obj))
     if hold:
         return cls(handle, obj)
     return cls(handle, kind=class_name(type(obj)))

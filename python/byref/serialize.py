@@ -100,16 +100,17 @@ class _CloudPickler(cloudpickle.Pickler):
         return self._buffers.persistent_id(obj)
 
 
-#: Whether a value is a scalar, or a short dict, list, tuple or set of scalars: pickled the
-#: same with or without byref's hooks, so by the C pickler alone (a small value's round trip
-#: is mostly this; checked natively).
-_flat_and_plain = _native.flat_and_plain
+#: ``pickle.dumps(obj, protocol=5)`` if ``obj`` is a scalar, or a short dict, list, tuple or
+#: set of scalars (pickled the same with or without byref's hooks, so by the C pickler alone),
+#: else None: a small value's round trip is mostly this, so it is native.
+_plain_pickle = _native.plain_pickle
 
 
 def dumps(obj: Any) -> tuple[int, bytes, list[memoryview]]:
     """Pickles ``obj``: returns (encoding, stream, out-of-band buffers)."""
-    if _flat_and_plain(obj):
-        return PICKLE5, pickle.dumps(obj, protocol=5), []
+    stream = _plain_pickle(obj)
+    if stream is not None:
+        return PICKLE5, stream, []
     buffers = _Buffers()
     stream = io.BytesIO()
     try:

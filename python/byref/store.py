@@ -107,9 +107,8 @@ class Store:
     def _put(
         self, obj: Any, evict: bool, ttl: float | None, lifetime: Holding | None
     ) -> _native.Handle:
-        encoding, stream, buffers = dumps(obj)
-        holder = _holder(lifetime)
-        return self.native.put(encoding, stream, buffers, evict=evict, ttl=ttl, holder=holder)
+        # Pickled as `dumps` pickles it: natively for a flat and plain value.
+        return self.native.put_value(obj, evict=evict, ttl=ttl, holder=_holder(lifetime))
 
     def put(self, obj: Any, *, ttl: float | None = None, lifetime: Holding | None = None) -> str:
         """Stores ``obj`` and returns its key (the BLAKE3 digest of the stored bytes).

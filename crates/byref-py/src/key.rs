@@ -5,6 +5,9 @@ use byref::{Encoding, Key, Payload};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
+/// Frames this small are hashed with the GIL held: a few microseconds at most.
+const DETACH_MIN: u64 = 16 * 1024;
+
 /// A frame as `byref.serialize.dumps` makes it: encoding, stream, out-of-band buffers.
 pub(crate) type PyFrame = (u8, pyo3_bytes::PyBytes, Vec<pyo3_bytes::PyBytes>);
 
@@ -19,8 +22,13 @@ pub(crate) fn frame_key(
         .map(pyo3_bytes::PyBytes::into_inner)
         .collect();
     let payload = Payload::frame(encoding, stream.into_inner(), buffers);
-    // `payload` borrows Python buffers: hash detached, drop with the GIL held.
-    let key = py.detach(|| payload.key());
+    // `payload` borrows Python buffers: hashed detached (a small one right away: releasing
+    // the GIL would cost more than its hash), dropped with the GIL held.
+    let key = if payload.len() < DETACH_MIN {
+        payload.key()
+    } else {
+        py.detach(|| payload.key())
+    };
     Ok((key, payload.len()))
 }
 

@@ -40,13 +40,14 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(proxy::target_of, m)?)?;
     m.add_function(wrap_pyfunction!(proxy::class_name, m)?)?;
     m.add_function(wrap_pyfunction!(proxy::pickle::reduce_handle, m)?)?;
+    m.add_function(wrap_pyfunction!(proxy::rebuild::rebuild, m)?)?;
     m.add("INLINE_MAX", byref::travel::INLINE_MAX)?;
     m.add("UNRESOLVED", proxy::unresolved(m.py()))?;
     m.add_function(wrap_pyfunction!(holders::adopt, m)?)?;
     m.add_function(wrap_pyfunction!(store::default_url, m)?)?;
     m.add_function(wrap_pyfunction!(store::resolve_async, m)?)?;
     m.add_function(wrap_pyfunction!(key::key_of, m)?)?;
-    m.add_function(wrap_pyfunction!(plain::flat_and_plain, m)?)?;
+    m.add_function(wrap_pyfunction!(plain::plain_pickle, m)?)?;
     m.add_function(wrap_pyfunction!(daemon::serve, m)?)?;
     m.add_function(wrap_pyfunction!(daemon::status, m)?)?;
     m.add_function(wrap_pyfunction!(daemon::close_peers, m)?)?;

@@ -1,8 +1,11 @@
-//! Which values the C pickler alone pickles as byref's pickler would: what a small value's
-//! round trip is mostly spent on, so checked natively.
+//! Which values the C pickler alone pickles as byref's pickler would, and their frames made
+//! without a Python frame of byref's: what a small value's round trip is mostly spent on.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PySet, PyString, PyTuple};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{
+    PyBool, PyBytes, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PySet, PyString, PyTuple,
+};
 
 /// Containers this short are checked item by item (a longer one costs the check as much as
 /// the pickler hooks it would save).
@@ -23,8 +26,7 @@ fn all_scalars<'py>(mut items: impl Iterator<Item = Bound<'py, PyAny>>) -> bool 
 
 /// Whether `value` is a scalar, or a short dict, list, tuple or set of scalars: pickled the
 /// same with or without byref's hooks, so by the C pickler alone.
-#[pyfunction]
-pub(crate) fn flat_and_plain(value: &Bound<'_, PyAny>) -> bool {
+fn flat_and_plain(value: &Bound<'_, PyAny>) -> bool {
     if scalar(value) {
         return true;
     }
@@ -44,4 +46,36 @@ pub(crate) fn flat_and_plain(value: &Bound<'_, PyAny>) -> bool {
         return set.len() <= FLAT_MAX && all_scalars(set.iter());
     }
     false
+}
+
+/// `pickle.dumps(value, protocol=5)` if `value` is flat and plain, else `None`: the one fast
+/// path to a small value's frame, taken by `byref.serialize.dumps` and by [`frame_of`].
+#[pyfunction]
+pub(crate) fn plain_pickle<'py>(
+    value: &Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    if !flat_and_plain(value) {
+        return Ok(None);
+    }
+    static DUMPS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let stream = DUMPS
+        .import(value.py(), "pickle", "dumps")?
+        .call1((value, 5))?;
+    Ok(Some(stream.cast_into::<PyBytes>()?))
+}
+
+/// `value`'s frame, `(encoding, stream, buffers)` as `byref.serialize.dumps` makes it: made
+/// here for a flat and plain value, else by that function.
+pub(crate) fn frame_of<'py>(value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = value.py();
+    if let Some(stream) = plain_pickle(value)? {
+        let pickle5 = byref::Encoding::Pickle5 as u8;
+        return Ok((pickle5, stream, PyList::empty(py))
+            .into_pyobject(py)?
+            .into_any());
+    }
+    static DUMPS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    DUMPS
+        .import(py, "byref.serialize", "dumps")?
+        .call1((value,))
 }

@@ -68,12 +68,35 @@ const IN_FLIGHT: usize = 256;
 /// What Python hands over for one frame: its encoding, pickle stream and buffers.
 type FrameParts = (u8, pyo3_bytes::PyBytes, Vec<pyo3_bytes::PyBytes>);
 
-/// A fetched object on its way to Python from a future: it becomes a [`Frame`] where the GIL
-/// is held.
-struct Fetched {
+/// A fetched object on its way to Python (from a future: it becomes a [`Frame`] where the GIL
+/// is held).
+pub(crate) struct Fetched {
     url: String,
     key: Key,
     object: Object,
+}
+
+/// Pickle streams up to this long are copied into a `bytes` to unpickle: cheaper than the two
+/// objects a [`Frame`] makes to view them in place.
+const COPY_MAX: usize = 4 * 1024;
+
+impl Fetched {
+    /// The pickle stream, copied, if the object is a short pickle with nothing out of band:
+    /// `pickle.loads` alone rebuilds it.
+    pub(crate) fn short_plain_stream<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyByrefResult<Option<Bound<'py, pyo3::types::PyBytes>>> {
+        let bytes = self.object.as_slice();
+        let layout = Layout::parse(bytes, &self.url, &self.key)?;
+        let plain = layout.encoding == Encoding::Pickle5 && layout.buffers.is_empty();
+        Ok((plain && layout.stream.len() <= COPY_MAX)
+            .then(|| pyo3::types::PyBytes::new(py, &bytes[layout.stream])))
+    }
+
+    pub(crate) fn into_frame(self, py: Python<'_>) -> PyByrefResult<Frame> {
+        Frame::new(py, &self.url, &self.key, self.object)
+    }
 }
 
 impl<'py> IntoPyObject<'py> for Fetched {
@@ -82,7 +105,7 @@ impl<'py> IntoPyObject<'py> for Fetched {
     type Error = PyErr;
 
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
-        Bound::new(py, Frame::new(py, &self.url, &self.key, self.object)?)
+        Bound::new(py, self.into_frame(py)?)
     }
 }
 
@@ -194,9 +217,22 @@ impl PyStore {
         holder: Option<PyRef<'_, PyHolder>>,
     ) -> PyByrefResult<PyHandle> {
         let job = PutJob::new((encoding, stream, buffers), evict, ttl, holder.as_deref())?;
-        // `job` borrows Python buffers: it is dropped here, with the GIL held, not in the
-        // detached closure.
-        Ok(block_on(py, job.run(&self.opened))?)
+        self.run(py, job)
+    }
+
+    /// Stores `value`, pickled as `byref.serialize.dumps` pickles it (a flat and plain one
+    /// without a Python frame), and returns its handle: [`PyStore::put`] of its frame.
+    #[pyo3(signature = (value, *, evict = false, ttl = None, holder = None))]
+    fn put_value(
+        &self,
+        py: Python<'_>,
+        value: &Bound<'_, PyAny>,
+        evict: bool,
+        ttl: Option<f64>,
+        holder: Option<PyRef<'_, PyHolder>>,
+    ) -> PyByrefResult<PyHandle> {
+        let parts: FrameParts = crate::plain::frame_of(value)?.extract()?;
+        self.run(py, PutJob::new(parts, evict, ttl, holder.as_deref())?)
     }
 
     /// [`PyStore::put`] of many frames, `(encoding, stream, buffers)` each, up to
@@ -320,6 +356,15 @@ impl PyStore {
     }
 }
 
+impl PyStore {
+    /// Runs one put.
+    fn run(&self, py: Python<'_>, job: PutJob) -> PyByrefResult<PyHandle> {
+        // `job` borrows Python buffers: it is dropped here, with the GIL held, not in the
+        // detached closure.
+        Ok(block_on(py, job.run(&self.opened))?)
+    }
+}
+
 /// Fetches the object `handle` names from `opened`; releases the handle's reference if it was
 /// made with `evict=True`.
 async fn resolve_object(opened: &Opened, handle: &byref::Handle) -> PyByrefResult<Object> {
@@ -333,12 +378,21 @@ async fn resolve_object(opened: &Opened, handle: &byref::Handle) -> PyByrefResul
 
 /// Fetches the object a pickled handle names, from the store its URL opens; releases the
 /// handle's reference if it was made with `evict=True`.
-#[pyfunction]
-pub(crate) fn resolve(py: Python<'_>, handle: &[u8]) -> PyByrefResult<Frame> {
+pub(crate) fn fetch_for_handle(py: Python<'_>, handle: &[u8]) -> PyByrefResult<Fetched> {
     let handle = byref::Handle::decode(handle)?;
     let opened = registry::open_for_handle(py, &handle.url)?;
     let object = block_on(py, resolve_object(&opened, &handle))?;
-    Frame::new(py, &opened.url, &handle.key, object)
+    Ok(Fetched {
+        url: opened.url.clone(),
+        key: handle.key,
+        object,
+    })
+}
+
+/// [`fetch_for_handle`], as a [`Frame`].
+#[pyfunction]
+pub(crate) fn resolve(py: Python<'_>, handle: &[u8]) -> PyByrefResult<Frame> {
+    fetch_for_handle(py, handle)?.into_frame(py)
 }
 
 /// An awaitable of [`resolve`], run on byref's runtime. Opening a store not opened before

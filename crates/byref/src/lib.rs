@@ -29,6 +29,7 @@ use std::sync::Arc;
 pub mod cache;
 pub mod holders;
 pub mod inventory;
+pub mod kinds;
 #[cfg(feature = "fs")]
 mod node;
 mod resolve;

@@ -18,13 +18,14 @@ use std::sync::{Mutex, MutexGuard};
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyString, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
 use pyo3::{PyTraverseError, PyVisit, ffi};
 
 pub(crate) mod pickle;
+pub(crate) mod rebuild;
 
 use crate::errors::BackendError;
-use crate::store::resolve;
+use crate::store::fetch_for_handle;
 
 /// A proxy's target before it is fetched (`byref.resolution.UNRESOLVED`).
 static UNRESOLVED: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -73,6 +74,26 @@ pub(crate) fn class_name(cls: &Bound<'_, PyType>) -> PyResult<Option<String>> {
     Ok((!name.contains('<')).then_some(name))
 }
 
+/// The kind a proxy of a `cls` carries: [`class_name`], made once for the commonest classes.
+fn kind_of<'py>(cls: &Bound<'py, PyType>) -> PyResult<Option<Bound<'py, PyString>>> {
+    let py = cls.py();
+    let common = if cls.is(py.get_type::<PyDict>()) {
+        Some(pyo3::intern!(py, "builtins:dict"))
+    } else if cls.is(py.get_type::<PyList>()) {
+        Some(pyo3::intern!(py, "builtins:list"))
+    } else if cls.is(py.get_type::<PyTuple>()) {
+        Some(pyo3::intern!(py, "builtins:tuple"))
+    } else if cls.is(py.get_type::<PyString>()) {
+        Some(pyo3::intern!(py, "builtins:str"))
+    } else {
+        None
+    };
+    if let Some(name) = common {
+        return Ok(Some(name.clone()));
+    }
+    Ok(class_name(cls)?.map(|name| PyString::new(py, &name)))
+}
+
 impl ProxyBase {
     pub(crate) fn target(&self, py: Python<'_>) -> Option<Py<PyAny>> {
         field(&self.target).as_ref().map(|t| t.clone_ref(py))
@@ -111,9 +132,7 @@ impl ProxyBase {
         .filter(|t| !t.is(unresolved(py)));
         let kind = match (kind, &target) {
             (Some(kind), _) => Some(kind.unbind()),
-            (None, Some(target)) => {
-                class_name(&target.get_type())?.map(|name| PyString::new(py, &name).unbind())
-            }
+            (None, Some(target)) => kind_of(&target.get_type())?.map(Bound::unbind),
             (None, None) => None,
         };
         static RLOCK: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -259,8 +278,8 @@ fn fetch_target(py: Python<'_>, proxy: &Bound<'_, PyAny>, base: &ProxyBase) -> P
         .get_or_try_init(py, || py.import("byref.resolution").map(Bound::unbind))?
         .bind(py);
     let handle = base._byref_handle(py);
-    let frame = match resolve(py, handle.as_bytes(py)) {
-        Ok(frame) => frame,
+    let fetched = match fetch_for_handle(py, handle.as_bytes(py)) {
+        Ok(fetched) => fetched,
         Err(e) => {
             let error = PyErr::from(e);
             if !error.is_instance_of::<BackendError>(py) {
@@ -274,15 +293,26 @@ fn fetch_target(py: Python<'_>, proxy: &Bound<'_, PyAny>, base: &ProxyBase) -> P
             return Err(PyErr::from_value(named));
         }
     };
-    // A plain pickle (no out-of-band buffers) is unpickled right here; anything else, or one
-    // that fails (it is then unpickled again there, to name what is missing), by
-    // `byref.resolution.adopt`.
-    if let Some(stream) = frame.plain_stream() {
-        static LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-        if let Ok(target) = LOADS.import(py, "pickle", "loads")?.call1((stream,)) {
-            return Ok(base.set_target(&target));
+    // A plain pickle (no out-of-band buffers) is unpickled right here (a short one from a
+    // copy); anything else, or one that fails (it is then unpickled again there, to name what
+    // is missing), by `byref.resolution.adopt`.
+    static LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let loads = LOADS.import(py, "pickle", "loads")?;
+    let frame = match fetched.short_plain_stream(py)? {
+        Some(copy) => match loads.call1((copy,)) {
+            Ok(target) => return Ok(base.set_target(&target)),
+            Err(_) => fetched.into_frame(py)?,
+        },
+        None => {
+            let frame = fetched.into_frame(py)?;
+            if let Some(stream) = frame.plain_stream()
+                && let Ok(target) = loads.call1((stream,))
+            {
+                return Ok(base.set_target(&target));
+            }
+            frame
         }
-    }
+    };
     let frame = Py::new(py, frame)?;
     Ok(resolution
         .call_method1(pyo3::intern!(py, "adopt"), (proxy, frame))?

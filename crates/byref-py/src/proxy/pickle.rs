@@ -13,6 +13,7 @@ use pyo3::types::{PyBytes, PyComplex, PyRange, PyString, PyTuple};
 
 use super::ProxyBase;
 use crate::key::frame_key;
+use crate::plain::frame_of;
 
 /// What pickles as an unresolved proxy of `handle` whose target is a `kind`, of a proxy class
 /// with the optional-method bits `methods` (none: one element fewer), rebuilt by `byref._p`.
@@ -24,12 +25,12 @@ pub(crate) fn reduce_handle<'py>(
     methods: u32,
 ) -> PyResult<Bound<'py, PyTuple>> {
     static REBUILD: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    static KIND_CODE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    let rebuild = REBUILD.import(py, "byref.proxy", "_p")?;
+    let rebuild = REBUILD.import(py, "byref", "_p")?;
     let code = match kind {
-        Some(kind) => KIND_CODE
-            .import(py, "byref.kinds", "kind_code")?
-            .call1((kind,))?,
+        Some(kind) => match byref::kinds::code_of(kind.to_str()?) {
+            Some(code) => code.into_pyobject(py)?.into_any(),
+            None => kind.clone().into_any(),
+        },
         None => py.None().into_bound(py),
     };
     let args = if methods == 0 {
@@ -72,15 +73,10 @@ pub(crate) fn reduce<'py>(
     let decoded =
         byref::Handle::decode(handle.as_bytes()).map_err(crate::errors::PyByrefError::from)?;
     let owns = base._byref_owns_handle();
-    static DUMPS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     let frame = if owns && immutable(&target) {
         None
     } else {
-        Some(
-            DUMPS
-                .import(py, "byref.serialize", "dumps")?
-                .call1((&target,))?,
-        )
+        Some(frame_of(&target)?)
     };
     let (unchanged, len) = match &frame {
         None => (true, 0),
