@@ -84,6 +84,24 @@ def test_attributes_and_calls_reach_the_target(store: byref.Store) -> None:
     assert f([1, 2]) == 2
 
 
+def test_names_the_target_lacks_raise_its_attribute_error(store: byref.Store) -> None:
+    p = unresolved(store, {"a": 1})
+    with pytest.raises(AttributeError, match="'dict' object has no attribute 'nope'"):
+        p.nope  # noqa: B018
+    assert not hasattr(p, "nope") and hasattr(p, "keys")
+    # Asked again (the proxy class remembers which names are its own), the same answers.
+    assert p.keys() == {"a": 1}.keys() and not hasattr(p, "nope")
+
+
+def test_a_subclass_with_a_dict_finds_its_own_attributes_first(store: byref.Store) -> None:
+    class Tagged(byref.Proxy):  # no __slots__: its instances have a __dict__
+        pass
+
+    p = Tagged(byref.handle_of(store.proxy({"a": 1})).encode())
+    object.__setattr__(p, "keys", "its own")
+    assert p.keys == "its own" and p.get("a") == 1 and p.__class__ is dict
+
+
 def test_isinstance_answers_without_fetching(store: byref.Store) -> None:
     p = unresolved(store, np.arange(3))
     assert isinstance(p, np.ndarray) and not isinstance(p, dict) and p.__class__ is np.ndarray

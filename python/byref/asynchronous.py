@@ -10,7 +10,7 @@ from typing import Any
 from . import _native
 from .errors import BackendError
 from .proxy import Proxy, extract, is_resolved
-from .resolution import adopt, naming_object, target_of
+from .resolution import naming_object, target_of
 
 #: Fetches that :func:`prefetch` runs at once (each waits with the GIL released).
 PREFETCH_THREADS = 8
@@ -35,10 +35,8 @@ async def aresolve(proxy: Proxy) -> Any:
         if is_resolved(proxy):
             return extract(proxy)
         raise
-    with object.__getattribute__(proxy, "_byref_lock"):
-        if is_resolved(proxy):
-            return extract(proxy)
-        return adopt(proxy, frame)
+    # Under the proxy's lock: adopted unless another thread resolved it meanwhile.
+    return _native.ProxyBase._byref_adopt_frame(proxy, frame)
 
 
 #: The pool :func:`prefetch` runs on, and the process that made it (a forked child has the

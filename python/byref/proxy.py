@@ -146,9 +146,6 @@ class Proxy(_native.ProxyBase):
             subclass = target_of(subclass)
         return issubclass(subclass, target_of(self))
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(target_of(self), name)
-
     def __setattr__(self, name: str, value: Any) -> None:
         setattr(target_of(self), name, value)
 

@@ -1,5 +1,5 @@
 //! The native base of `byref.Proxy`: a proxy's state, its constructor, the way to its target,
-//! and the one protocol Python 3.11 classes cannot offer.
+//! attribute lookup ([`attributes`]), and the one protocol Python 3.11 classes cannot offer.
 //!
 //! The state lives here, not in Python slots, so that making a proxy, reaching a resolved
 //! proxy's target and pickling a proxy cost no Python frame of byref's (a small value's round
@@ -16,16 +16,18 @@ use std::ffi::c_int;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
+use parking_lot::{ReentrantMutex, ReentrantMutexGuard};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
 use pyo3::{PyTraverseError, PyVisit, ffi};
 
+mod attributes;
 pub(crate) mod pickle;
 pub(crate) mod rebuild;
 
 use crate::errors::BackendError;
-use crate::store::fetch_for_handle;
+use crate::store::{Frame, fetch_for_handle};
 
 /// A proxy's target before it is fetched (`byref.resolution.UNRESOLVED`).
 static UNRESOLVED: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -57,8 +59,9 @@ pub(crate) struct ProxyBase {
     owns_handle: AtomicBool,
     /// Held while resolving or pickling: threads touching one proxy fetch it once (an
     /// `evict=True` proxy can be fetched only once). Reentrant, so that pickling a target that
-    /// contains its own proxy fails rather than hangs.
-    lock: Py<PyAny>,
+    /// contains its own proxy fails rather than hangs. Native, not a Python lock: a small
+    /// value's round trip makes two proxies and takes each one's lock once.
+    lock: ReentrantMutex<()>,
 }
 
 /// Locks one of a proxy's fields. No section calls into Python, so none waits on the GIL.
@@ -135,14 +138,12 @@ impl ProxyBase {
             (None, Some(target)) => kind_of(&target.get_type())?.map(Bound::unbind),
             (None, None) => None,
         };
-        static RLOCK: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-        let lock = RLOCK.import(py, "_thread", "RLock")?.call0()?.unbind();
         Ok(ProxyBase {
             handle: Mutex::new(handle.unbind()),
             owns_handle: AtomicBool::new(target.is_some()),
             target: Mutex::new(target.map(Bound::unbind)),
             kind: Mutex::new(kind),
-            lock,
+            lock: ReentrantMutex::new(()),
         })
     }
 
@@ -164,11 +165,6 @@ impl ProxyBase {
     }
 
     #[getter]
-    fn _byref_lock(&self, py: Python<'_>) -> Py<PyAny> {
-        self.lock.clone_ref(py)
-    }
-
-    #[getter]
     pub(crate) fn _byref_owns_handle(&self) -> bool {
         self.owns_handle.load(Ordering::Acquire)
     }
@@ -176,6 +172,17 @@ impl ProxyBase {
     /// Makes `target`, fetched for this proxy, its target (with its lock held).
     fn _byref_adopt(&self, target: &Bound<'_, PyAny>) -> Py<PyAny> {
         self.set_target(target)
+    }
+
+    /// Makes the value of `frame`, fetched for this proxy without its lock (`byref.aresolve`),
+    /// its target, unless another thread resolved it meanwhile; the target either way.
+    fn _byref_adopt_frame(slf: &Bound<'_, Self>, frame: Bound<'_, Frame>) -> PyResult<Py<PyAny>> {
+        let base = slf.get();
+        let _held = hold(slf.py(), &base.lock);
+        match base.target(slf.py()) {
+            Some(target) => Ok(target),
+            None => adopt(slf.as_any(), frame),
+        }
     }
 
     /// Its handle was handed on, and was one released on resolve: it goes only once.
@@ -195,11 +202,27 @@ impl ProxyBase {
         self.owns_handle.store(owns, Ordering::Release);
     }
 
+    fn __getattribute__<'py>(
+        slf: &Bound<'py, Self>,
+        name: &Bound<'py, PyString>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        attributes::get(slf.as_any(), name)
+    }
+
+    /// Called by Python when `__getattribute__` raised `AttributeError` (pyo3 would otherwise
+    /// raise one naming only `name`): the target's own error, asked again.
+    fn __getattr__<'py>(
+        slf: &Bound<'py, Self>,
+        name: &Bound<'py, PyString>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        attributes::of_target(slf.as_any(), name)
+    }
+
     fn __reduce_ex__<'py>(
         slf: &Bound<'py, Self>,
         protocol: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let _held = hold(slf.get().lock.bind(slf.py()))?;
+        let _held = hold(slf.py(), &slf.get().lock);
         pickle::reduce(slf, protocol)
     }
 
@@ -215,7 +238,7 @@ impl ProxyBase {
         {
             visit.call(target)?;
         }
-        visit.call(&self.lock)
+        Ok(())
     }
 
     fn __clear__(&self) {
@@ -251,32 +274,35 @@ pub(crate) fn target_of(py: Python<'_>, proxy: &Bound<'_, PyAny>) -> PyResult<Py
     }
 }
 
-/// Holds a proxy's lock until dropped.
-struct Held<'a, 'py>(&'a Bound<'py, PyAny>);
-
-/// Takes a proxy's `lock`, waiting with the GIL released (the lock's own `acquire`).
-fn hold<'a, 'py>(lock: &'a Bound<'py, PyAny>) -> PyResult<Held<'a, 'py>> {
-    lock.call_method0(pyo3::intern!(lock.py(), "acquire"))?;
-    Ok(Held(lock))
+/// Takes a proxy's `lock` (held until the guard is dropped); if another thread holds it,
+/// waits with the GIL released (that thread may need the GIL to finish).
+fn hold<'a>(py: Python<'_>, lock: &'a ReentrantMutex<()>) -> ReentrantMutexGuard<'a, ()> {
+    if let Some(held) = lock.try_lock() {
+        return held;
+    }
+    // The guard cannot leave the detached closure (it must stay on its thread, which it
+    // does: detaching does not change threads); taken there, it is made again here.
+    py.detach(|| std::mem::forget(lock.lock()));
+    // SAFETY: this thread holds the lock, taken just above, with no guard of its own.
+    unsafe { lock.make_guard_unchecked() }
 }
 
-impl Drop for Held<'_, '_> {
-    fn drop(&mut self) {
-        // Releasing a lock this thread holds cannot fail.
-        let _ = self.0.call_method0(pyo3::intern!(self.0.py(), "release"));
-    }
+/// Makes the value of `frame`, fetched for `proxy`, its target: `byref.resolution.adopt`
+/// unpickles it (naming what a worker cannot import). With the proxy's lock held.
+fn adopt(proxy: &Bound<'_, PyAny>, frame: Bound<'_, Frame>) -> PyResult<Py<PyAny>> {
+    static ADOPT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    Ok(ADOPT
+        .import(proxy.py(), "byref.resolution", "adopt")?
+        .call1((proxy, frame))?
+        .unbind())
 }
 
 /// Fetches and unpickles the target, once, under the proxy's lock.
 fn fetch_target(py: Python<'_>, proxy: &Bound<'_, PyAny>, base: &ProxyBase) -> PyResult<Py<PyAny>> {
-    let _held = hold(base.lock.bind(py))?;
+    let _held = hold(py, &base.lock);
     if let Some(target) = base.target(py) {
         return Ok(target);
     }
-    static RESOLUTION: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
-    let resolution = RESOLUTION
-        .get_or_try_init(py, || py.import("byref.resolution").map(Bound::unbind))?
-        .bind(py);
     let handle = base._byref_handle(py);
     let fetched = match fetch_for_handle(py, handle.as_bytes(py)) {
         Ok(fetched) => fetched,
@@ -286,10 +312,10 @@ fn fetch_target(py: Python<'_>, proxy: &Bound<'_, PyAny>, base: &ProxyBase) -> P
                 return Err(error);
             }
             // The backend's message names only the store: the object is named too.
-            let named = resolution.call_method1(
-                pyo3::intern!(py, "naming_object"),
-                (error.into_value(py), &handle),
-            )?;
+            static NAMING_OBJECT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+            let named = NAMING_OBJECT
+                .import(py, "byref.resolution", "naming_object")?
+                .call1((error.into_value(py), &handle))?;
             return Err(PyErr::from_value(named));
         }
     };
@@ -313,8 +339,5 @@ fn fetch_target(py: Python<'_>, proxy: &Bound<'_, PyAny>, base: &ProxyBase) -> P
             frame
         }
     };
-    let frame = Py::new(py, frame)?;
-    Ok(resolution
-        .call_method1(pyo3::intern!(py, "adopt"), (proxy, frame))?
-        .unbind())
+    adopt(proxy, Bound::new(py, frame)?)
 }
