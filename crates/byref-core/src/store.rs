@@ -94,6 +94,10 @@ pub struct Capabilities {
     pub ttl: bool,
     /// Other processes (and machines) opening the same URL see the same objects.
     pub shared: bool,
+    /// Operations do no I/O and wait on nothing: a future of this store is done on its first
+    /// poll, its work in memory. A caller may run a small one where it stands (the Python
+    /// binding, keeping the GIL instead of handing it over and back).
+    pub in_memory: bool,
 }
 
 /// Refuses a TTL on a store without expiry, rather than keep the object forever unasked.

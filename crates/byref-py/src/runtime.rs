@@ -54,6 +54,30 @@ where
     py.detach(|| rt.block_on(future))
 }
 
+/// [`block_on`], or for a small operation on an in-memory store (whose futures are done on
+/// their first poll: [`byref::Capabilities::in_memory`]) `future` run right here with the GIL
+/// held: releasing it and waking a runtime thread cost more than the work. A future that is
+/// not done after all is finished by [`block_on`].
+pub(crate) fn block_on_small<F>(py: Python<'_>, small: bool, future: F) -> F::Output
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+    if !small {
+        return block_on(py, future);
+    }
+    let rt = runtime();
+    let mut future = std::pin::pin!(future);
+    {
+        let _entered = rt.enter();
+        let mut here = std::task::Context::from_waker(std::task::Waker::noop());
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut here) {
+            return output;
+        }
+    }
+    py.detach(|| rt.block_on(future))
+}
+
 /// Starts `future` on the runtime and returns at once.
 pub(crate) fn spawn(future: impl Future<Output = ()> + Send + 'static) {
     runtime().spawn(future);

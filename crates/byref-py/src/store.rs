@@ -15,7 +15,7 @@ use crate::handle::PyHandle;
 use crate::holders::PyHolder;
 use crate::inventory::{self, GcPlan, PyInventory};
 use crate::registry;
-use crate::runtime::{awaitable, block_on};
+use crate::runtime::{awaitable, block_on, block_on_small};
 use crate::seconds::seconds;
 
 /// A fetched object, split into the pieces `pickle.loads(stream, buffers=buffers)` takes.
@@ -75,6 +75,11 @@ pub(crate) struct Fetched {
     key: Key,
     object: Object,
 }
+
+/// Puts up to this many bytes into an in-memory store run with the GIL held (their copy and
+/// hash take a few microseconds at most): [`block_on_small`]. Larger ones release it
+/// (`tests/test_gil.py`).
+const SMALL_MAX: u64 = 16 * 1024;
 
 /// Pickle streams up to this long are copied into a `bytes` to unpickle: cheaper than the two
 /// objects a [`Frame`] makes to view them in place.
@@ -359,9 +364,10 @@ impl PyStore {
 impl PyStore {
     /// Runs one put.
     fn run(&self, py: Python<'_>, job: PutJob) -> PyByrefResult<PyHandle> {
+        let small = self.opened.store.capabilities().in_memory && job.payload.len() <= SMALL_MAX;
         // `job` borrows Python buffers: it is dropped here, with the GIL held, not in the
         // detached closure.
-        Ok(block_on(py, job.run(&self.opened))?)
+        Ok(block_on_small(py, small, job.run(&self.opened))?)
     }
 }
 
@@ -381,7 +387,9 @@ async fn resolve_object(opened: &Opened, handle: &byref::Handle) -> PyByrefResul
 pub(crate) fn fetch_for_handle(py: Python<'_>, handle: &[u8]) -> PyByrefResult<Fetched> {
     let handle = byref::Handle::decode(handle)?;
     let opened = registry::open_for_handle(py, &handle.url)?;
-    let object = block_on(py, resolve_object(&opened, &handle))?;
+    // Unverified, an in-memory store's resolve copies nothing: small whatever the object.
+    let small = opened.store.capabilities().in_memory && !opened.verify;
+    let object = block_on_small(py, small, resolve_object(&opened, &handle))?;
     Ok(Fetched {
         url: opened.url.clone(),
         key: handle.key,

@@ -57,6 +57,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     private_mappings: false,
     ttl: true,
     shared: true,
+    in_memory: false,
 };
 
 /// A store reached over QUIC.
