@@ -17,8 +17,9 @@ import byref
 
 @pytest.fixture
 def long_switch_interval() -> Iterator[None]:
-    """The GIL passes between Python threads only when a thread lets it go, not every 5 ms (within 0.5 s, longer than any step here):
-    a counting thread then advances during a call exactly when that call releases it."""
+    """The GIL passes between Python threads when a thread lets it go, or after 0.5 s (longer
+    than any step here), not every 5 ms: a counting thread then advances during a call
+    exactly when that call releases the GIL."""
     before = sys.getswitchinterval()
     sys.setswitchinterval(0.5)
     try:
