@@ -49,9 +49,7 @@ def counts_during(call: object) -> int:
     return during
 
 
-def test_a_large_put_lets_other_threads_run(
-    store: byref.Store, long_switch_interval: None
-) -> None:
+def test_a_large_put_lets_other_threads_run(store: byref.Store, long_switch_interval: None) -> None:
     data = np.random.default_rng(0).random(8 << 20)  # 64 MiB: hashed and copied
     assert counts_during(lambda: store.put(data)) > 0
 
