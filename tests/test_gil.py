@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -28,7 +28,7 @@ def long_switch_interval() -> Iterator[None]:
         sys.setswitchinterval(before)
 
 
-def counts_during(call: object) -> int:
+def counts_during(call: Callable[[], object]) -> int:
     """How far another Python thread counts while ``call()`` runs."""
     count = 0
     stop = False
@@ -42,7 +42,7 @@ def counts_during(call: object) -> int:
     thread.start()
     time.sleep(0.05)  # lets the counter start; from here on this thread holds the GIL
     before = count
-    call()  # type: ignore[operator]
+    call()
     during = count - before
     stop = True
     thread.join()

@@ -5,8 +5,7 @@ use byref::{Encoding, Key, Payload};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-/// Frames this small are hashed with the GIL held: a few microseconds at most.
-const DETACH_MIN: u64 = 16 * 1024;
+use crate::runtime::GIL_HELD_MAX;
 
 /// A frame as `byref.serialize.dumps` makes it: encoding, stream, out-of-band buffers.
 pub(crate) type PyFrame = (u8, pyo3_bytes::PyBytes, Vec<pyo3_bytes::PyBytes>);
@@ -24,7 +23,7 @@ pub(crate) fn frame_key(
     let payload = Payload::frame(encoding, stream.into_inner(), buffers);
     // `payload` borrows Python buffers: hashed detached (a small one right away: releasing
     // the GIL would cost more than its hash), dropped with the GIL held.
-    let key = if payload.len() < DETACH_MIN {
+    let key = if payload.len() <= GIL_HELD_MAX {
         payload.key()
     } else {
         py.detach(|| payload.key())

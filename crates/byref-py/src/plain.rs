@@ -74,8 +74,8 @@ pub(crate) fn frame_of<'py>(value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Py
             .into_pyobject(py)?
             .into_any());
     }
-    static DUMPS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    DUMPS
+    static SERIALIZE_DUMPS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    SERIALIZE_DUMPS
         .import(py, "byref.serialize", "dumps")?
         .call1((value,))
 }

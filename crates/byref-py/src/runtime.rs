@@ -54,6 +54,11 @@ where
     py.detach(|| rt.block_on(future))
 }
 
+/// Work on up to this many bytes (hashing a frame, a put into an in-memory store) is done with
+/// the GIL held: a few microseconds at most, less than releasing the GIL and taking it back.
+/// Larger work releases it (`tests/test_gil.py`).
+pub(crate) const GIL_HELD_MAX: u64 = 16 * 1024;
+
 /// [`block_on`], or for a small operation on an in-memory store (whose futures are done on
 /// their first poll: [`byref::Capabilities::in_memory`]) `future` run right here with the GIL
 /// held: releasing it and waking a runtime thread cost more than the work. A future that is

@@ -15,7 +15,7 @@ use crate::handle::PyHandle;
 use crate::holders::PyHolder;
 use crate::inventory::{self, GcPlan, PyInventory};
 use crate::registry;
-use crate::runtime::{awaitable, block_on, block_on_small};
+use crate::runtime::{GIL_HELD_MAX, awaitable, block_on, block_on_small};
 use crate::seconds::seconds;
 
 /// A fetched object, split into the pieces `pickle.loads(stream, buffers=buffers)` takes.
@@ -76,11 +76,6 @@ pub(crate) struct Fetched {
     object: Object,
 }
 
-/// Puts up to this many bytes into an in-memory store run with the GIL held (their copy and
-/// hash take a few microseconds at most): [`block_on_small`]. Larger ones release it
-/// (`tests/test_gil.py`).
-const SMALL_MAX: u64 = 16 * 1024;
-
 /// Pickle streams up to this long are copied into a `bytes` to unpickle: cheaper than the two
 /// objects a [`Frame`] makes to view them in place.
 const COPY_MAX: usize = 4 * 1024;
@@ -99,6 +94,7 @@ impl Fetched {
             .then(|| pyo3::types::PyBytes::new(py, &bytes[layout.stream])))
     }
 
+    /// The object as a [`Frame`]: views of its stream and buffers, in place.
     pub(crate) fn into_frame(self, py: Python<'_>) -> PyByrefResult<Frame> {
         Frame::new(py, &self.url, &self.key, self.object)
     }
@@ -364,7 +360,7 @@ impl PyStore {
 impl PyStore {
     /// Runs one put.
     fn run(&self, py: Python<'_>, job: PutJob) -> PyByrefResult<PyHandle> {
-        let small = self.opened.store.capabilities().in_memory && job.payload.len() <= SMALL_MAX;
+        let small = self.opened.store.capabilities().in_memory && job.payload.len() <= GIL_HELD_MAX;
         // `job` borrows Python buffers: it is dropped here, with the GIL held, not in the
         // detached closure.
         Ok(block_on_small(py, small, job.run(&self.opened))?)

@@ -77,22 +77,28 @@ pub(crate) fn class_name(cls: &Bound<'_, PyType>) -> PyResult<Option<String>> {
     Ok((!name.contains('<')).then_some(name))
 }
 
-/// The kind a proxy of a `cls` carries: [`class_name`], made once for the commonest classes.
+/// The kind a proxy of a `cls` carries: [`class_name`], made once for the commonest classes
+/// (a small value's round trip makes one per proxy).
 fn kind_of<'py>(cls: &Bound<'py, PyType>) -> PyResult<Option<Bound<'py, PyString>>> {
     let py = cls.py();
-    let common = if cls.is(py.get_type::<PyDict>()) {
-        Some(pyo3::intern!(py, "builtins:dict"))
-    } else if cls.is(py.get_type::<PyList>()) {
-        Some(pyo3::intern!(py, "builtins:list"))
-    } else if cls.is(py.get_type::<PyTuple>()) {
-        Some(pyo3::intern!(py, "builtins:tuple"))
-    } else if cls.is(py.get_type::<PyString>()) {
-        Some(pyo3::intern!(py, "builtins:str"))
-    } else {
-        None
-    };
-    if let Some(name) = common {
-        return Ok(Some(name.clone()));
+    static COMMON: PyOnceLock<Vec<(Py<PyType>, Py<PyString>)>> = PyOnceLock::new();
+    let common = COMMON.get_or_try_init(py, || {
+        let classes = [
+            py.get_type::<PyDict>(),
+            py.get_type::<PyList>(),
+            py.get_type::<PyTuple>(),
+            py.get_type::<PyString>(),
+        ];
+        let mut common = Vec::new();
+        for class in classes {
+            if let Some(name) = class_name(&class)? {
+                common.push((class.unbind(), PyString::new(py, &name).unbind()));
+            }
+        }
+        PyResult::Ok(common)
+    })?;
+    if let Some((_, name)) = common.iter().find(|(class, _)| cls.is(class)) {
+        return Ok(Some(name.bind(py).clone()));
     }
     Ok(class_name(cls)?.map(|name| PyString::new(py, &name)))
 }
