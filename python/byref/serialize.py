@@ -101,8 +101,8 @@ class _CloudPickler(cloudpickle.Pickler):
 
 
 #: ``pickle.dumps(obj, protocol=5)`` if ``obj`` is a scalar, or a short dict, list, tuple or
-#: set of scalars (pickled the same with or without byref's hooks, so by the C pickler alone),
-#: else None: a small value's round trip is mostly this, so it is native.
+#: set of scalars (pickled the same with or without byref's hooks), else None: a small value's
+#: round trip is mostly this, so it is native (written as the C pickler writes it).
 _plain_pickle = _native.plain_pickle
 
 

@@ -10,6 +10,7 @@
 mod buffer;
 mod daemon;
 mod errors;
+mod framing;
 mod handle;
 mod holders;
 mod inventory;

@@ -6,11 +6,11 @@ use std::time::Duration;
 use byref::holders::Holder;
 use byref::{Encoding, Key, Layout, Object, Opened, Payload, PutOptions, StoreExt};
 use futures::{StreamExt, TryStreamExt, stream};
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use crate::buffer::{Buffer, Region};
 use crate::errors::{PyByrefResult, evicted};
+use crate::framing::{FrameParts, ValueFrame, payload_of};
 use crate::handle::PyHandle;
 use crate::holders::PyHolder;
 use crate::inventory::{self, GcPlan, PyInventory};
@@ -64,9 +64,6 @@ fn parse_key(key: &str) -> PyByrefResult<Key> {
 /// trip with small objects (1 KiB gets from the daemon: 37,000-53,000/s with 256 against
 /// 35,000/s with 64), few enough that one call cannot flood a shared server.
 const IN_FLIGHT: usize = 256;
-
-/// What Python hands over for one frame: its encoding, pickle stream and buffers.
-type FrameParts = (u8, pyo3_bytes::PyBytes, Vec<pyo3_bytes::PyBytes>);
 
 /// A fetched object on its way to Python (from a future: it becomes a [`Frame`] where the GIL
 /// is held).
@@ -123,19 +120,14 @@ struct PutJob {
 
 impl PutJob {
     fn new(
-        (encoding, stream, buffers): FrameParts,
+        payload: Payload,
         evict: bool,
         ttl: Option<f64>,
         holder: Option<&PyHolder>,
     ) -> PyResult<Self> {
-        let encoding = Encoding::try_from(encoding).map_err(PyValueError::new_err)?;
         let ttl = ttl.map(|s| seconds(s, "ttl")).transpose()?;
-        let buffers = buffers
-            .into_iter()
-            .map(pyo3_bytes::PyBytes::into_inner)
-            .collect();
         Ok(PutJob {
-            payload: Payload::frame(encoding, stream.into_inner(), buffers),
+            payload,
             ttl,
             evict,
             holder: holder.map(|h| h.inner.clone()),
@@ -217,8 +209,8 @@ impl PyStore {
         ttl: Option<f64>,
         holder: Option<PyRef<'_, PyHolder>>,
     ) -> PyByrefResult<PyHandle> {
-        let job = PutJob::new((encoding, stream, buffers), evict, ttl, holder.as_deref())?;
-        self.run(py, job)
+        let payload = payload_of((encoding, stream, buffers))?;
+        self.run(py, PutJob::new(payload, evict, ttl, holder.as_deref())?)
     }
 
     /// Stores `value`, pickled as `byref.serialize.dumps` pickles it (a flat and plain one
@@ -232,8 +224,8 @@ impl PyStore {
         ttl: Option<f64>,
         holder: Option<PyRef<'_, PyHolder>>,
     ) -> PyByrefResult<PyHandle> {
-        let parts: FrameParts = crate::plain::frame_of(value)?.extract()?;
-        self.run(py, PutJob::new(parts, evict, ttl, holder.as_deref())?)
+        let payload = ValueFrame::of(value)?.payload()?;
+        self.run(py, PutJob::new(payload, evict, ttl, holder.as_deref())?)
     }
 
     /// [`PyStore::put`] of many frames, `(encoding, stream, buffers)` each, up to
@@ -249,7 +241,7 @@ impl PyStore {
     ) -> PyByrefResult<Vec<PyHandle>> {
         let jobs = frames
             .into_iter()
-            .map(|parts| PutJob::new(parts, evict, ttl, holder.as_deref()))
+            .map(|parts| PutJob::new(payload_of(parts)?, evict, ttl, holder.as_deref()))
             .collect::<PyResult<Vec<_>>>()?;
         let opened = &self.opened;
         let puts = stream::iter(jobs.iter().map(|job| job.run(opened)));
@@ -269,7 +261,8 @@ impl PyStore {
         ttl: Option<f64>,
         holder: Option<PyRef<'py, PyHolder>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let job = PutJob::new((encoding, stream, buffers), evict, ttl, holder.as_deref())?;
+        let payload = payload_of((encoding, stream, buffers))?;
+        let job = PutJob::new(payload, evict, ttl, holder.as_deref())?;
         let opened = self.opened.clone();
         awaitable(py, async move { Ok(job.run(&opened).await?) })
     }

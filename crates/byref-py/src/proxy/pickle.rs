@@ -9,11 +9,11 @@
 use byref::travel::{Travel, how_a_value_travels};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyComplex, PyRange, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyComplex, PyFloat, PyInt, PyRange, PyString, PyTuple};
 
 use super::ProxyBase;
+use crate::framing::ValueFrame;
 use crate::key::frame_key;
-use crate::plain::frame_of;
 
 /// What pickles as an unresolved proxy of `handle` whose target is a `kind`, of a proxy class
 /// with the optional-method bits `methods` (none: one element fewer), rebuilt by `byref._p`.
@@ -47,7 +47,11 @@ pub(crate) fn reduce_handle<'py>(
 /// Whether instances of `value`'s class cannot change: a proxy of one needs no hashing to
 /// tell that its value is unchanged.
 fn immutable(value: &Bound<'_, PyAny>) -> bool {
-    crate::plain::scalar(value)
+    value.is_none()
+        || value.is_exact_instance_of::<PyInt>()
+        || value.is_exact_instance_of::<PyFloat>()
+        || value.is_exact_instance_of::<PyString>()
+        || value.is_exact_instance_of::<PyBool>()
         || value.is_exact_instance_of::<PyBytes>()
         || value.is_exact_instance_of::<PyComplex>()
         || value.is_exact_instance_of::<PyRange>()
@@ -76,13 +80,16 @@ pub(crate) fn reduce<'py>(
     let frame = if owns && immutable(&target) {
         None
     } else {
-        Some(frame_of(&target)?)
+        Some(ValueFrame::of(&target)?)
     };
     let (unchanged, len) = match &frame {
         None => (true, 0),
         Some(frame) => {
-            let (key, len) = frame_key(py, frame.extract()?)?;
-            (owns && key == decoded.key, len)
+            let payload = frame.payload()?;
+            (
+                owns && frame_key(py, &payload) == decoded.key,
+                payload.len(),
+            )
         }
     };
     let evict = decoded.evict.is_some();
@@ -92,6 +99,8 @@ pub(crate) fn reduce<'py>(
             .get_or_try_init(py, || py.import("byref.pickling").map(Bound::unbind))
             .map(|m| m.bind(py))
     };
+    // What `byref.pickling` takes, made only when the value travels.
+    let parts = || frame.map(|frame| frame.into_parts(py)).transpose();
     match how_a_value_travels(unchanged, evict, len) {
         Travel::OwnHandle { last } => {
             if last {
@@ -104,12 +113,12 @@ pub(crate) fn reduce<'py>(
             let rebuild = REBUILD_VALUE.import(py, "byref.proxy", "_inline")?;
             pickling()?.call_method1(
                 pyo3::intern!(py, "reduce_inline"),
-                (frame, protocol, rebuild),
+                (parts()?, protocol, rebuild),
             )
         }
         Travel::StoredAgain => pickling()?.call_method1(
             pyo3::intern!(py, "reduce_stored_again"),
-            (proxy, &target, frame, decoded.url, evict),
+            (proxy, &target, parts()?, decoded.url, evict),
         ),
     }
 }
