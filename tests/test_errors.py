@@ -33,6 +33,21 @@ def test_object_not_found_is_a_key_error(store: byref.Store) -> None:
         store.get("0" * 64)
 
 
+def test_a_closed_store_says_so_on_every_use() -> None:
+    store = byref.Store("memory://closed-store")
+    key = store.put({"a": 1})
+    store.close()
+    for use in (
+        lambda: store.proxy({"a": 1}),
+        lambda: store.put({"a": 1}),
+        lambda: store.get(key),
+        lambda: store.put_many([1]),
+    ):
+        with pytest.raises(byref.ConfigError, match="this Store is closed"):
+            use()
+    assert repr(store) == "Store(<closed>)"
+
+
 @pytest.mark.parametrize(
     "data",
     [

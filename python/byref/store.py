@@ -104,12 +104,6 @@ class Store:
         memory stores, 512 KiB on Redis, 1 MiB over QUIC, 4 MiB on S3)."""
         return self.native.proxy_threshold
 
-    def _put(
-        self, obj: Any, evict: bool, ttl: float | None, lifetime: Holding | None
-    ) -> _native.Handle:
-        # Pickled as `dumps` pickles it: natively for a flat and plain value.
-        return self.native.put_value(obj, evict=evict, ttl=ttl, holder=_holder(lifetime))
-
     def put(self, obj: Any, *, ttl: float | None = None, lifetime: Holding | None = None) -> str:
         """Stores ``obj`` and returns its key (the BLAKE3 digest of the stored bytes).
 
@@ -118,7 +112,8 @@ class Store:
         (:class:`byref.ContextLifetime`, ...), the object is released when it ends; without,
         it stays until evicted or collected (``byref gc``).
         """
-        return self._put(obj, evict=False, ttl=ttl, lifetime=lifetime).key
+        # Pickled as `dumps` pickles it: natively for a flat and plain value.
+        return self.native.put_value(obj, ttl=ttl, holder=_holder(lifetime)).key
 
     def get(self, key: str) -> Any:
         """The value stored under ``key``; :class:`byref.ObjectNotFound` if absent."""
@@ -144,7 +139,11 @@ class Store:
         write when unchanged) and travels. With ``hold=False`` it keeps only the handle: it
         pickles with no hashing and resolves from the store if used here.
         """
-        handle = self._put(obj, evict=evict, ttl=ttl, lifetime=lifetime)
+        # The small path: the store (`native` raises once closed) and the holder without a
+        # Python call each.
+        holder = None if lifetime is None else _holder(lifetime)
+        native = self._native or self.native
+        handle = native.put_value(obj, evict=evict, ttl=ttl, holder=holder)
         return proxy_of(handle.encode(), obj, hold=hold)
 
     def put_many(
