@@ -78,17 +78,24 @@ pub(crate) struct Fetched {
 const COPY_MAX: usize = 4 * 1024;
 
 impl Fetched {
-    /// The pickle stream, copied, if the object is a short pickle with nothing out of band:
-    /// `pickle.loads` alone rebuilds it.
+    /// The pickle stream, if the object is a pickle with nothing out of band: `pickle.loads`
+    /// alone rebuilds it.
+    pub(crate) fn plain_stream(&self) -> PyByrefResult<Option<&[u8]>> {
+        let bytes = self.object.as_slice();
+        let layout = Layout::parse(bytes, &self.url, &self.key)?;
+        let plain = layout.encoding == Encoding::Pickle5 && layout.buffers.is_empty();
+        Ok(plain.then(|| &bytes[layout.stream]))
+    }
+
+    /// [`Fetched::plain_stream`], copied, if it is short.
     pub(crate) fn short_plain_stream<'py>(
         &self,
         py: Python<'py>,
     ) -> PyByrefResult<Option<Bound<'py, pyo3::types::PyBytes>>> {
-        let bytes = self.object.as_slice();
-        let layout = Layout::parse(bytes, &self.url, &self.key)?;
-        let plain = layout.encoding == Encoding::Pickle5 && layout.buffers.is_empty();
-        Ok((plain && layout.stream.len() <= COPY_MAX)
-            .then(|| pyo3::types::PyBytes::new(py, &bytes[layout.stream])))
+        Ok(self
+            .plain_stream()?
+            .filter(|stream| stream.len() <= COPY_MAX)
+            .map(|stream| pyo3::types::PyBytes::new(py, stream)))
     }
 
     /// The object as a [`Frame`]: views of its stream and buffers, in place.

@@ -2,6 +2,8 @@
 //! and their pickle streams made without a Python frame of byref's: what a small value's
 //! round trip is mostly spent on.
 
+mod opcodes;
+pub(crate) mod reader;
 mod writer;
 
 use pyo3::prelude::*;

@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PySet, PyString, PyTuple};
 
 use super::FLAT_MAX;
+use super::opcodes::*;
 
 /// A flat and plain value's pickle.
 pub(crate) enum Plain {
@@ -20,38 +21,6 @@ pub(crate) enum Plain {
     LeftToPickler,
 }
 
-// The opcodes written (`Lib/pickle.py` names them).
-const PROTO: u8 = 0x80;
-const FRAME: u8 = 0x95;
-const STOP: u8 = b'.';
-const NONE: u8 = b'N';
-const NEWTRUE: u8 = 0x88;
-const NEWFALSE: u8 = 0x89;
-const BININT: u8 = b'J';
-const BININT1: u8 = b'K';
-const BININT2: u8 = b'M';
-const LONG1: u8 = 0x8a;
-const BINFLOAT: u8 = b'G';
-const SHORT_BINUNICODE: u8 = 0x8c;
-const BINUNICODE: u8 = b'X';
-const MEMOIZE: u8 = 0x94;
-const BINGET: u8 = b'h';
-const MARK: u8 = b'(';
-const EMPTY_DICT: u8 = b'}';
-const SETITEM: u8 = b's';
-const SETITEMS: u8 = b'u';
-const EMPTY_LIST: u8 = b']';
-const APPEND: u8 = b'a';
-const APPENDS: u8 = b'e';
-const EMPTY_TUPLE: u8 = b')';
-const TUPLE: u8 = b't';
-const TUPLE1: u8 = 0x85;
-const EMPTY_SET: u8 = 0x8f;
-const ADDITEMS: u8 = 0x90;
-const FROZENSET: u8 = 0x91;
-
-/// The protocol written.
-const PROTOCOL: u8 = 5;
 /// Where the frame's header goes: after `PROTO 5`, an opcode and an 8-byte length.
 const FRAME_AT: usize = 2;
 const FRAME_HEADER: usize = 9;

@@ -325,9 +325,15 @@ fn fetch_target(py: Python<'_>, proxy: &Bound<'_, PyAny>, base: &ProxyBase) -> P
             return Err(PyErr::from_value(named));
         }
     };
-    // A plain pickle (no out-of-band buffers) is unpickled right here (a short one from a
-    // copy); anything else, or one that fails (it is then unpickled again there, to name what
-    // is missing), by `byref.resolution.adopt`.
+    // A flat and plain value's pickle is read right here; another plain pickle (no out-of-band
+    // buffers) is unpickled here (a short one from a copy); anything else, or one that fails
+    // (it is then unpickled again there, to name what is missing), by
+    // `byref.resolution.adopt`.
+    if let Some(stream) = fetched.plain_stream()?
+        && let Some(target) = crate::plain::reader::read(py, stream)
+    {
+        return Ok(base.set_target(&target));
+    }
     static LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     let loads = LOADS.import(py, "pickle", "loads")?;
     let frame = match fetched.short_plain_stream(py)? {
