@@ -1,6 +1,7 @@
 //! Content addresses: the BLAKE3 digest of an object's stored bytes.
 
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::str::FromStr;
 use std::sync::OnceLock;
 
@@ -17,8 +18,44 @@ fn cores() -> usize {
 }
 
 /// The BLAKE3 digest of an object's stored bytes: same bytes, same key.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Key([u8; 32]);
+
+/// A key hashes as its first 8 bytes (a map's hasher still mixes them, keyed, by default):
+/// a digest's bytes are evenly spread already.
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let mut head = [0; 8];
+        head.copy_from_slice(&self.0[..8]);
+        state.write_u64(u64::from_le_bytes(head));
+    }
+}
+
+/// Hashes a [`Key`] as nothing more than its first 8 bytes: for maps of keys only this process
+/// chooses (the in-memory store's). Maps of keys that come from the network keep a keyed
+/// hasher: a remote party could grind contents whose keys share buckets.
+#[derive(Debug, Default)]
+pub(crate) struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn write_u64(&mut self, head: u64) {
+        self.0 = head;
+    }
+
+    /// Not called for a [`Key`]; anything else is folded in byte by byte.
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// What a map of [`Key`]s that only this process chooses is built with.
+pub(crate) type BuildDigestHasher = BuildHasherDefault<DigestHasher>;
 
 impl Key {
     /// Key length in bytes.

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use crate::key::BuildDigestHasher;
 use crate::{
     Capabilities, Delivery, Error, Fetched, GetOptions, Key, Listed, Object, Payload, PutOptions,
     RefId, RefSet, Result, Store, StoreUrl, UrlBuilder, refuse_ttl,
@@ -28,8 +29,9 @@ struct Entry {
 pub struct MemoryStore {
     /// Canonical URL, for handles and error messages.
     url: String,
-    /// A std mutex: every critical section is a map lookup, never an await.
-    objects: Mutex<HashMap<Key, Entry>>,
+    /// A std mutex: every critical section is a map lookup, never an await. Keys are
+    /// hashed as they are: only this process's puts choose them.
+    objects: Mutex<HashMap<Key, Entry, BuildDigestHasher>>,
 }
 
 impl MemoryStore {
