@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import copy
 import pickle
+from typing import Any
 
 import numpy as np
 import pytest
 
 import byref
+from byref import _native
 from byref.pickling import INLINE_MAX
 
 BIG = INLINE_MAX // 8 * 2  # float64 elements: twice the inline limit
@@ -87,6 +89,41 @@ def test_producer_proxy_pickles_as_its_handle_until_changed(store: byref.Store) 
     p[1] = 8  # and through the proxy
     assert float(send(p)[1]) == 8.0
     assert float(store.get(key)[0]) == 0.0, "the first stored value is untouched"
+
+
+@pytest.mark.parametrize(
+    ("make", "change"),
+    [
+        (lambda: {"a": 1, "b": "x"}, lambda v: v.update(a=2)),  # a stream as long
+        (lambda: {"a": 1}, lambda v: v.update(a="y" * 5000)),  # longer than a stream kept
+        (lambda: [1, 2, 3], lambda v: v.append(4)),
+        (lambda: [1, 2, 3], lambda v: v.append([4])),  # no longer flat and plain
+        (lambda: {1, 2}, lambda v: v.discard(2)),
+    ],
+)
+@pytest.mark.parametrize("evict", [False, True])
+def test_a_small_value_changed_in_place_travels_changed(
+    store: byref.Store, make: Any, change: Any, evict: bool
+) -> None:
+    value = make()
+    p = store.proxy(value, evict=evict)
+    stored = handle(p)
+    change(value)  # through the original name: the proxy holds the same object
+    sent = send(p)
+    assert sent == value
+    if byref.is_proxy(sent) and not byref.is_resolved(sent):
+        assert handle(sent) != stored, "stored again: not the handle of the first value"
+    assert store.get(_native.Handle.decode(stored).key) == make(), "the first value stays"
+
+
+def test_a_small_value_changed_and_changed_back_travels_as_its_handle(
+    store: byref.Store,
+) -> None:
+    value = {"a": 1}
+    p = store.proxy(value)
+    value["a"] = 2
+    value["a"] = 1
+    assert handle(send(p)) == handle(p)
 
 
 def test_evict_proxy_made_here_can_be_sent_twice_once_resolved(store: byref.Store) -> None:

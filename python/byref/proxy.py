@@ -298,7 +298,7 @@ _class_for: dict[type, type[Proxy]] = {}
 _CLASSES_MAX = 1024
 
 
-def proxy_of(handle: bytes, obj: Any, *, hold: bool) -> Proxy:
+def proxy_of(handle: _native.Handle, obj: Any, *, hold: bool) -> Proxy:
     """A proxy of ``obj``, just stored under ``handle``; holding ``obj`` itself if ``hold``."""
     cls = _class_for.get(type(obj))
     if cls is None:

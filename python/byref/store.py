@@ -144,7 +144,7 @@ class Store:
         holder = None if lifetime is None else _holder(lifetime)
         native = self._native or self.native
         handle = native.put_value(obj, evict=evict, ttl=ttl, holder=holder)
-        return proxy_of(handle.encode(), obj, hold=hold)
+        return proxy_of(handle, obj, hold=hold)
 
     def put_many(
         self, objs: Iterable[Any], *, ttl: float | None = None, lifetime: Holding | None = None
@@ -170,7 +170,7 @@ class Store:
         """:meth:`proxy` of each of ``objs``, stored many at once."""
         objs = list(objs)
         handles = self._put_many(objs, evict=evict, ttl=ttl, lifetime=lifetime)
-        return [proxy_of(h.encode(), o, hold=hold) for h, o in zip(handles, objs, strict=True)]
+        return [proxy_of(h, o, hold=hold) for h, o in zip(handles, objs, strict=True)]
 
     async def aput(
         self, obj: Any, *, ttl: float | None = None, lifetime: Holding | None = None
@@ -193,7 +193,7 @@ class Store:
     ) -> Proxy:
         """:meth:`proxy`, awaitable: the write runs on byref's runtime, the GIL released."""
         handle = await self._aput(obj, evict=evict, ttl=ttl, lifetime=lifetime)
-        return proxy_of(handle.encode(), obj, hold=hold)
+        return proxy_of(handle, obj, hold=hold)
 
     def _put_many(
         self, objs: Iterable[Any], evict: bool, ttl: float | None, lifetime: Holding | None

@@ -1,5 +1,6 @@
 //! Handles as Python objects.
 
+use bytes::Bytes;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -10,6 +11,10 @@ use crate::errors::PyByrefResult;
 pub(crate) struct PyHandle {
     /// The handle itself; Python only reads it.
     pub(crate) inner: byref::Handle,
+    /// The pickle stream a flat and plain value was just stored as (written here): a proxy
+    /// made with this handle and that value tells it unchanged by comparing streams, not
+    /// hashing. `None` for any other.
+    pub(crate) plain_stream: Option<Bytes>,
 }
 
 #[pymethods]
@@ -19,6 +24,7 @@ impl PyHandle {
     fn decode(data: &[u8]) -> PyByrefResult<Self> {
         Ok(PyHandle {
             inner: byref::Handle::decode(data)?,
+            plain_stream: None,
         })
     }
 

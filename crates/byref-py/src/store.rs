@@ -114,6 +114,10 @@ impl<'py> IntoPyObject<'py> for Fetched {
     }
 }
 
+/// A flat and plain value's stream up to this long stays with its handle, for a proxy to tell
+/// its value unchanged by (a longer one is hashed again rather than kept twice in memory).
+const KEPT_STREAM_MAX: usize = 4 * 1024;
+
 /// One put, ready to run: the payload holds the Python buffers it reads in place.
 struct PutJob {
     payload: Payload,
@@ -123,6 +127,8 @@ struct PutJob {
     evict: bool,
     /// Who holds the reference: a lifetime's holder, else nobody in particular.
     holder: Option<Arc<Holder>>,
+    /// The stream of a flat and plain value's frame, written here (for its handle).
+    plain_stream: Option<bytes::Bytes>,
 }
 
 impl PutJob {
@@ -135,6 +141,7 @@ impl PutJob {
         let ttl = ttl.map(|s| seconds(s, "ttl")).transpose()?;
         Ok(PutJob {
             payload,
+            plain_stream: None,
             ttl,
             evict,
             holder: holder.map(|h| h.inner.clone()),
@@ -160,6 +167,7 @@ impl PutJob {
                 self.payload.len(),
                 self.evict.then_some(options.reference),
             ),
+            plain_stream: self.plain_stream.clone(),
         })
     }
 }
@@ -231,8 +239,12 @@ impl PyStore {
         ttl: Option<f64>,
         holder: Option<PyRef<'_, PyHolder>>,
     ) -> PyByrefResult<PyHandle> {
-        let payload = ValueFrame::of(value)?.payload()?;
-        self.run(py, PutJob::new(payload, evict, ttl, holder.as_deref())?)
+        let frame = ValueFrame::of(value)?;
+        let mut job = PutJob::new(frame.payload()?, evict, ttl, holder.as_deref())?;
+        if let ValueFrame::Plain(stream) = frame {
+            job.plain_stream = (stream.len() <= KEPT_STREAM_MAX).then_some(stream);
+        }
+        self.run(py, job)
     }
 
     /// [`PyStore::put`] of many frames, `(encoding, stream, buffers)` each, up to

@@ -16,6 +16,7 @@ use std::ffi::c_int;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
+use bytes::Bytes;
 use parking_lot::{ReentrantMutex, ReentrantMutexGuard};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -27,6 +28,7 @@ pub(crate) mod pickle;
 pub(crate) mod rebuild;
 
 use crate::errors::BackendError;
+use crate::handle::PyHandle;
 use crate::store::{Frame, fetch_for_handle};
 
 /// A proxy's target before it is fetched (`byref.resolution.UNRESOLVED`).
@@ -57,6 +59,10 @@ pub(crate) struct ProxyBase {
     /// Whether pickling may hand on `handle` itself: true for a proxy made here with its
     /// target until a handle released on resolve has been handed on once.
     owns_handle: AtomicBool,
+    /// The pickle stream `handle`'s object holds, when it was written here from the target
+    /// (a flat and plain value): pickling compares it with the target's stream now instead
+    /// of hashing that. Only read while `owns_handle`.
+    plain_stream: Mutex<Option<Bytes>>,
     /// Held while resolving or pickling: threads touching one proxy fetch it once (an
     /// `evict=True` proxy can be fetched only once). Reentrant, so that pickling a target that
     /// contains its own proxy fails rather than hangs. Native, not a Python lock: a small
@@ -104,6 +110,11 @@ fn kind_of<'py>(cls: &Bound<'py, PyType>) -> PyResult<Option<Bound<'py, PyString
 }
 
 impl ProxyBase {
+    /// Whether `stream` is the one its handle's object was written with (see `plain_stream`).
+    pub(crate) fn holds_stream(&self, stream: &[u8]) -> bool {
+        field(&self.plain_stream).as_deref() == Some(stream)
+    }
+
     pub(crate) fn target(&self, py: Python<'_>) -> Option<Py<PyAny>> {
         field(&self.target).as_ref().map(|t| t.clone_ref(py))
     }
@@ -119,16 +130,25 @@ impl ProxyBase {
 
 #[pymethods]
 impl ProxyBase {
-    /// A proxy of the object stored under `handle`; `target` is that object itself when the
-    /// caller has it (it then travels as its value), and `kind` its class's name otherwise.
+    /// A proxy of the object stored under `handle` (pickled, or as a put returned it);
+    /// `target` is that object itself when the caller has it (it then travels as its value),
+    /// and `kind` its class's name otherwise.
     #[new]
     #[pyo3(signature = (handle, *target, kind = None))]
     fn new(
-        handle: Bound<'_, PyBytes>,
+        handle: &Bound<'_, PyAny>,
         target: &Bound<'_, PyTuple>,
         kind: Option<Bound<'_, PyString>>,
     ) -> PyResult<Self> {
         let py = handle.py();
+        let (handle, plain_stream) = match handle.cast_exact::<PyHandle>() {
+            Ok(put) => {
+                let put = put.get();
+                let encoded = PyBytes::new(py, &put.inner.encode());
+                (encoded, put.plain_stream.clone())
+            }
+            Err(_) => (handle.cast::<PyBytes>()?.clone(), None),
+        };
         let target = match target.len() {
             0 => None,
             1 => Some(target.get_item(0)?),
@@ -146,6 +166,7 @@ impl ProxyBase {
         };
         Ok(ProxyBase {
             handle: Mutex::new(handle.unbind()),
+            plain_stream: Mutex::new(plain_stream.filter(|_| target.is_some())),
             owns_handle: AtomicBool::new(target.is_some()),
             target: Mutex::new(target.map(Bound::unbind)),
             kind: Mutex::new(kind),
@@ -204,6 +225,7 @@ impl ProxyBase {
         owns: bool,
     ) {
         *field(&self.handle) = handle.unbind();
+        *field(&self.plain_stream) = None;
         *field(&self.kind) = kind.map(Bound::unbind);
         self.owns_handle.store(owns, Ordering::Release);
     }

@@ -84,6 +84,8 @@ pub(crate) fn reduce<'py>(
     };
     let (unchanged, len) = match &frame {
         None => (true, 0),
+        // The stream it was stored as, again: unchanged, no hashing.
+        Some(ValueFrame::Plain(stream)) if owns && base.holds_stream(stream) => (true, 0),
         Some(frame) => {
             let payload = frame.payload()?;
             (
