@@ -1,5 +1,5 @@
 //! The pickle opcodes a flat and plain value's pickle is made of (`Lib/pickle.py` names them),
-//! written by [`super::writer`] and read by [`super::reader`].
+//! written by `writer.rs` and read by `reader.rs` beside it.
 
 pub(super) const PROTO: u8 = 0x80;
 pub(super) const FRAME: u8 = 0x95;
