@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -91,29 +92,28 @@ def test_producer_proxy_pickles_as_its_handle_until_changed(store: byref.Store) 
     assert float(store.get(key)[0]) == 0.0, "the first stored value is untouched"
 
 
-@pytest.mark.parametrize(
-    ("make", "change"),
-    [
-        (lambda: {"a": 1, "b": "x"}, lambda v: v.update(a=2)),  # a stream as long
-        (lambda: {"a": 1}, lambda v: v.update(a="y" * 5000)),  # longer than a stream kept
-        (lambda: [1, 2, 3], lambda v: v.append(4)),
-        (lambda: [1, 2, 3], lambda v: v.append([4])),  # no longer flat and plain
-        (lambda: {1, 2}, lambda v: v.discard(2)),
-    ],
-)
+#: A small value, and a change made to it in place.
+CHANGES: list[tuple[Callable[[], Any], Callable[[Any], object]]] = [
+    (lambda: {"a": 1, "b": "x"}, lambda v: v.update(a=2)),  # a stream as long
+    (lambda: {"a": 1}, lambda v: v.update(a="y" * 5000)),  # longer than a stream kept
+    (lambda: [1, 2, 3], lambda v: v.append(4)),
+    (lambda: [1, 2, 3], lambda v: v.append([4])),  # no longer flat and plain
+    (lambda: {1, 2}, lambda v: v.discard(2)),
+]
+
+
 @pytest.mark.parametrize("evict", [False, True])
-def test_a_small_value_changed_in_place_travels_changed(
-    store: byref.Store, make: Any, change: Any, evict: bool
-) -> None:
-    value = make()
-    p = store.proxy(value, evict=evict)
-    stored = handle(p)
-    change(value)  # through the original name: the proxy holds the same object
-    sent = send(p)
-    assert sent == value
-    if byref.is_proxy(sent) and not byref.is_resolved(sent):
-        assert handle(sent) != stored, "stored again: not the handle of the first value"
-    assert store.get(_native.Handle.decode(stored).key) == make(), "the first value stays"
+def test_a_small_value_changed_in_place_travels_changed(store: byref.Store, evict: bool) -> None:
+    for make, change in CHANGES:
+        value = make()
+        p = store.proxy(value, evict=evict)
+        stored = handle(p)
+        change(value)  # through the original name: the proxy holds the same object
+        sent = send(p)
+        assert sent == value
+        if byref.is_proxy(sent) and not byref.is_resolved(sent):
+            assert handle(sent) != stored, "stored again: not the handle of the first value"
+        assert store.get(_native.Handle.decode(stored).key) == make(), "the first value stays"
 
 
 def test_a_small_value_changed_and_changed_back_travels_as_its_handle(

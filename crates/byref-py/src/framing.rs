@@ -24,7 +24,7 @@ pub(crate) fn payload_of((encoding, stream, buffers): FrameParts) -> PyResult<Pa
 
 /// A value's frame, as `byref.serialize.dumps` makes it.
 pub(crate) enum ValueFrame<'py> {
-    /// A flat and plain value's stream, nothing out of band.
+    /// A flat and plain value's stream, written here (`crate::plain`); nothing out of band.
     Plain(Bytes),
     /// `(encoding, stream, buffers)`, from `byref.serialize.dumps` or the C pickler.
     Parts(Bound<'py, PyAny>),
