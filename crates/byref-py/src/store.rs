@@ -73,10 +73,6 @@ pub(crate) struct Fetched {
     object: Object,
 }
 
-/// Pickle streams up to this long are copied into a `bytes` to unpickle: cheaper than the two
-/// objects a [`Frame`] makes to view them in place.
-const COPY_MAX: usize = 4 * 1024;
-
 impl Fetched {
     /// The pickle stream, if the object is a pickle with nothing out of band: `pickle.loads`
     /// alone rebuilds it.
@@ -85,17 +81,6 @@ impl Fetched {
         let layout = Layout::parse(bytes, &self.url, &self.key)?;
         let plain = layout.encoding == Encoding::Pickle5 && layout.buffers.is_empty();
         Ok(plain.then(|| &bytes[layout.stream]))
-    }
-
-    /// [`Fetched::plain_stream`], copied, if it is short.
-    pub(crate) fn short_plain_stream<'py>(
-        &self,
-        py: Python<'py>,
-    ) -> PyByrefResult<Option<Bound<'py, pyo3::types::PyBytes>>> {
-        Ok(self
-            .plain_stream()?
-            .filter(|stream| stream.len() <= COPY_MAX)
-            .map(|stream| pyo3::types::PyBytes::new(py, stream)))
     }
 
     /// The object as a [`Frame`]: views of its stream and buffers, in place.

@@ -325,6 +325,10 @@ fn adopt(proxy: &Bound<'_, PyAny>, frame: Bound<'_, Frame>) -> PyResult<Py<PyAny
         .unbind())
 }
 
+/// Pickle streams up to this long are copied into a `bytes` to unpickle: cheaper than the two
+/// objects a [`Frame`] makes to view them in place.
+const COPY_MAX: usize = 4 * 1024;
+
 /// Fetches and unpickles the target, once, under the proxy's lock.
 fn fetch_target(py: Python<'_>, proxy: &Bound<'_, PyAny>, base: &ProxyBase) -> PyResult<Py<PyAny>> {
     let _held = hold(py, &base.lock);
@@ -351,14 +355,18 @@ fn fetch_target(py: Python<'_>, proxy: &Bound<'_, PyAny>, base: &ProxyBase) -> P
     // buffers) is unpickled here (a short one from a copy); anything else, or one that fails
     // (it is then unpickled again there, to name what is missing), by
     // `byref.resolution.adopt`.
-    if let Some(stream) = fetched.plain_stream()?
+    let plain = fetched.plain_stream()?;
+    if let Some(stream) = plain
         && let Some(target) = crate::plain::reader::read(py, stream)
     {
         return Ok(base.set_target(&target));
     }
+    let short = plain
+        .filter(|stream| stream.len() <= COPY_MAX)
+        .map(|stream| PyBytes::new(py, stream));
     static LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     let loads = LOADS.import(py, "pickle", "loads")?;
-    let frame = match fetched.short_plain_stream(py)? {
+    let frame = match short {
         Some(copy) => match loads.call1((copy,)) {
             Ok(target) => return Ok(base.set_target(&target)),
             Err(_) => fetched.into_frame(py)?,
